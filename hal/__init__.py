@@ -1,0 +1,1 @@
+"""hal: one Python API for every kind of compute hardware (being assembled)."""

@@ -1,0 +1,59 @@
+"""The error hierarchy: everything hal raises is a :class:`HalError`.
+
+Each error says what failed and what to do about it. A failed call leaves the
+device usable: errors are raised before any state changes, or after the state
+has been restored.
+"""
+
+from __future__ import annotations
+
+
+class HalError(Exception):
+    """Base class of every error raised by hal."""
+
+
+class DeviceNotFoundError(HalError, LookupError):
+    """No device matches the requested spec; the message lists the available ones."""
+
+
+class OutOfMemoryError(HalError, MemoryError):
+    """An allocation does not fit in the device's memory (pool included)."""
+
+
+class InvalidHandleError(HalError):
+    """An array, buffer, queue or event was used after it was freed or closed."""
+
+
+class InvalidArgumentError(HalError, ValueError):
+    """An argument has the wrong type, shape, dtype, device or value."""
+
+
+class UnsupportedError(HalError):
+    """The device cannot run something; the message names the missing feature."""
+
+    def __init__(self, message: str, feature: str | None = None) -> None:
+        super().__init__(message)
+        self.feature = feature
+
+
+class CompileError(HalError):
+    """Kernel source outside the language, reported at the kernel's file and line."""
+
+    def __init__(self, message: str, filename: str | None = None, line: int | None = None) -> None:
+        where = f"{filename}:{line}: " if filename and line else ""
+        super().__init__(f"{where}{message}")
+        self.filename = filename
+        self.line = line
+        self.reason = message
+
+
+class DeviceFault(HalError):
+    """A kernel did something illegal at run time (out-of-bounds access, divergent barrier).
+
+    Raised at the next synchronisation point of the queue that ran the kernel;
+    the device and the queue keep working afterwards.
+    """
+
+
+class PluginError(HalError):
+    """A backend plugin could not be imported, initialised or accepted."""

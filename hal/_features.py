@@ -1,0 +1,55 @@
+"""The closed vocabulary of device features.
+
+Backends declare a subset in ``DeviceInfo.features``; the conformance suite
+tags each test with the feature it needs and skips what a device does not
+declare. New names arrive only with a new core minor version.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Feature(str, enum.Enum):
+    """A capability a device may declare; the value is the name used everywhere."""
+
+    KERNELS = "kernels"
+    """Runs general kernels written in the kernel language."""
+    F64 = "f64"
+    """Double precision in kernels and arrays."""
+    I64 = "i64"
+    """64-bit integers in kernels."""
+    ATOMICS = "atomics"
+    """``hal.atomic_*`` on global memory."""
+    SHARED_MEMORY = "shared_memory"
+    """``hal.shared`` work-group memory."""
+    BARRIERS = "barriers"
+    """``hal.barrier()`` inside a work-group."""
+    LOCAL_ARRAYS = "local_arrays"
+    """``hal.local`` per-thread arrays."""
+    MULTI_DIM = "multi_dim"
+    """Launches with 2- and 3-dimensional grids and blocks."""
+    HOST_VISIBLE = "host_visible"
+    """Device memory is host memory: ``np.from_dlpack`` is zero-copy."""
+    BOUNDS_CHECKS = "bounds_checks"
+    """Out-of-bounds accesses raise ``DeviceFault`` (always, or in checked mode)."""
+    SIMULATED_TIMING = "simulated_timing"
+    """Events and profiles report simulated device time with model counters."""
+    TENSOR_OPS = "tensor_ops"
+    """Runs ``hal.ops`` operators natively."""
+    INT8 = "int8"
+    """int8 gemm with int32 accumulation."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def parse_feature(name: str | Feature) -> Feature:
+    """The Feature called ``name``; an unknown name is an InvalidArgumentError listing the vocabulary."""
+    try:
+        return Feature(name)
+    except ValueError:
+        from ._errors import InvalidArgumentError
+
+        known = ", ".join(f.value for f in Feature)
+        raise InvalidArgumentError(f"unknown feature {name!r}; hal.Feature names are: {known}") from None

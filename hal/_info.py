@@ -1,0 +1,33 @@
+"""DeviceInfo: the frozen description of a device that every backend fills in."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._features import Feature
+
+
+class DeviceInfo(BaseModel):
+    """What a device is and what it can do. Simulated devices say which part they model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="Product name; a simulated device names the part it models.")
+    backend: str
+    index: int = 0
+    kind: Literal["cpu", "gpu", "accelerator", "fpga"]
+    vendor: str
+    memory_bytes: int = Field(ge=0)
+    compute_units: int = Field(ge=1)
+    max_block_size: int = Field(ge=1, description="Most work-items in one work-group.")
+    max_block_dims: tuple[int, int, int] = (1024, 1024, 64)
+    max_grid_dims: tuple[int, int, int] = (2**31 - 1, 65535, 65535)
+    warp_size: int = Field(ge=1, description="Threads that execute in lockstep (1 on a CPU).")
+    shared_memory_bytes: int = Field(ge=0, description="Work-group memory one work-group may use.")
+    dtypes: tuple[str, ...] = ("bool", "int8", "int32", "uint32", "int64", "float32", "float64")
+    features: frozenset[Feature] = frozenset()
+    simulated: bool = False
+    host_visible: bool = False
+    model: str | None = Field(default=None, description="Timing model and preset of a simulated device.")

@@ -1,0 +1,194 @@
+"""The vendor interface: the few abstract classes a backend plugin implements.
+
+A plugin module declares ``api_version = (major, minor)`` and implements the
+``hal_backends`` hook (see :mod:`hal.hookspecs`) returning :class:`Backend`
+instances. The core validates every argument before it reaches these
+classes (sizes, dtypes, devices, bounds of copies, launch limits, kernel
+features against ``DeviceInfo.features``), so implementations never repeat
+those checks: they do the work.
+
+Object graph: ``Backend`` -> ``DeviceImpl`` -> ``Buffer`` / ``QueueImpl`` /
+``Executable``; a ``QueueImpl`` hands out ``EventImpl`` markers.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from ._info import DeviceInfo
+    from .kernel.ir import Kernel
+
+API_VERSION = (1, 0)
+"""The vendor interface's version: a plugin with the same major and a minor <= this loads."""
+
+Dim3 = tuple[int, int, int]
+
+
+@dataclass
+class CommandTrace:
+    """One profiled command. The core creates it when profiling is on; the backend fills
+    ``device_s`` (and ``counters``, ``wall_s`` if it knows better) before the queue's
+    ``synchronize`` returns."""
+
+    name: str
+    kind: str
+    device: str
+    grid: Dim3 | None = None
+    block: Dim3 | None = None
+    nbytes: int = 0
+    wall_start: float = 0.0
+    wall_s: float = 0.0
+    device_start: float = 0.0
+    device_s: float = 0.0
+    counters: dict[str, Any] = field(default_factory=dict)
+
+
+class Buffer(ABC):
+    """A raw device allocation of ``nbytes`` bytes."""
+
+    nbytes: int
+
+    def host_array(self) -> np.ndarray | None:
+        """A uint8 numpy view of the memory if the host can address it directly, else None.
+
+        Host-visible backends return it; the core then serves ``__dlpack__`` and
+        zero-copy paths from it.
+        """
+        return None
+
+
+class ArgBuffer(Protocol):
+    """What a pointer argument of a launch looks like to a backend (a hal Array)."""
+
+    buffer: Buffer
+    offset: int
+    """Byte offset of element 0 inside ``buffer``."""
+    size: int
+    """Number of elements."""
+
+
+class EventImpl(ABC):
+    """A marker in a queue's command stream."""
+
+    @abstractmethod
+    def query(self) -> bool:
+        """True once every command enqueued before the marker has completed."""
+
+    @abstractmethod
+    def synchronize(self) -> None:
+        """Block until ``query()`` is true."""
+
+    @abstractmethod
+    def time(self) -> float:
+        """Device-clock seconds when the marker completed (simulated seconds on a
+        simulated device). Called only after ``synchronize``."""
+
+
+class Executable(ABC):
+    """A kernel compiled for one device."""
+
+    kernel: Kernel
+
+    def report(self) -> Any:
+        """Backend-specific compile report (the FPGA's synthesis report, say); None if none."""
+        return None
+
+
+class QueueImpl(ABC):
+    """An in-order, asynchronous command stream: enqueue calls return before the work is done.
+
+    Faults met while running commands are kept and raised (as ``DeviceFault``)
+    by the next ``synchronize``; later commands still run.
+    """
+
+    @abstractmethod
+    def copy(self, dst: Buffer, dst_offset: int, src: Buffer, src_offset: int, nbytes: int,
+             trace: CommandTrace | None) -> None: ...
+
+    @abstractmethod
+    def write(self, dst: Buffer, dst_offset: int, src: np.ndarray, trace: CommandTrace | None) -> None:
+        """Host to device. ``src`` is a C-contiguous uint8 array, kept alive by the core until
+        the queue is synchronised."""
+
+    @abstractmethod
+    def read(self, dst: np.ndarray, src: Buffer, src_offset: int, trace: CommandTrace | None) -> None:
+        """Device to host into the C-contiguous uint8 array ``dst``."""
+
+    @abstractmethod
+    def fill(self, dst: Buffer, offset: int, nbytes: int, pattern: bytes,
+             trace: CommandTrace | None) -> None:
+        """Repeat ``pattern`` (1, 2, 4 or 8 bytes; ``nbytes`` is a multiple of it)."""
+
+    @abstractmethod
+    def launch(self, exe: Executable, grid: Dim3, block: Dim3, args: Sequence[Any],
+               trace: CommandTrace | None) -> None:
+        """Run ``exe``. ``args`` follow ``exe.kernel.params``: an :class:`ArgBuffer` for each
+        pointer parameter, a Python int/float/bool already range-checked for each scalar."""
+
+    @abstractmethod
+    def record(self) -> EventImpl: ...
+
+    @abstractmethod
+    def wait(self, event: EventImpl) -> None:
+        """Commands enqueued after this call wait until ``event`` (of any queue of the device)."""
+
+    @abstractmethod
+    def synchronize(self) -> None:
+        """Block until all enqueued work is done; then raise the first pending fault, if any."""
+
+    def close(self) -> None:
+        """Release the queue's resources after draining it."""
+
+
+class DeviceImpl(ABC):
+    """One device of a backend."""
+
+    @abstractmethod
+    def info(self) -> DeviceInfo:
+        """The device's description; called once and cached by the core."""
+
+    @abstractmethod
+    def allocate(self, nbytes: int) -> Buffer:
+        """Fresh memory (the core's pool caches and reuses it). Raise ``OutOfMemoryError``."""
+
+    @abstractmethod
+    def free(self, buffer: Buffer) -> None:
+        """Return memory that no queued command uses any more."""
+
+    @abstractmethod
+    def create_queue(self) -> QueueImpl: ...
+
+    def compile(self, kernel: Kernel) -> Executable:
+        """Compile a kernel whose features the device declares. Raise ``CompileError`` or
+        ``UnsupportedError`` (naming the construct) for what this backend cannot build."""
+        from ._errors import UnsupportedError
+
+        raise UnsupportedError(f"{self.info().name} does not run kernels", feature="kernels")
+
+    def close(self) -> None:
+        """Release device resources at interpreter exit."""
+
+
+class Backend(ABC):
+    """A family of devices (one plugin may register several backends)."""
+
+    name: ClassVar[str]
+    """Used in device specs: ``hal.device("<name>:<index>")``."""
+    version: ClassVar[str] = "0"
+    Options: ClassVar[type[BaseModel] | None] = None
+    """Pydantic model of the options ``hal.device(name, **options)`` accepts (extra="forbid")."""
+
+    @abstractmethod
+    def device_count(self) -> int:
+        """How many devices exist (cheap: called by ``hal.devices()``)."""
+
+    @abstractmethod
+    def open_device(self, index: int, options: BaseModel | None) -> DeviceImpl:
+        """Create device ``index`` with validated options (None when the caller gave none)."""

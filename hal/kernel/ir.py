@@ -1,0 +1,399 @@
+"""The typed kernel IR: the exchange format between the language and every backend.
+
+Structured (no SSA, no gotos) so that an emitter prints it almost line for
+line and an interpreter walks it with masks. Every node is a frozen
+dataclass; every expression carries its :class:`ScalarType`; every statement
+carries the source line it came from (for compile errors and device faults).
+
+Semantics that every backend implements exactly (the reference interpreter
+in :mod:`hal.kernel.interpreter` defines them):
+
+* Integer arithmetic wraps (two's complement). ``floordiv`` and ``mod`` have
+  Python's floor meaning for negative operands; an integer ``floordiv`` or
+  ``mod`` by zero gives 0. ``div`` is float-only. ``shl``/``shr`` take the
+  shift count modulo the bit width; ``shr`` is arithmetic for signed types.
+* Float arithmetic is IEEE round-to-nearest, no contraction into FMA (only
+  the ``fma`` call fuses), no fast-math. ``min``/``max`` propagate NaN like
+  ``numpy.minimum``/``numpy.maximum``. ``mod`` on floats is Python's (sign of
+  the divisor).
+* ``and``/``or`` short-circuit and ``Select`` evaluates only the chosen side.
+* Loads and stores out of the buffer's bounds are a ``DeviceFault`` where a
+  backend checks them (always on simulated devices).
+* ``Barrier`` must be reached by every thread of the work-group, or by none.
+* Atomics return the old value; concurrent atomics on one address are applied
+  in increasing linear global thread id (the reference order).
+
+Bump :data:`IR_VERSION` on any change a backend could observe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+from .types import ScalarType
+
+IR_VERSION = 1
+
+Space = Literal["global", "shared", "local"]
+"""Where a buffer lives: a pointer parameter, work-group memory, or a per-thread array."""
+
+BINARY_OPS = (
+    "add", "sub", "mul", "div", "floordiv", "mod", "pow",
+    "bitand", "bitor", "bitxor", "shl", "shr",
+    "eq", "ne", "lt", "le", "gt", "ge",
+    "and", "or",
+)
+"""Comparisons yield ``bool``; ``and``/``or`` take and yield ``bool`` and short-circuit."""
+
+UNARY_OPS = ("neg", "not", "invert")
+MATH_FUNCS = (
+    "sqrt", "exp", "log", "sin", "cos", "tanh", "abs", "min", "max",
+    "floor", "ceil", "fma", "pow",
+)
+THREAD_INDICES = ("global_id", "local_id", "group_id", "local_size", "num_groups", "global_size")
+ATOMIC_OPS = ("add", "min", "max", "exchange", "cas")
+
+
+# ----------------------------------------------------------------- expressions
+@dataclass(frozen=True)
+class Const:
+    value: int | float | bool
+    type: ScalarType
+
+
+@dataclass(frozen=True)
+class Var:
+    """A scalar: a parameter, a local variable or a loop variable."""
+
+    name: str
+    type: ScalarType
+
+
+@dataclass(frozen=True)
+class Load:
+    buffer: str
+    space: Space
+    index: Expr
+    type: ScalarType
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str
+    operand: Expr
+    type: ScalarType
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str
+    lhs: Expr
+    rhs: Expr
+    type: ScalarType
+
+
+@dataclass(frozen=True)
+class Select:
+    """``a if cond else b``: only the chosen side is evaluated."""
+
+    cond: Expr
+    if_true: Expr
+    if_false: Expr
+    type: ScalarType
+
+
+@dataclass(frozen=True)
+class Cast:
+    value: Expr
+    type: ScalarType
+
+
+@dataclass(frozen=True)
+class Call:
+    """A math function from :data:`MATH_FUNCS`."""
+
+    func: str
+    args: tuple[Expr, ...]
+    type: ScalarType
+
+
+@dataclass(frozen=True)
+class ThreadIndex:
+    """One of :data:`THREAD_INDICES` in dimension 0, 1 or 2; always ``i32``."""
+
+    kind: str
+    dim: int
+    type: ScalarType = ScalarType.I32
+
+
+Expr = Union[Const, Var, Load, Unary, Binary, Select, Cast, Call, ThreadIndex]
+
+
+# ------------------------------------------------------------------ statements
+@dataclass(frozen=True)
+class Assign:
+    target: str
+    value: Expr
+    line: int
+
+
+@dataclass(frozen=True)
+class Store:
+    buffer: str
+    space: Space
+    index: Expr
+    value: Expr
+    line: int
+
+
+@dataclass(frozen=True)
+class AtomicRMW:
+    """``result = hal.atomic_<op>(buffer, index, *operands)``; ``result`` may be None.
+
+    ``cas`` takes ``(compare, value)`` and stores ``value`` where the old value
+    equals ``compare``; the others take one operand.
+    """
+
+    op: str
+    buffer: str
+    space: Space
+    index: Expr
+    operands: tuple[Expr, ...]
+    result: str | None
+    type: ScalarType
+    line: int
+
+
+@dataclass(frozen=True)
+class If:
+    cond: Expr
+    then: tuple[Stmt, ...]
+    orelse: tuple[Stmt, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class For:
+    """``for var in range(start, stop, step)``: bounds and step evaluated once.
+
+    A zero step is a ``DeviceFault``; a negative step counts down as in Python.
+    """
+
+    var: str
+    start: Expr
+    stop: Expr
+    step: Expr
+    body: tuple[Stmt, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class While:
+    cond: Expr
+    body: tuple[Stmt, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class Break:
+    line: int
+
+
+@dataclass(frozen=True)
+class Continue:
+    line: int
+
+
+@dataclass(frozen=True)
+class Return:
+    """Bare return: the thread finishes."""
+
+    line: int
+
+
+@dataclass(frozen=True)
+class Barrier:
+    line: int
+
+
+Stmt = Union[Assign, Store, AtomicRMW, If, For, While, Break, Continue, Return, Barrier]
+
+
+# --------------------------------------------------------------- declarations
+@dataclass(frozen=True)
+class Param:
+    """A kernel parameter: a scalar, or (``pointer=True``) a global buffer of ``type``."""
+
+    name: str
+    type: ScalarType
+    pointer: bool
+
+
+@dataclass(frozen=True)
+class ArrayDecl:
+    """``hal.shared(type, size)`` (space ``shared``) or ``hal.local(type, size)`` (``local``)."""
+
+    name: str
+    type: ScalarType
+    size: int
+    space: Space
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One kernel, after inlining every ``@hal.func``: what a backend compiles."""
+
+    name: str
+    params: tuple[Param, ...]
+    variables: tuple[tuple[str, ScalarType], ...]
+    """Every local scalar (loop variables and inliner temporaries included) and its type."""
+    arrays: tuple[ArrayDecl, ...]
+    body: tuple[Stmt, ...]
+    source_file: str = ""
+    source_line: int = 0
+    version: int = IR_VERSION
+    _hash: list[str] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def shared_bytes(self) -> int:
+        """Bytes of work-group memory one work-group needs."""
+        return sum(a.size * a.type.np_dtype.itemsize for a in self.arrays if a.space == "shared")
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, no whitespace): stable across processes."""
+        return json.dumps(_encode(self), sort_keys=True, separators=(",", ":"))
+
+    @staticmethod
+    def from_json(text: str) -> Kernel:
+        data = json.loads(text)
+        if data.get("version") != IR_VERSION:
+            raise ValueError(f"IR version {data.get('version')} is not this hal's IR_VERSION {IR_VERSION}")
+        kernel = _decode(data)
+        assert isinstance(kernel, Kernel)
+        return kernel
+
+    def hash(self) -> str:
+        """SHA-256 of the canonical JSON: the cache key of compiled code."""
+        if not self._hash:
+            self._hash.append(hashlib.sha256(self.to_json().encode()).hexdigest())
+        return self._hash[0]
+
+
+_NODES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (Const, Var, Load, Unary, Binary, Select, Cast, Call, ThreadIndex, Assign, Store,
+                AtomicRMW, If, For, While, Break, Continue, Return, Barrier, Param, ArrayDecl, Kernel)
+}
+
+
+def _encode(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {"node": type(value).__name__}
+        for f in dataclasses.fields(value):
+            if f.name.startswith("_"):
+                continue
+            out[f.name] = _encode(getattr(value, f.name))
+        return out
+    if isinstance(value, ScalarType):
+        return value.value
+    if isinstance(value, tuple):
+        return [_encode(v) for v in value]
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return {"float": repr(value)}
+    return value
+
+
+def _decode(value: Any, hint: str = "") -> Any:
+    if isinstance(value, dict) and "float" in value and len(value) == 1:
+        return float(value["float"])
+    if isinstance(value, dict):
+        cls = _NODES[value["node"]]
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name.startswith("_") or f.name not in value:
+                continue
+            kwargs[f.name] = _decode(value[f.name], f.name)
+        return cls(**kwargs)
+    if isinstance(value, list):
+        if hint == "variables":
+            return tuple((name, ScalarType(t)) for name, t in value)
+        return tuple(_decode(v) for v in value)
+    if hint == "type" and isinstance(value, str):
+        return ScalarType(value)
+    return value
+
+
+def walk_statements(body: tuple[Stmt, ...]) -> Any:
+    """Every statement of a body, nested ones included, in source order."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, If):
+            yield from walk_statements(stmt.then)
+            yield from walk_statements(stmt.orelse)
+        elif isinstance(stmt, (For, While)):
+            yield from walk_statements(stmt.body)
+
+
+def json_schema() -> dict[str, Any]:
+    """The published JSON schema of the IR (draft 2020-12), generated from the node classes."""
+    defs: dict[str, Any] = {}
+    for name, cls in _NODES.items():
+        props: dict[str, Any] = {"node": {"const": name}}
+        required = ["node"]
+        for f in dataclasses.fields(cls):
+            if f.name.startswith("_"):
+                continue
+            props[f.name] = _schema_of(f.name, str(f.type))
+            if f.default is dataclasses.MISSING:
+                required.append(f.name)
+        defs[name] = {"type": "object", "properties": props, "required": required,
+                      "additionalProperties": False}
+    expr = {"oneOf": [{"$ref": f"#/$defs/{n}"} for n in
+                      ("Const", "Var", "Load", "Unary", "Binary", "Select", "Cast", "Call", "ThreadIndex")]}
+    stmt = {"oneOf": [{"$ref": f"#/$defs/{n}"} for n in
+                      ("Assign", "Store", "AtomicRMW", "If", "For", "While", "Break", "Continue",
+                       "Return", "Barrier")]}
+    defs["Expr"] = expr
+    defs["Stmt"] = stmt
+    defs["ScalarType"] = {"enum": [t.value for t in ScalarType]}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://hal.dev/schemas/kernel-ir-v{IR_VERSION}.json",
+        "title": f"hal kernel IR, version {IR_VERSION}",
+        "$ref": "#/$defs/Kernel",
+        "$defs": defs,
+    }
+
+
+def _schema_of(name: str, annotation: str) -> dict[str, Any]:
+    if name == "type":
+        return {"$ref": "#/$defs/ScalarType"}
+    if name == "variables":
+        return {"type": "array", "items": {"type": "array", "prefixItems": [
+            {"type": "string"}, {"$ref": "#/$defs/ScalarType"}], "minItems": 2, "maxItems": 2}}
+    if "tuple[Stmt" in annotation:
+        return {"type": "array", "items": {"$ref": "#/$defs/Stmt"}}
+    if "tuple[Expr" in annotation:
+        return {"type": "array", "items": {"$ref": "#/$defs/Expr"}}
+    if "tuple[Param" in annotation:
+        return {"type": "array", "items": {"$ref": "#/$defs/Param"}}
+    if "tuple[ArrayDecl" in annotation:
+        return {"type": "array", "items": {"$ref": "#/$defs/ArrayDecl"}}
+    if annotation == "Expr":
+        return {"$ref": "#/$defs/Expr"}
+    if name == "space":
+        return {"enum": ["global", "shared", "local"]}
+    if name == "value":
+        return {"oneOf": [{"type": ["integer", "number", "boolean"]},
+                          {"type": "object", "properties": {"float": {"type": "string"}}}]}
+    if annotation in ("int",):
+        return {"type": "integer"}
+    if annotation == "bool":
+        return {"type": "boolean"}
+    if annotation == "str | None":
+        return {"type": ["string", "null"]}
+    return {"type": "string"}
