@@ -26,7 +26,7 @@ class DeviceInfo(BaseModel):
     max_grid_dims: tuple[int, int, int] = (2**31 - 1, 65535, 65535)
     warp_size: int = Field(ge=1, description="Threads that execute in lockstep (1 on a CPU).")
     shared_memory_bytes: int = Field(ge=0, description="Work-group memory one work-group may use.")
-    dtypes: tuple[str, ...] = ("bool", "int8", "int32", "uint32", "int64", "float32", "float64")
+    dtypes: tuple[str, ...] = ("bool", "int8", "uint8", "int32", "uint32", "int64", "float32", "float64")
     features: frozenset[Feature] = frozenset()
     simulated: bool = False
     host_visible: bool = False

@@ -17,9 +17,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Sequence
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
     from pydantic import BaseModel
 
     from ._info import DeviceInfo
@@ -176,6 +175,18 @@ class DeviceImpl(ABC):
         """Release device resources at interpreter exit."""
 
 
+@dataclass(frozen=True)
+class KnownFailure:
+    """A conformance test this backend is known to fail: run as a strict xfail, so an
+    unexpected pass fails the run and the list cannot rot."""
+
+    test: str
+    """Test id or fnmatch glob, e.g. ``"test_kernels.py::test_atomics*"``."""
+    reason: str
+    device: str | None = None
+    """Only on devices whose ``DeviceInfo.name`` matches this glob (None: all)."""
+
+
 class Backend(ABC):
     """A family of devices (one plugin may register several backends)."""
 
@@ -184,6 +195,8 @@ class Backend(ABC):
     version: ClassVar[str] = "0"
     Options: ClassVar[type[BaseModel] | None] = None
     """Pydantic model of the options ``hal.device(name, **options)`` accepts (extra="forbid")."""
+    known_failures: ClassVar[tuple[KnownFailure, ...]] = ()
+    """Conformance tests expected to fail (see :class:`KnownFailure`)."""
 
     @abstractmethod
     def device_count(self) -> int:

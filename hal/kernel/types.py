@@ -60,6 +60,9 @@ class ScalarType(str, enum.Enum):
     def __repr__(self) -> str:
         return f"hal.{self.value}"
 
+    def __str__(self) -> str:
+        return self.value
+
 
 _NP: dict[ScalarType, np.dtype[Any]] = {
     ScalarType.I32: np.dtype(np.int32),

@@ -1,0 +1,175 @@
+"""Compiled kernels and launch checking: the core validates launch arguments once, here.
+
+A :class:`CompiledKernel` precomputes one checker per parameter so that a
+launch with good arguments costs a few attribute tests per argument. Any
+mismatch falls to a slow path that names the parameter and says what to pass.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from ._errors import InvalidArgumentError, InvalidHandleError
+from ._memory import Array
+from .backend import Dim3, Executable
+from .kernel import ir
+from .kernel.types import ScalarType
+
+if TYPE_CHECKING:
+    from ._device import Device
+
+INT_RANGES = {
+    ScalarType.I32: (-(2**31), 2**31 - 1),
+    ScalarType.I64: (-(2**63), 2**63 - 1),
+    ScalarType.U32: (0, 2**32 - 1),
+}
+I32_MAX = 2**31 - 1
+
+
+class CompiledKernel:
+    """A kernel compiled for one device (``dev.compile(k)``); launches check against it."""
+
+    def __init__(self, device: Device, source: Any, kernel: ir.Kernel, impl: Executable) -> None:
+        self.device = device
+        self.source = source
+        self.ir = kernel
+        self.impl = impl
+        self.name = kernel.name
+        self._checks: list[Callable[[Any], Any]] = [self._checker(p) for p in kernel.params]
+        self._dims: dict[Any, tuple[Dim3, Dim3]] = {}
+
+    def report(self) -> Any:
+        """The backend's compile report (the FPGA's synthesis report, say), or None."""
+        return self.impl.report()
+
+    def __getitem__(self, config: Any) -> Any:
+        return self.source[config]
+
+    def __repr__(self) -> str:
+        return f"<hal.CompiledKernel {self.name} on {self.device.spec}>"
+
+    # ---------------------------------------------------------------- args
+    def bind(self, args: Sequence[Any]) -> Sequence[Any]:
+        checks = self._checks
+        if len(args) != len(checks):
+            names = ", ".join(p.name for p in self.ir.params)
+            raise InvalidArgumentError(f"kernel {self.name!r} takes {len(checks)} arguments ({names}), "
+                                       f"got {len(args)}")
+        out: list[Any] | None = None
+        for i, check in enumerate(checks):
+            value = check(args[i])
+            if value is not args[i]:
+                if out is None:
+                    out = list(args)
+                out[i] = value
+        return args if out is None else out
+
+    def _checker(self, param: ir.Param) -> Callable[[Any], Any]:
+        device, kname = self.device, self.name
+        if param.pointer:
+            dtype = param.type.np_dtype
+
+            def check_pointer(a: Any) -> Any:
+                if type(a) is Array and a.device is device and a.dtype == dtype and a._block.buffer is not None:
+                    return a
+                raise _pointer_error(kname, param, a, device)
+            return check_pointer
+        if param.type is ScalarType.BOOL:
+            def check_bool(a: Any) -> Any:
+                if type(a) is bool:
+                    return a
+                if isinstance(a, (np.bool_, int, np.integer)) and int(a) in (0, 1):
+                    return bool(a)
+                raise _scalar_error(kname, param, a, "a bool")
+            return check_bool
+        if param.type.is_float:
+            def check_float(a: Any) -> Any:
+                if type(a) is float:
+                    return a
+                if isinstance(a, (int, float, np.integer, np.floating)) and not isinstance(a, bool):
+                    return float(a)
+                raise _scalar_error(kname, param, a, "a real number")
+            return check_float
+        lo, hi = INT_RANGES[param.type]
+
+        def check_int(a: Any) -> Any:
+            if type(a) is int and lo <= a <= hi:
+                return a
+            if isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) and lo <= int(a) <= hi:
+                return int(a)
+            raise _scalar_error(kname, param, a, f"an integer in [{lo}, {hi}]")
+        return check_int
+
+    # ---------------------------------------------------------------- dims
+    def dims(self, grid: Any, block: Any) -> tuple[Dim3, Dim3]:
+        try:
+            return self._dims[grid, block]
+        except KeyError:
+            pass
+        except TypeError:  # lists: not hashable, checked below every time
+            return self._check_dims(grid, block)
+        dims = self._check_dims(grid, block)
+        if len(self._dims) < 256:
+            self._dims[grid, block] = dims
+        return dims
+
+    def _check_dims(self, grid: Any, block: Any) -> tuple[Dim3, Dim3]:
+        info = self.device.info
+        g = _dim3(grid, "grid", self.name, 0)
+        b = _dim3(block, "block", self.name, 1)
+        if b[0] * b[1] * b[2] > info.max_block_size:
+            raise InvalidArgumentError(f"block {b} of kernel {self.name!r} has {b[0] * b[1] * b[2]} threads; "
+                                       f"{info.name} allows at most {info.max_block_size} per block")
+        for axis in range(3):
+            if b[axis] > info.max_block_dims[axis]:
+                raise InvalidArgumentError(f"block dimension {axis} of kernel {self.name!r} is {b[axis]}; "
+                                           f"{info.name} allows at most {info.max_block_dims[axis]}")
+            if g[axis] > info.max_grid_dims[axis]:
+                raise InvalidArgumentError(f"grid dimension {axis} of kernel {self.name!r} is {g[axis]}; "
+                                           f"{info.name} allows at most {info.max_grid_dims[axis]}")
+            if g[axis] * b[axis] > I32_MAX:
+                raise InvalidArgumentError(
+                    f"global size {g[axis] * b[axis]} in dimension {axis} of kernel {self.name!r} exceeds "
+                    f"the i32 range of thread indices; split the work into several launches or loop inside "
+                    f"the kernel")
+        return g, b
+
+
+def _dim3(value: Any, what: str, kname: str, minimum: int) -> Dim3:
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    if not 1 <= len(items) <= 3 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                           for v in items):
+        raise InvalidArgumentError(f"{what} of kernel {kname!r} must be an int or a tuple of 1 to 3 ints, "
+                                   f"got {value!r}")
+    dims = [int(v) for v in items] + [1] * (3 - len(items))
+    if any(d < minimum for d in dims):
+        raise InvalidArgumentError(f"{what} of kernel {kname!r} must have every dimension >= {minimum}, "
+                                   f"got {value!r}")
+    return (dims[0], dims[1], dims[2])
+
+
+def _pointer_error(kname: str, param: ir.Param, a: Any, device: Device) -> Exception:
+    where = f"argument {param.name!r} of kernel {kname!r}"
+    if not isinstance(a, Array):
+        hint = "; copy it to the device first with dev.array(...)" if isinstance(a, np.ndarray) else ""
+        return InvalidArgumentError(f"{where} must be a hal.Array of {param.type.np_dtype}, "
+                                    f"got {type(a).__name__}{hint}")
+    if a.freed:
+        return InvalidHandleError(f"{where} was freed; pass a live array")
+    if a.device is not device:
+        return InvalidArgumentError(f"{where} lives on {a.device.spec} but the launch runs on {device.spec}; "
+                                    f"copy it with q.copy(...) or launch on a queue of {a.device.spec}")
+    return InvalidArgumentError(f"{where} must hold {param.type.np_dtype}, got {a.dtype}; convert on the host "
+                                f"or declare the parameter as hal.Ptr[hal.{ScalarType.from_dtype(a.dtype).value}]"
+                                if a.dtype in _KNOWN else
+                                f"{where} must hold {param.type.np_dtype}, got {a.dtype}")
+
+
+_KNOWN = {t.np_dtype for t in ScalarType}
+
+
+def _scalar_error(kname: str, param: ir.Param, a: Any, expected: str) -> Exception:
+    return InvalidArgumentError(f"argument {param.name!r} of kernel {kname!r} is a {param.type.value} scalar "
+                                f"and needs {expected}, got {a!r} ({type(a).__name__})")

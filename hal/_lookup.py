@@ -1,0 +1,91 @@
+"""``hal.backends()``, ``hal.devices()``, ``hal.device(spec, **options)``."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from ._device import Device
+from ._errors import DeviceNotFoundError, InvalidArgumentError
+from ._plugins import BackendStatus, registry
+
+_devices: dict[tuple[str, int, str], Device] = {}
+_lock = threading.Lock()
+
+
+def backends() -> list[BackendStatus]:
+    """Every discovered backend or plugin, loaded or not, with its status and error."""
+    registry.ensure_loaded()
+    return sorted(registry.statuses.values(), key=lambda s: (not s.ok, s.name))
+
+
+def devices() -> list[Device]:
+    """Every usable device of every loaded backend (with default options)."""
+    registry.ensure_loaded()
+    out = []
+    for name, backend in registry.backends.items():
+        for index in range(registry.statuses[name].device_count):
+            out.append(_open(name, index, None, {}))
+    return out
+
+
+def device(spec: str | Device | None = None, **options: Any) -> Device:
+    """The device ``"<backend>[:<index>]"``; default ``$HAL_DEVICE``, else ``"cpu"``. Options
+    go to the backend's pydantic model; an unknown option is an InvalidArgumentError."""
+    if isinstance(spec, Device):
+        return spec
+    if spec is None:
+        spec = os.environ.get("HAL_DEVICE") or "cpu"
+    if not isinstance(spec, str):
+        raise InvalidArgumentError(f"a device spec is a string like 'cpu' or 'simgpu:1', got {spec!r}")
+    name, _, index_text = spec.strip().partition(":")
+    try:
+        index = int(index_text) if index_text else 0
+    except ValueError:
+        raise DeviceNotFoundError(f"bad device spec {spec!r}: the part after ':' must be a device index; "
+                                  f"{_available()}") from None
+    registry.ensure_loaded()
+    backend = registry.backends.get(name)
+    if backend is None:
+        status = registry.statuses.get(name)
+        why = f" (backend {name!r} is {status.status}: {status.error})" if status else ""
+        raise DeviceNotFoundError(f"no device {spec!r}{why}; {_available()}")
+    count = registry.statuses[name].device_count
+    if not 0 <= index < count:
+        raise DeviceNotFoundError(f"no device {spec!r}: backend {name!r} has {count} device(s); {_available()}")
+    validated = None
+    if options:
+        if backend.Options is None:
+            raise InvalidArgumentError(f"backend {name!r} takes no options, got {sorted(options)}")
+        from pydantic import ValidationError
+
+        try:
+            validated = backend.Options(**options)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}"
+                                 for e in exc.errors())
+            known = ", ".join(backend.Options.model_fields)
+            raise InvalidArgumentError(f"bad options for {name!r}: {problems}. Known options: {known}") from None
+    return _open(name, index, validated, options)
+
+
+def _open(name: str, index: int, validated: Any, options: dict[str, Any]) -> Device:
+    key = (name, index, validated.model_dump_json() if validated is not None else "")
+    dev = _devices.get(key)
+    if dev is None:
+        with _lock:
+            dev = _devices.get(key)
+            if dev is None:
+                backend = registry.backends[name]
+                spec = f"{name}:{index}"
+                if options:
+                    spec += "(" + ",".join(f"{k}={v}" for k, v in sorted(options.items())) + ")"
+                dev = Device(backend, index, backend.open_device(index, validated), spec)
+                _devices[key] = dev
+    return dev
+
+
+def _available() -> str:
+    specs = [f"{n}:{i}" for n, b in registry.backends.items() for i in range(registry.statuses[n].device_count)]
+    return "available devices: " + (", ".join(specs) if specs else "none (see `hal backends`)")

@@ -1,0 +1,147 @@
+"""A per-device caching allocator, after CuPy's memory pool.
+
+Freed memory goes back to size-binned free lists and is reused, so a loop
+that allocates and frees does not pay the backend (or the OS) each time. A
+block freed while queues still have work in flight is parked until markers
+recorded on those queues complete (stream-ordered reuse without a sync).
+The capacity check counts what the pool caches.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from ._errors import OutOfMemoryError
+from .backend import Buffer, DeviceImpl, EventImpl
+
+ROUND = 512
+"""Allocation granularity in bytes: requests are rounded up to it and binned by size."""
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    """``dev.memory_stats()``: bytes handed out, bytes cached for reuse, high-water mark, capacity."""
+
+    in_use: int
+    cached: int
+    peak: int
+    capacity: int
+
+
+class Block:
+    """One allocation handed out by the pool; Arrays and their views share it."""
+
+    __slots__ = ("buffer", "size", "pool", "__weakref__")
+
+    def __init__(self, buffer: Buffer, size: int, pool: MemoryPool) -> None:
+        self.buffer: Buffer | None = buffer
+        self.size = size
+        self.pool = pool
+
+    def release(self) -> bool:
+        """Return the memory to the pool; False if it was already released."""
+        buffer, self.buffer = self.buffer, None
+        if buffer is None:
+            return False
+        self.pool.give_back(buffer, self.size)
+        return True
+
+    def __del__(self) -> None:
+        # An Array dropped without free() still returns its memory.
+        try:
+            if self.buffer is not None:
+                self.release()
+        except Exception:  # interpreter shutdown: nothing useful left to do
+            pass
+
+
+class MemoryPool:
+    def __init__(self, impl: DeviceImpl, capacity: int, device_name: str,
+                 pending_events: Callable[[], list[EventImpl]]) -> None:
+        self._impl = impl
+        self._capacity = capacity
+        self._name = device_name
+        self._pending_events = pending_events
+        self._lock = threading.Lock()
+        self._bins: dict[int, list[Buffer]] = {}
+        self._parked: list[tuple[Buffer, int, list[EventImpl]]] = []
+        self._in_use = 0
+        self._cached = 0
+        self._peak = 0
+
+    def allocate(self, nbytes: int) -> Block:
+        size = -(-max(nbytes, 1) // ROUND) * ROUND
+        with self._lock:
+            if self._parked:
+                self._unpark()
+            free = self._bins.get(size)
+            if free:
+                buffer = free.pop()
+                self._cached -= size
+            else:
+                if self._in_use + self._cached + size > self._capacity:
+                    self._drop_cache()
+                if self._in_use + size > self._capacity:
+                    raise OutOfMemoryError(
+                        f"cannot allocate {_fmt(nbytes)} on {self._name}: {_fmt(self._in_use)} of "
+                        f"{_fmt(self._capacity)} are in use; free arrays you no longer need (x.free()) "
+                        f"or use smaller ones")
+                try:
+                    buffer = self._impl.allocate(size)
+                except OutOfMemoryError:
+                    self._drop_cache()
+                    buffer = self._impl.allocate(size)
+            self._in_use += size
+            self._peak = max(self._peak, self._in_use)
+        return Block(buffer, size, self)
+
+    def give_back(self, buffer: Buffer, size: int) -> None:
+        events = self._pending_events()
+        with self._lock:
+            self._in_use -= size
+            self._cached += size
+            if events:
+                self._parked.append((buffer, size, events))
+            else:
+                self._bins.setdefault(size, []).append(buffer)
+
+    def _unpark(self) -> None:
+        still = []
+        for buffer, size, events in self._parked:
+            if all(e.query() for e in events):
+                self._bins.setdefault(size, []).append(buffer)
+            else:
+                still.append((buffer, size, events))
+        self._parked = still
+
+    def _drop_cache(self) -> None:
+        for size, buffers in self._bins.items():
+            for buffer in buffers:
+                self._impl.free(buffer)
+                self._cached -= size
+        self._bins.clear()
+
+    def release_cache(self) -> int:
+        """Return every cached block to the backend (waiting for parked ones); bytes released."""
+        with self._lock:
+            for _, _, events in self._parked:
+                for e in events:
+                    e.synchronize()
+            self._unpark()
+            before = self._cached
+            self._drop_cache()
+            return before - self._cached
+
+    def stats(self) -> MemoryStats:
+        with self._lock:
+            return MemoryStats(self._in_use, self._cached, self._peak, self._capacity)
+
+
+def _fmt(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)

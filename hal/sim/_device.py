@@ -1,0 +1,75 @@
+"""SimDevice: a device whose memory is numpy arrays and whose time comes from a model."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, Sequence
+
+import numpy as np
+
+from .._errors import OutOfMemoryError
+from ..backend import ArgBuffer, Buffer, DeviceImpl, Dim3, Executable, QueueImpl
+from ..kernel import ir
+
+
+class HostBuffer(Buffer):
+    """Device memory simulated by a numpy byte array; host-visible only if the device says so."""
+
+    __slots__ = ("nbytes", "data", "visible")
+
+    def __init__(self, nbytes: int, visible: bool) -> None:
+        self.nbytes = nbytes
+        self.data = np.empty(nbytes, dtype=np.uint8)
+        self.visible = visible
+
+    def host_array(self) -> np.ndarray | None:
+        return self.data if self.visible else None
+
+
+def kernel_args(kernel: ir.Kernel, args: Sequence[Any]) -> list[Any]:
+    """Launch arguments as the reference interpreter takes them: a typed numpy view of each
+    pointer argument's elements, scalars unchanged."""
+    out: list[Any] = []
+    for param, arg in zip(kernel.params, args):
+        if param.pointer:
+            buf: ArgBuffer = arg
+            data = buf.buffer.data  # type: ignore[attr-defined]
+            itemsize = param.type.np_dtype.itemsize
+            out.append(data[buf.offset:buf.offset + buf.size * itemsize].view(param.type.np_dtype))
+        else:
+            out.append(arg)
+    return out
+
+
+class SimDevice(DeviceImpl):
+    """Base of simulated devices: memory and queues here, cost model and execution in the subclass.
+
+    Times are simulated seconds; each queue keeps its own clock, and waiting on
+    another queue's event moves the clock forward to that event's time.
+    """
+
+    host_visible = False
+
+    def allocate(self, nbytes: int) -> Buffer:
+        try:
+            return HostBuffer(nbytes, self.host_visible)
+        except MemoryError:
+            raise OutOfMemoryError(f"the host has no memory left to simulate {nbytes} bytes of "
+                                   f"{self.info().name} memory; free arrays first") from None
+
+    def free(self, buffer: Buffer) -> None:
+        buffer.data = None  # type: ignore[attr-defined]
+
+    def create_queue(self) -> QueueImpl:
+        from ._queue import SimQueue
+
+        return SimQueue(self)
+
+    @abstractmethod
+    def transfer_seconds(self, kind: str, nbytes: int) -> float:
+        """Simulated time of a ``copy_h2d``, ``copy_d2h``, ``copy_d2d`` or ``fill`` of ``nbytes``."""
+
+    @abstractmethod
+    def execute(self, exe: Executable, grid: Dim3, block: Dim3, args: Sequence[Any]) -> tuple[float, dict[str, Any]]:
+        """Run a launch (exact results) and return its simulated seconds and counters.
+        Raise ``DeviceFault`` for faults; runs on the queue's worker thread."""

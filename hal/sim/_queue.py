@@ -1,0 +1,167 @@
+"""SimQueue: commands run in order on a worker thread; a simulated clock measures them.
+
+The clock advances by each command's modelled duration, so ``Event.elapsed``
+reports what the modelled hardware would take, independent of how fast the
+host simulates it. Faults are kept and raised by the next ``synchronize``.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from .._errors import DeviceFault, HalError
+from ..backend import Buffer, CommandTrace, Dim3, EventImpl, Executable, QueueImpl
+
+if TYPE_CHECKING:
+    from ._device import SimDevice
+
+Work = Callable[[], "tuple[float, dict[str, Any]]"]
+
+
+class SimEvent(EventImpl):
+    __slots__ = ("queue", "seq", "stamp")
+
+    def __init__(self, queue: SimQueue, seq: int) -> None:
+        self.queue = queue
+        self.seq = seq
+        self.stamp = 0.0
+
+    def query(self) -> bool:
+        return self.queue.completed >= self.seq
+
+    def synchronize(self) -> None:
+        self.queue.wait_for(self.seq)
+
+    def time(self) -> float:
+        return self.stamp
+
+
+class SimQueue(QueueImpl):
+    def __init__(self, device: SimDevice) -> None:
+        self.device = device
+        self.clock = 0.0
+        self.submitted = 0
+        self.completed = 0
+        self._work: collections.deque[tuple[Work, CommandTrace | None]] = collections.deque()
+        self._cond = threading.Condition()
+        self._fault: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._serve, name="hal-sim-queue", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------ enqueue
+    def submit(self, work: Work, trace: CommandTrace | None = None) -> int:
+        """Enqueue a backend-defined command: ``work()`` runs in order on the worker thread and
+        returns (simulated seconds, counters); it may raise DeviceFault. Returns its sequence number."""
+        with self._cond:
+            self.submitted += 1
+            self._work.append((work, trace))
+            self._cond.notify_all()
+            return self.submitted
+
+    def copy(self, dst: Buffer, dst_offset: int, src: Buffer, src_offset: int, nbytes: int,
+             trace: CommandTrace | None) -> None:
+        def work() -> tuple[float, dict[str, Any]]:
+            dst.data[dst_offset:dst_offset + nbytes] = src.data[src_offset:src_offset + nbytes]  # type: ignore[attr-defined]
+            return self.device.transfer_seconds("copy_d2d", nbytes), {"bytes": nbytes}
+        self.submit(work, trace)
+
+    def write(self, dst: Buffer, dst_offset: int, src: np.ndarray, trace: CommandTrace | None) -> None:
+        def work() -> tuple[float, dict[str, Any]]:
+            dst.data[dst_offset:dst_offset + src.nbytes] = src  # type: ignore[attr-defined]
+            return self.device.transfer_seconds("copy_h2d", src.nbytes), {"bytes": src.nbytes}
+        self.submit(work, trace)
+
+    def read(self, dst: np.ndarray, src: Buffer, src_offset: int, trace: CommandTrace | None) -> None:
+        def work() -> tuple[float, dict[str, Any]]:
+            dst[...] = src.data[src_offset:src_offset + dst.nbytes]  # type: ignore[attr-defined]
+            return self.device.transfer_seconds("copy_d2h", dst.nbytes), {"bytes": dst.nbytes}
+        self.submit(work, trace)
+
+    def fill(self, dst: Buffer, offset: int, nbytes: int, pattern: bytes, trace: CommandTrace | None) -> None:
+        def work() -> tuple[float, dict[str, Any]]:
+            dst.data[offset:offset + nbytes].view(f"u{len(pattern)}")[...] = \
+                np.frombuffer(pattern, dtype=f"u{len(pattern)}")[0]  # type: ignore[attr-defined]
+            return self.device.transfer_seconds("fill", nbytes), {"bytes": nbytes}
+        self.submit(work, trace)
+
+    def launch(self, exe: Executable, grid: Dim3, block: Dim3, args: Sequence[Any],
+               trace: CommandTrace | None) -> None:
+        self.submit(lambda: self.device.execute(exe, grid, block, args), trace)
+
+    def record(self) -> EventImpl:
+        event: SimEvent | None = None
+
+        def work() -> tuple[float, dict[str, Any]]:
+            assert event is not None
+            event.stamp = self.clock
+            return 0.0, {}
+        with self._cond:
+            event = SimEvent(self, self.submitted + 1)
+            self.submit(work)
+        return event
+
+    def wait(self, event: EventImpl) -> None:
+        assert isinstance(event, SimEvent)
+
+        def work() -> tuple[float, dict[str, Any]]:
+            event.synchronize()
+            self.clock = max(self.clock, event.stamp)
+            return 0.0, {}
+        self.submit(work)
+
+    # ------------------------------------------------------------ completion
+    def wait_for(self, seq: int) -> None:
+        with self._cond:
+            while self.completed < seq:
+                self._cond.wait()
+
+    def synchronize(self) -> None:
+        with self._cond:
+            while self.completed < self.submitted:
+                self._cond.wait()
+            fault, self._fault = self._fault, None
+        if fault is not None:
+            raise fault
+
+    def close(self) -> None:
+        self.synchronize()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _serve(self) -> None:
+        while True:
+            with self._cond:
+                while not self._work and not self._closed:
+                    self._cond.wait()
+                if not self._work:
+                    return
+                work, trace = self._work.popleft()
+            start_wall, start_clock = time.perf_counter(), self.clock
+            try:
+                seconds, counters = work()
+            except HalError as exc:
+                seconds, counters = 0.0, {"fault": str(exc)}
+                self._keep_fault(exc)
+            except Exception as exc:  # a simulator bug must not hang the queue
+                seconds, counters = 0.0, {"fault": repr(exc)}
+                self._keep_fault(DeviceFault(f"simulator error in {self.device.info().name}: {exc!r}"))
+            self.clock += seconds
+            if trace is not None:
+                trace.wall_start, trace.wall_s = start_wall, time.perf_counter() - start_wall
+                trace.device_start, trace.device_s = start_clock, seconds
+                trace.counters.update(counters)
+            with self._cond:
+                self.completed += 1
+                self._cond.notify_all()
+
+    def _keep_fault(self, exc: BaseException) -> None:
+        with self._cond:
+            if self._fault is None:
+                self._fault = exc
