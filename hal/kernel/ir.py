@@ -21,7 +21,12 @@ in :mod:`hal.kernel.interpreter` defines them):
   backend checks them (always on simulated devices).
 * ``Barrier`` must be reached by every thread of the work-group, or by none.
 * Atomics return the old value; concurrent atomics on one address are applied
-  in increasing linear global thread id (the reference order).
+  in the reference order: increasing ``linear group id * threads per group +
+  linear local id``, where linear ids run x fastest (``x + X * (y + Y * z)``).
+  For a 1-D launch that is ``global_id(0)``. Duplicate plain stores: the last
+  thread in that order wins (other backends may pick any writer: a race).
+* Integer ``pow`` with a negative exponent truncates the real result toward
+  zero. Float-to-int casts of NaN or out-of-range values are unspecified.
 
 Bump :data:`IR_VERSION` on any change a backend could observe.
 """
