@@ -1,1 +1,84 @@
-"""The kernel language (being assembled)."""
+"""The kernel language: a typed Python subset -> versioned, serialisable IR.
+
+``hal.kernel`` is both this package and the ``@hal.kernel`` decorator: the
+module object is callable. Everything a kernel's source refers to lives here
+(scalar types, ``Ptr``, the intrinsics), so ``import hal.kernel as hk`` is
+enough to write kernels. Parsing happens lazily, on a kernel's first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types as _pytypes
+from typing import TYPE_CHECKING, Any
+
+from . import ir, types
+from .builtins import (
+    abs,
+    atomic_add,
+    atomic_cas,
+    atomic_exchange,
+    atomic_max,
+    atomic_min,
+    barrier,
+    ceil,
+    cos,
+    exp,
+    floor,
+    fma,
+    global_id,
+    global_size,
+    group_id,
+    local,
+    local_id,
+    local_size,
+    log,
+    max,
+    min,
+    num_groups,
+    pow,
+    shared,
+    sin,
+    sqrt,
+    tanh,
+)
+from .function import DeviceFunction, KernelFunction, Launch, func
+from .types import Ptr, PtrType, ScalarType, bool_, f32, f64, i32, i64, u32
+
+__all__ = [
+    "KernelFunction", "DeviceFunction", "Launch", "func", "parse_kernel", "required_features",
+    "uniform_control", "Uniformity", "ir", "types",
+    "ScalarType", "PtrType", "Ptr", "i32", "i64", "u32", "f32", "f64", "bool_",
+    "global_id", "local_id", "group_id", "local_size", "num_groups", "global_size",
+    "shared", "local", "barrier",
+    "atomic_add", "atomic_min", "atomic_max", "atomic_exchange", "atomic_cas",
+    "sqrt", "exp", "log", "sin", "cos", "tanh", "abs", "min", "max", "floor", "ceil", "fma", "pow",
+]
+
+
+if TYPE_CHECKING:
+    from .analysis import Uniformity, required_features, uniform_control
+    from .frontend import parse_kernel
+
+_LAZY = {"parse_kernel": ".frontend", "required_features": ".analysis", "uniform_control": ".analysis",
+         "Uniformity": ".analysis"}
+"""Loaded on first use: parsing is only needed when a kernel is first compiled."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+class _KernelModule(_pytypes.ModuleType):
+    """This module's class: calling it is the ``@hal.kernel`` decorator."""
+
+    def __call__(self, fn: _pytypes.FunctionType) -> KernelFunction:
+        return KernelFunction(fn)
+
+
+sys.modules[__name__].__class__ = _KernelModule

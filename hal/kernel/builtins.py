@@ -1,0 +1,92 @@
+"""The intrinsics of the kernel language: ``hal.global_id``, ``hal.shared``, ``hal.sqrt``, ...
+
+They are real Python objects so that kernel source can refer to them through
+ordinary imports (``hal.global_id(0)``, ``from hal import global_id``); the
+frontend recognises them by identity while reading the AST. They have no host
+meaning: calling one outside a kernel raises :class:`InvalidArgumentError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from .._errors import InvalidArgumentError
+
+__all__ = [
+    "Builtin",
+    "global_id", "local_id", "group_id", "local_size", "num_groups", "global_size",
+    "shared", "local", "barrier",
+    "atomic_add", "atomic_min", "atomic_max", "atomic_exchange", "atomic_cas",
+    "sqrt", "exp", "log", "sin", "cos", "tanh", "abs", "min", "max",
+    "floor", "ceil", "fma", "pow",
+]
+
+
+class Builtin:
+    """A kernel-language intrinsic; ``kind`` says how the frontend lowers it."""
+
+    def __init__(self, name: str, kind: str, doc: str) -> None:
+        self.name = name
+        self.kind = kind  # "thread", "array", "barrier", "atomic" or "math"
+        self.__doc__ = doc
+        self.__name__ = name
+        self.__qualname__ = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise InvalidArgumentError(
+            f"hal.{self.name} is kernel syntax; call it only inside @hal.kernel / @hal.func"
+        )
+
+    def __repr__(self) -> str:
+        return f"hal.{self.name}"
+
+    def __reduce__(self) -> str:
+        return self.name
+
+
+def _thread(name: str, what: str) -> Builtin:
+    return Builtin(name, "thread", f"``hal.{name}(d)``: {what} in dimension d (0, 1 or 2), as i32.")
+
+
+def _atomic(op: str, operands: str) -> Builtin:
+    return Builtin(f"atomic_{op}", "atomic",
+                   f"``hal.atomic_{op}(p, i, {operands})``: atomically update ``p[i]``; returns the old value.")
+
+
+def _math(name: str, what: str) -> Builtin:
+    return Builtin(name, "math", what)
+
+
+global_id = _thread("global_id", "this thread's index in the whole grid")
+local_id = _thread("local_id", "this thread's index in its work-group")
+group_id = _thread("group_id", "this work-group's index in the grid")
+local_size = _thread("local_size", "threads per work-group")
+num_groups = _thread("num_groups", "work-groups in the grid")
+global_size = _thread("global_size", "threads in the grid")
+
+shared = Builtin("shared", "array",
+                 "``x = hal.shared(dtype, n)``: n elements of work-group memory (n a compile-time constant).")
+local = Builtin("local", "array",
+                "``x = hal.local(dtype, n)``: a per-thread array of n elements (n a compile-time constant).")
+barrier = Builtin("barrier", "barrier",
+                  "``hal.barrier()``: every thread of the work-group waits here; shared memory is then visible.")
+
+atomic_add = _atomic("add", "v")
+atomic_min = _atomic("min", "v")
+atomic_max = _atomic("max", "v")
+atomic_exchange = _atomic("exchange", "v")
+atomic_cas = _atomic("cas", "compare, value")
+
+sqrt = _math("sqrt", "Square root (floats).")
+exp = _math("exp", "e**x (floats).")
+log = _math("log", "Natural logarithm (floats).")
+sin = _math("sin", "Sine (floats).")
+cos = _math("cos", "Cosine (floats).")
+tanh = _math("tanh", "Hyperbolic tangent (floats).")
+abs = _math("abs", "Absolute value (any numeric type).")  # noqa: A001 - kernel spelling
+min = _math("min", "Minimum of two or more values of one type; NaN propagates.")  # noqa: A001
+max = _math("max", "Maximum of two or more values of one type; NaN propagates.")  # noqa: A001
+floor = _math("floor", "Round down, keeping the float type.")
+ceil = _math("ceil", "Round up, keeping the float type.")
+fma = _math("fma", "``fma(a, b, c)``: a * b + c with one rounding (floats).")
+pow = _math("pow", "``pow(a, b)``: a ** b (floats).")  # noqa: A001
