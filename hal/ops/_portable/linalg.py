@@ -1,0 +1,153 @@
+"""Portable gemm, conv2d and transpose.
+
+gemm is the classic shared-memory tiling: a work-group of TILE x TILE
+threads computes a TILE x TILE block of C, staging TILE-wide slabs of A and B
+in shared memory between barriers, so each element loaded from global memory
+is used TILE times. Transposition is folded into the loads through row and
+column strides, and edges (any M, N, K) load zeros. The launch is 1-D (no
+``multi_dim`` needed). int8 has no scalar type in the kernel language, so
+int8 gemm is left to natives. conv2d is direct (one thread per output);
+transpose maps each output element to its source through shape/stride
+tables kept in a small device array.
+"""
+
+import functools
+import math
+
+import numpy as np
+
+import hal
+
+from ..._device import Device
+from ..._errors import UnsupportedError
+from ..._features import Feature
+from ..._memory import Array
+from ..._queue import Queue
+from ...kernel.function import KernelFunction
+from ...kernel.types import ScalarType
+from ._common import pow2_block, scalar_type, stride_groups
+
+
+@functools.cache
+def gemm_kernel(T: ScalarType, TILE: int) -> KernelFunction:
+    @hal.kernel
+    def gemm(a: hal.Ptr[T], b: hal.Ptr[T], c: hal.Ptr[T], m: hal.i32, n: hal.i32, k: hal.i32,
+             sa0: hal.i32, sa1: hal.i32, sb0: hal.i32, sb1: hal.i32, alpha: T, beta: T, tiles_n: hal.i32):
+        ta = hal.shared(T, TILE * TILE)
+        tb = hal.shared(T, TILE * TILE)
+        lid = hal.local_id(0)
+        tx = lid % TILE
+        ty = lid // TILE
+        g = hal.group_id(0)
+        row = (g // tiles_n) * TILE + ty
+        col = (g % tiles_n) * TILE + tx
+        acc = T(0)
+        for t in range(0, k, TILE):
+            ka = t + tx
+            ta[lid] = a[row * sa0 + ka * sa1] if row < m and ka < k else T(0)
+            kb = t + ty
+            tb[lid] = b[kb * sb0 + col * sb1] if kb < k and col < n else T(0)
+            hal.barrier()
+            for kk in range(TILE):
+                acc += ta[ty * TILE + kk] * tb[kk * TILE + tx]
+            hal.barrier()
+        if row < m and col < n:
+            if beta == 0:
+                c[row * n + col] = alpha * acc
+            else:
+                c[row * n + col] = alpha * acc + beta * c[row * n + col]
+
+    return gemm
+
+
+def gemm(a: Array, b: Array, out: Array, *, alpha: float, beta: float, trans_a: bool, trans_b: bool,
+         queue: Queue) -> None:
+    if out.dtype == np.int32:
+        raise UnsupportedError(f"the portable hal.ops.gemm has no int8 version (the kernel language has no int8 "
+                               f"type); {out.device.spec} needs a native int8 gemm", feature=Feature.INT8.value)
+    m, n = out.shape
+    k = a.shape[0] if trans_a else a.shape[1]
+    if m == 0 or n == 0:
+        return
+    sa = (1, m) if trans_a else (k, 1)
+    sb = (1, k) if trans_b else (n, 1)
+    tile = _tile(out.device, out.dtype.itemsize)
+    tiles_n = -(-n // tile)
+    queue.launch(gemm_kernel(scalar_type(out.dtype), tile), -(-m // tile) * tiles_n, tile * tile,
+                 a, b, out, m, n, k, sa[0], sa[1], sb[0], sb[1], alpha, beta, tiles_n)
+
+
+def _tile(device: Device, itemsize: int) -> int:
+    """16, or less where a work-group of tile**2 threads or two tile**2 slabs do not fit."""
+    tile = 16
+    while tile > 1 and (tile * tile > pow2_block(device, 256) or 2 * tile * tile * itemsize
+                        > device.info.shared_memory_bytes):
+        tile //= 2
+    return tile
+
+
+@functools.cache
+def conv2d_kernel(T: ScalarType) -> KernelFunction:
+    @hal.kernel
+    def conv2d(x: hal.Ptr[T], w: hal.Ptr[T], out: hal.Ptr[T], batch: hal.i32, chans: hal.i32, height: hal.i32,
+               width: hal.i32, kout: hal.i32, kh: hal.i32, kw: hal.i32, oh: hal.i32, ow: hal.i32,
+               sh: hal.i32, sw: hal.i32, ph: hal.i32, pw: hal.i32):
+        total = batch * kout * oh * ow
+        i = hal.global_id(0)
+        while i < total:
+            q = i % ow
+            p = (i // ow) % oh
+            ko = (i // (ow * oh)) % kout
+            nb = i // (ow * oh * kout)
+            acc = T(0)
+            for c in range(chans):
+                for r in range(kh):
+                    h = p * sh - ph + r
+                    if h >= 0 and h < height:
+                        for s in range(kw):
+                            col = q * sw - pw + s
+                            if col >= 0 and col < width:
+                                acc += x[((nb * chans + c) * height + h) * width + col] * \
+                                    w[((ko * chans + c) * kh + r) * kw + s]
+            out[i] = acc
+            i += hal.global_size(0)
+
+    return conv2d
+
+
+def conv2d(x: Array, w: Array, out: Array, *, stride: tuple[int, int], padding: tuple[int, int],
+           queue: Queue) -> None:
+    block = pow2_block(out.device, 256)
+    queue.launch(conv2d_kernel(scalar_type(out.dtype)), stride_groups(out.device, out.size, block), block,
+                 x, w, out, *x.shape, w.shape[0], w.shape[2], w.shape[3], out.shape[2], out.shape[3],
+                 *stride, *padding)
+
+
+@functools.cache
+def transpose_kernel(T: ScalarType) -> KernelFunction:
+    @hal.kernel
+    def transpose(x: hal.Ptr[T], out: hal.Ptr[T], table: hal.Ptr[hal.i32], ndim: hal.i32, total: hal.i32):
+        i = hal.global_id(0)
+        while i < total:
+            rest = i
+            src = 0
+            for d in range(ndim - 1, -1, -1):
+                extent = table[d]
+                src += (rest % extent) * table[ndim + d]
+                rest = rest // extent
+            out[i] = x[src]
+            i += hal.global_size(0)
+
+    return transpose
+
+
+def transpose(x: Array, out: Array, *, axes: tuple[int, ...], queue: Queue) -> None:
+    if out.size == 0:
+        return
+    strides = [math.prod(x.shape[d + 1:]) for d in range(x.ndim)]
+    host = np.array([*out.shape, *(strides[a] for a in axes)] or [1, 0], dtype=np.int32)
+    table = out.device.empty(host.shape, np.int32)
+    queue.copy(table, host, blocking=False)
+    block = pow2_block(out.device, 256)
+    queue.launch(transpose_kernel(scalar_type(out.dtype)), stride_groups(out.device, out.size, block), block,
+                 x, out, table, x.ndim, out.size)
