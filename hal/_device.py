@@ -33,7 +33,8 @@ class Device:
         self._info: DeviceInfo | None = None
         self._pool_: MemoryPool | None = None
         self._default_queue: Queue | None = None
-        self._queues: weakref.WeakSet[Queue] = weakref.WeakSet()
+        self._queue_refs: list[weakref.ref[Queue]] = []
+        self._dtypes: dict[Any, np.dtype[Any]] = {}
         self._compiled: dict[Any, CompiledKernel] = {}
         self._lock = threading.Lock()
 
@@ -109,6 +110,9 @@ class Device:
         return self._pool.release_cache()
 
     def _check_dtype(self, dtype: Any) -> np.dtype[Any]:
+        known = self._dtypes.get(dtype)
+        if known is not None:
+            return known
         try:
             dt = np.dtype(dtype)
         except TypeError:
@@ -116,6 +120,10 @@ class Device:
         if dt.name not in self.info.dtypes and dt != np.uint8:  # raw bytes are always storable
             raise InvalidArgumentError(f"{self.info.name} does not store {dt.name} arrays; supported dtypes: "
                                        f"{', '.join(self.info.dtypes)}")
+        try:
+            self._dtypes[dtype] = dt
+        except TypeError:  # unhashable spelling of a dtype: fine, just not cached
+            pass
         return dt
 
     def _read_into(self, out: np.ndarray, arr: Array) -> None:
@@ -125,14 +133,21 @@ class Device:
         q.read(out, arr)
         q.synchronize()
 
+    def _live_queues(self) -> list[Queue]:
+        queues = [q for q in (r() for r in self._queue_refs) if q is not None]
+        if len(queues) != len(self._queue_refs):
+            self._queue_refs = [weakref.ref(q) for q in queues]
+        return queues
+
     def _pending_events(self) -> list[EventImpl]:
-        return [q.impl.record() for q in list(self._queues) if q.dirty]
+        """Markers on every queue with work in flight: a freed block is reused once they pass."""
+        return [q.impl.record() for q in self._live_queues() if q.dirty]
 
     # ------------------------------------------------------------ queues
     def queue(self) -> Queue:
         """A new in-order asynchronous queue."""
         q = Queue(self, self.impl.create_queue())
-        self._queues.add(q)
+        self._queue_refs.append(weakref.ref(q))
         return q
 
     @property
@@ -142,7 +157,7 @@ class Device:
             with self._lock:
                 if self._default_queue is None:
                     self._default_queue = Queue(self, self.impl.create_queue())
-                    self._queues.add(self._default_queue)
+                    self._queue_refs.append(weakref.ref(self._default_queue))
                 q = self._default_queue
         return q
 
@@ -152,7 +167,7 @@ class Device:
 
     def _sync_all(self) -> None:
         errors = []
-        for q in list(self._queues):
+        for q in self._live_queues():
             if q.dirty:
                 try:
                     q.synchronize()
@@ -162,7 +177,7 @@ class Device:
             raise errors[0]
 
     def _forget_queue(self, q: Queue) -> None:
-        self._queues.discard(q)
+        self._queue_refs = [r for r in self._queue_refs if r() is not q and r() is not None]
 
     # ------------------------------------------------------------ kernels
     def compile(self, kernel: Any) -> CompiledKernel:
