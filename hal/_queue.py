@@ -175,8 +175,10 @@ class Queue:
         arr.buffer  # noqa: B018 - raises InvalidHandleError when freed
 
     def command_trace(self, name: str, kind: str, nbytes: int = 0) -> CommandTrace | None:
-        """A trace for a backend-defined command (a native operator, say), or None when no
-        profile is open; pass it to the backend, which fills it like any other."""
+        """Announce a backend-defined command (a native operator, say) about to be enqueued on
+        this queue: marks the queue busy (so waits and the pool see it) and returns its trace,
+        or None when no profile is open; the backend fills the trace like any other."""
+        self.dirty = True
         return self._trace(name, kind, nbytes) if _profile.ACTIVE else None
 
     def _trace(self, name: str, kind: str, nbytes: int, grid: Any = None, block: Any = None) -> CommandTrace:
