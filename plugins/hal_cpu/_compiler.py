@@ -1,0 +1,229 @@
+"""Kernel compiler of the CPU backend: IR -> C (hal.kernel.cemit) -> gcc -> a cached shared object.
+
+Compiled kernels live in an on-disk cache keyed by a SHA-256 of everything that
+can change the machine code: the IR, checked mode, the gcc flags, the ABI
+header, the emitter's and this module's source, the gcc binary and the host
+CPU's feature flags (the code is built with ``-march=native``). Writes are
+atomic (a private temporary file, then ``os.replace``), so processes compiling
+the same kernel at once all succeed and never read half a file; each object
+has a ``.sha256`` sidecar and exports its key, and any entry that fails either
+check is rebuilt, not trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import _cffi_backend
+
+from hal._errors import CompileError, HalError, UnsupportedError
+from hal.backend import Executable
+from hal.kernel import cemit, ir
+
+from ._runtime import ffi, lib as _rt
+
+CFLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-strict-aliasing", "-fwrapv",
+          "-ffp-contract=off", "-fno-math-errno", "-fno-plt")
+"""No -ffast-math: results must equal the reference interpreter's."""
+ENTRY = "hal_entry"
+_HERE = Path(__file__).resolve().parent
+_HEADER_DIRS = (_HERE / "include", _HERE.parents[1] / "csrc")
+"""Where hal_kernel_abi.h is: shipped as package data, or the source checkout's csrc/."""
+_KEY_TYPE = ffi.typeof("char[65]")
+_ABI_TYPE = ffi.typeof("int")
+_ENTRY_TYPE = ffi.typeof("hal_kernel_fn")
+
+
+def checked_mode() -> bool:
+    """``HAL_CHECK=1``: bounds-check every access (read when a kernel is compiled)."""
+    return os.environ.get("HAL_CHECK", "").strip() not in ("", "0")
+
+
+def cache_dir() -> Path:
+    """``$HAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/hal``, else ``~/.cache/hal``; kernels go in ``cpu/``."""
+    root = os.environ.get("HAL_CACHE_DIR")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "hal")
+    return Path(root) / "cpu"
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """The compiler and what else feeds the cache key, found once per process."""
+
+    gcc: str
+    include: Path
+    digest: str
+
+
+_toolchain: Toolchain | None = None
+_lock = threading.Lock()
+_loaded: dict[str, tuple[Any, Any]] = {}
+"""key -> (library, entry) of every object this process loaded: loaded once, never closed."""
+
+
+def toolchain() -> Toolchain:
+    global _toolchain
+    if _toolchain is None:
+        gcc = shutil.which(os.environ.get("CC") or "gcc") or shutil.which("gcc")
+        if gcc is None:
+            raise UnsupportedError("cpu: compiling kernels needs gcc on PATH (or $CC); install gcc", "kernels")
+        include = next((d for d in _HEADER_DIRS if (d / "hal_kernel_abi.h").is_file()), None)
+        if include is None:
+            raise HalError(f"cpu: hal_kernel_abi.h is missing (looked in {', '.join(map(str, _HEADER_DIRS))}); "
+                           "reinstall hal")
+        real = os.path.realpath(gcc)
+        st = os.stat(real)
+        h = hashlib.sha256()
+        for part in (real, str(st.st_size), str(st.st_mtime_ns), " ".join(CFLAGS), _cpu_flags()):
+            h.update(part.encode() + b"\0")
+        for path in (include / "hal_kernel_abi.h", Path(cemit.__file__), Path(__file__)):
+            h.update(path.read_bytes())
+        _toolchain = Toolchain(gcc, include, h.hexdigest())
+    return _toolchain
+
+
+def _cpu_flags() -> str:
+    """The host CPU's feature flags: code built with -march=native must not run elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return line
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def cache_key(kernel: ir.Kernel, checked: bool) -> str:
+    data = f"{kernel.hash()}|checked={int(checked)}|{toolchain().digest}"
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+# ----------------------------------------------------------------- executable
+@dataclass(eq=False)
+class CpuKernel(Executable):
+    """A kernel built for the CPU: what ``CpuQueue.launch`` runs."""
+
+    kernel: ir.Kernel
+    entry: Any
+    """cdata ``hal_kernel_fn`` (the runtime's ffi) of the generated entry point."""
+    pack: Callable[[Sequence[Any]], bytes]
+    """Launch arguments -> 8-byte slots (hal_kernel_abi.h); made once per kernel."""
+    nslots: int
+    key: str
+    path: Path
+    checked: bool
+    cached: bool
+    """Whether the object came from the on-disk cache."""
+    compile_s: float
+    _lib: Any = field(repr=False, default=None)
+
+    def report(self) -> dict[str, Any]:
+        return {"key": self.key, "object": str(self.path), "source": str(self.path.with_suffix(".c")),
+                "checked": self.checked, "cached": self.cached, "compile_s": self.compile_s}
+
+
+def make_packer(params: Sequence[ir.Param]) -> tuple[Callable[[Sequence[Any]], bytes], int]:
+    """A function packing launch arguments into slots, with one precompiled ``struct.Struct``.
+
+    Pointer: element address (buffer address + byte offset) and element count; i32/i64 signed,
+    u32/bool unsigned, f32 in the low 4 bytes, f64 as is.
+    """
+    fmt, values = "<", []
+    for i, p in enumerate(params):
+        if p.pointer:
+            fmt += "QQ"
+            values += [f"a{i}.buffer.address + a{i}.offset", f"a{i}.size"]
+        else:
+            fmt += {"i32": "q", "i64": "q", "u32": "Q", "bool": "Q", "f32": "f4x", "f64": "d"}[p.type.value]
+            values.append(f"a{i}")
+    names = "".join(f"a{i}, " for i in range(len(params)))
+    code = (f"def pack(args):\n    {names or '_'} = {'args' if params else '()'}\n"
+            f"    return _pack({', '.join(values)})\n")
+    env: dict[str, Any] = {"_pack": struct.Struct(fmt).pack}
+    exec(code, env)  # noqa: S102 - generated from parameter kinds only: one Struct call per launch
+    return env["pack"], struct.calcsize(fmt) // 8
+
+
+# ----------------------------------------------------------------- compiling
+def compile_kernel(kernel: ir.Kernel) -> CpuKernel:
+    """Build ``kernel`` (or fetch it from the cache) and load it. Raises CompileError."""
+    t0 = time.perf_counter()
+    checked = checked_mode()
+    key = cache_key(kernel, checked)
+    path = cache_dir() / f"{key}.so"
+    cached = True
+    with _lock:
+        loaded = _loaded.get(key)
+        if loaded is None:
+            loaded = _load_verified(path, key)
+            if loaded is None:
+                cached = False
+                loaded = _build(kernel, checked, key, path)
+            _loaded[key] = loaded
+    lib, entry = loaded
+    pack, nslots = make_packer(kernel.params)
+    return CpuKernel(kernel, entry, pack, nslots, key, path, checked, cached, time.perf_counter() - t0, lib)
+
+
+def _load(path: Path, key: str) -> tuple[Any, Any]:
+    """dlopen ``path`` and check that it holds ``key`` for this ABI; raises OSError/ValueError otherwise."""
+    lib = _cffi_backend.load_library(str(path))
+    found = ffi.string(lib.read_variable(_KEY_TYPE, "hal_kernel_key")).decode()
+    abi = lib.read_variable(_ABI_TYPE, "hal_kernel_abi")
+    if found != key or abi != _rt.HAL_ABI_VERSION:
+        raise ValueError(f"{path} holds kernel {found} (ABI {abi}), not {key} (ABI {_rt.HAL_ABI_VERSION})")
+    return lib, lib.load_function(_ENTRY_TYPE, ENTRY)
+
+
+def _load_verified(path: Path, key: str) -> tuple[Any, Any] | None:
+    """The cached object if its bytes match its checksum sidecar and it exports ``key``; else None."""
+    try:
+        expected = path.with_suffix(".sha256").read_text().strip()
+        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            return None
+        return _load(path, key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _build(kernel: ir.Kernel, checked: bool, key: str, path: Path) -> tuple[Any, Any]:
+    source = cemit.emit(kernel, entry=ENTRY, checked=checked, key=key)
+    tc = toolchain()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{key[:16]}-", dir=path.parent))
+    try:
+        src, obj = tmpdir / "kernel.c", tmpdir / "kernel.so"
+        src.write_text(source)
+        proc = subprocess.run([tc.gcc, *CFLAGS, "-I", str(tc.include), str(src), "-o", str(obj), "-lm"],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            kept = path.with_suffix(".failed.c")
+            os.replace(src, kept)
+            raise CompileError(f"cpu: gcc could not build kernel '{kernel.name}' (a bug in hal's C emitter; "
+                               f"please report it with {kept}):\n{proc.stderr[-2000:]}",
+                               kernel.source_file, kernel.source_line)
+        data = obj.read_bytes()
+        loaded = _load(obj, key)  # loaded from its private name: never a stale handle of `path`
+        os.replace(src, path.with_suffix(".c"))
+        os.replace(obj, path)
+        sidecar = tmpdir / "kernel.sha256"
+        sidecar.write_text(hashlib.sha256(data).hexdigest() + "\n")
+        os.replace(sidecar, path.with_suffix(".sha256"))
+        return loaded
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)

@@ -1,0 +1,17 @@
+"""hal_simgpu: a simulated SIMT GPU (A100- and H100-class presets) with exact results and an
+analytic timing model. See README.md for the model, its sources and its expected error."""
+
+from __future__ import annotations
+
+from hal.backend import Backend
+from hal.hookspecs import hookimpl
+
+from ._backend import SimGpuBackend
+
+api_version = (1, 0)
+
+
+@hookimpl
+def hal_backends() -> list[Backend]:
+    """The one backend of this plugin: ``simgpu:0`` (A100-class) and ``simgpu:1`` (H100-class)."""
+    return [SimGpuBackend()]
