@@ -1,0 +1,19 @@
+"""hal's simulated FPGA: kernels synthesised to pipelines, timed by an HLS-style model.
+
+See README.md for the model, its latency table, sources and expected error.
+"""
+
+from __future__ import annotations
+
+from hal.backend import Backend
+from hal.hookspecs import hookimpl
+
+api_version = (1, 0)
+
+
+@hookimpl
+def hal_backends() -> list[Backend]:
+    """The one backend of this plugin: ``fpga``."""
+    from ._device import FpgaBackend
+
+    return [FpgaBackend()]
