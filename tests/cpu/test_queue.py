@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import struct
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -61,7 +63,8 @@ def test_device_info(device: CpuDevice) -> None:
     assert info.compute_units >= 1 and info.memory_bytes > 0
     assert info.warp_size == 1 and info.max_block_size == 1024 and info.shared_memory_bytes == 64 * 1024
     assert info.host_visible and not info.simulated
-    assert {Feature.KERNELS, Feature.ATOMICS, Feature.HOST_VISIBLE, Feature.BOUNDS_CHECKS} <= info.features
+    assert {Feature.KERNELS, Feature.ATOMICS, Feature.HOST_VISIBLE, Feature.INT8} <= info.features
+    assert (Feature.BOUNDS_CHECKS in info.features) == (os.environ.get("HAL_CHECK", "") not in ("", "0"))
     assert Feature.SIMULATED_TIMING not in info.features
 
 
