@@ -14,6 +14,7 @@ import sys
 from importlib.metadata import entry_points
 
 import hal_accel
+from hal_accel._presets import MODEL_VERSION, PRESETS
 import numpy as np
 
 import hal
@@ -26,10 +27,10 @@ def main(argv: list[str]) -> None:
     rng = np.random.default_rng(0)
     a_host = rng.integers(-128, 128, (m, k), dtype=np.int8)
     b_host = rng.integers(-128, 128, (k, n), dtype=np.int8)
-    print(f"int8 gemm {m}x{k} @ {k}x{n} -> int32 (analytic estimate, hal_accel model v{hal_accel.MODEL_VERSION})")
+    print(f"int8 gemm {m}x{k} @ {k}x{n} -> int32 (analytic estimate, hal_accel model v{MODEL_VERSION})")
     print(f"{'preset':<14} {'peak TOPS':>10} {'achieved TOPS':>14} {'achieved/peak':>14} {'array/peak':>11} "
           f"{'stall %':>8}")
-    for preset in hal_accel.PRESETS.values():
+    for preset in PRESETS.values():
         dev = hal.device("accel", preset=preset.name)
         a, b = dev.array(a_host), dev.array(b_host)
         with hal.profile() as prof:

@@ -19,24 +19,36 @@ from ._queue import Queue
 from .backend import Backend, DeviceImpl, EventImpl
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from ._info import DeviceInfo
 
 
 class Device:
     """One device. Get it with ``hal.device("<backend>[:<index>]", **options)``."""
 
-    def __init__(self, backend: Backend, index: int, impl: DeviceImpl, spec: str) -> None:
+    def __init__(self, backend: Backend, index: int, options: BaseModel | None, spec: str) -> None:
         self.backend = backend
         self.index = index
-        self.impl = impl
+        self.options = options
         self.spec = spec
+        self._impl: DeviceImpl | None = None
         self._info: DeviceInfo | None = None
         self._pool_: MemoryPool | None = None
         self._default_queue: Queue | None = None
         self._queue_refs: list[weakref.ref[Queue]] = []
         self._dtypes: dict[Any, np.dtype[Any]] = {}
         self._compiled: dict[Any, CompiledKernel] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+    @property
+    def impl(self) -> DeviceImpl:
+        """The backend's device object, opened on first use (listing devices opens none)."""
+        if self._impl is None:
+            with self._lock:
+                if self._impl is None:
+                    self._impl = self.backend.open_device(self.index, self.options)
+        return self._impl
 
     # ------------------------------------------------------------ description
     @property

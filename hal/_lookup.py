@@ -81,7 +81,7 @@ def _open(name: str, index: int, validated: Any, options: dict[str, Any]) -> Dev
                 spec = f"{name}:{index}"
                 if options:
                     spec += "(" + ",".join(f"{k}={v}" for k, v in sorted(options.items())) + ")"
-                dev = Device(backend, index, backend.open_device(index, validated), spec)
+                dev = Device(backend, index, validated, spec)
                 _devices[key] = dev
     return dev
 

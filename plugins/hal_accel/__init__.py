@@ -13,12 +13,10 @@ from hal.backend import Backend
 from hal.hookspecs import hookimpl
 
 from ._backend import AccelBackend
-from ._model import gemm_cycles
-from ._presets import MODEL_VERSION, PRESETS, Preset
 
 api_version = (1, 0)
 
-__all__ = ["MODEL_VERSION", "PRESETS", "AccelBackend", "Preset", "api_version", "gemm_cycles"]
+__all__ = ["AccelBackend", "api_version"]
 
 
 @hookimpl

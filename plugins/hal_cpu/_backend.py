@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import TYPE_CHECKING, ClassVar
 
+import hal
 from hal.backend import Backend
-
-from ._device import CpuDevice
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-
-def _version() -> str:
-    """The installed distribution's version; a source checkout has none."""
-    try:
-        return metadata.version("hal-sdk")
-    except metadata.PackageNotFoundError:
-        return "0+source"
+    from ._device import CpuDevice
 
 
 class CpuBackend(Backend):
     """One device: every core the runtime uses (``HAL_CPU_THREADS`` narrows it)."""
 
     name: ClassVar[str] = "cpu"
-    version: ClassVar[str] = _version()
+    version: ClassVar[str] = hal.__version__
     Options: ClassVar[type[BaseModel] | None] = None
 
     def device_count(self) -> int:
         return 1
 
     def open_device(self, index: int, options: BaseModel | None) -> CpuDevice:
+        from ._device import CpuDevice  # the C runtime loads when the device opens
+
         return CpuDevice(index)

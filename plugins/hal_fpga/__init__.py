@@ -14,6 +14,6 @@ api_version = (1, 0)
 @hookimpl
 def hal_backends() -> list[Backend]:
     """The one backend of this plugin: ``fpga``."""
-    from ._device import FpgaBackend
+    from ._backend import FpgaBackend
 
     return [FpgaBackend()]

@@ -1,4 +1,4 @@
-"""FpgaBackend, FpgaDevice, FpgaExecutable: the simulated FPGA card behind hal's vendor interface.
+"""FpgaDevice, FpgaExecutable: the simulated FPGA card behind hal's vendor interface.
 
 Results are the reference interpreter's; time is the synthesis model's
 (:mod:`._synth`, :mod:`._timing`) plus bitstream loads: a kernel not in one of
@@ -11,11 +11,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hal._features import Feature
-from hal.backend import Backend, Dim3, Executable
+from hal.backend import Dim3, Executable
 from hal.kernel import ir
 from hal.sim import SimDevice, kernel_args
 
@@ -145,28 +144,3 @@ class FpgaDevice(SimDevice):
             "dram_bytes": t.dram_bytes, "bound": t.bound, "ii": main.ii, "depth": main.depth,
             "pipeline": main.name, "model": self.estimate,
         }
-
-
-def _version() -> str:
-    try:
-        return metadata.version("hal-sdk")
-    except metadata.PackageNotFoundError:
-        return "0+source"
-
-
-class FpgaBackend(Backend):
-    """One simulated card; ``hal.device("fpga", preset=..., slots=..., clock_mhz=..., pipeline=...)``."""
-
-    name: ClassVar[str] = "fpga"
-    version: ClassVar[str] = _version()
-
-    @property
-    def Options(self) -> type[BaseModel]:  # type: ignore[override]  # noqa: N802 - the vendor interface's name
-        """Built on first use, so importing the plugin does not import pydantic."""
-        return options_model()
-
-    def device_count(self) -> int:
-        return 1
-
-    def open_device(self, index: int, options: BaseModel | None) -> FpgaDevice:
-        return FpgaDevice(index, options.model_dump() if options is not None else DEFAULTS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hal_accel import PRESETS
+from hal_accel._presets import PRESETS
 from hal_accel._options import AccelOptions, PresetName
 
 import hal

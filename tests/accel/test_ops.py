@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hal_accel import gemm_cycles
+from hal_accel._model import gemm_cycles
 
 import hal
 
