@@ -14,11 +14,11 @@ import numpy as np
 from ._errors import InvalidArgumentError, InvalidHandleError
 from ._memory import Array
 from .backend import Dim3, Executable
-from .kernel import ir
 from .kernel.types import ScalarType
 
 if TYPE_CHECKING:
     from ._device import Device
+    from .kernel import ir
 
 INT_RANGES = {
     ScalarType.I32: (-(2**31), 2**31 - 1),

@@ -9,13 +9,14 @@ through dictionaries: no hook runs on the hot path.
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 import threading
 import traceback
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import pluggy
 
@@ -42,6 +43,60 @@ class BackendStatus:
     @property
     def ok(self) -> bool:
         return self.status == "loaded"
+
+
+def entry_points(group: str) -> Iterator[tuple[str, Callable[[], Any]]]:
+    """(name, loader) of every entry point in ``group`` of the installed distributions.
+
+    The same answer as ``importlib.metadata.entry_points(group=...)`` for the
+    dist-info/egg-info directories on ``sys.path`` (first distribution of a name
+    wins), at a fraction of its start-up cost: importing importlib.metadata alone
+    costs about 30 ms, a fifth of hal's start-up budget.
+    """
+    seen: set[str] = set()
+    for path in sys.path:
+        try:
+            entries = sorted(os.scandir(path or "."), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.endswith((".dist-info", ".egg-info")):
+                continue
+            stem = entry.name.rsplit(".", 1)[0]  # "hal_sdk-0.1.0"
+            dist = stem.split("-", 1)[0].lower().replace("_", "-")
+            if dist in seen:
+                continue
+            seen.add(dist)
+            try:
+                with open(os.path.join(entry.path, "entry_points.txt"), encoding="utf-8") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            yield from _parse_group(text, group)
+
+
+def _parse_group(text: str, group: str) -> Iterator[tuple[str, Callable[[], Any]]]:
+    current = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            current = line.strip("[]").strip()
+        elif current == group and "=" in line:
+            name, _, value = (part.strip() for part in line.partition("="))
+            yield name, _loader(value.split("[")[0].strip())
+
+
+def _loader(target: str) -> Callable[[], Any]:
+    module, _, attr = target.partition(":")
+
+    def load() -> Any:
+        obj: Any = importlib.import_module(module.strip())
+        for part in attr.strip().split(".") if attr.strip() else ():
+            obj = getattr(obj, part)
+        return obj
+    return load
 
 
 def _disabled() -> set[str]:
@@ -91,8 +146,8 @@ class Registry:
         with self._lock:
             if self._loaded:
                 return
-            for ep in entry_points(group=ENTRY_POINT_GROUP):
-                self._load_one(ep.name, ep.load)
+            for name, load in entry_points(ENTRY_POINT_GROUP):
+                self._load_one(name, load)
             for name, plugin in self._extra:
                 self._load_one(name, lambda plugin=plugin: plugin)
             self._loaded = True

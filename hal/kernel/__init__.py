@@ -13,7 +13,7 @@ import sys
 import types as _pytypes
 from typing import TYPE_CHECKING, Any
 
-from . import ir, types
+from . import types
 from .builtins import (
     abs,
     atomic_add,
@@ -60,8 +60,9 @@ __all__ = [
 if TYPE_CHECKING:
     from .analysis import Uniformity, required_features, uniform_control
     from .frontend import parse_kernel
+    from . import ir
 
-_LAZY = {"parse_kernel": ".frontend", "required_features": ".analysis", "uniform_control": ".analysis",
+_LAZY = {"ir": ".ir", "parse_kernel": ".frontend", "required_features": ".analysis", "uniform_control": ".analysis",
          "Uniformity": ".analysis"}
 """Loaded on first use: parsing is only needed when a kernel is first compiled."""
 
@@ -69,7 +70,8 @@ _LAZY = {"parse_kernel": ".frontend", "required_features": ".analysis", "uniform
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    module = importlib.import_module(_LAZY[name], __name__)
+    value = module if name == "ir" else getattr(module, name)
     globals()[name] = value
     return value
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from .._errors import OutOfMemoryError
 from ..backend import ArgBuffer, Buffer, DeviceImpl, Dim3, Executable, QueueImpl
-from ..kernel import ir
+
+if TYPE_CHECKING:
+    from ..kernel import ir
 
 
 class HostBuffer(Buffer):

@@ -1,0 +1,90 @@
+"""``hal demo`` and ``hal bench``: parsers the ``hal`` command adds with two calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
+    from .train import Config
+
+    d = Config()
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "demo", help="train a small neural network on every device through one API")
+    p.add_argument("--device", action="append", metavar="SPEC",
+                   help="train on this device only (repeatable); default: every device. The CPU "
+                        "reference always runs too, for the agreement check")
+    p.add_argument("--epochs", type=int, default=d.epochs, help=f"default {d.epochs}")
+    p.add_argument("--batch", type=int, default=d.batch, help=f"default {d.batch}")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
+    p.add_argument("--fallback", default="cpu", metavar="SPEC",
+                   help="where operators a device refuses run (default cpu)")
+    p.add_argument("--plot", metavar="PNG", help="draw every device's loss curve into one picture")
+    p.add_argument("--json", metavar="FILE", help="write the per-device results")
+    p.set_defaults(func=cmd_demo)
+    return p
+
+
+def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "bench", help="micro-benchmarks (copy, saxpy, reduce, gemm, launch) on every device")
+    p.add_argument("--device", action="append", metavar="SPEC", help="this device only (repeatable)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, not a measurement)")
+    p.add_argument("--plot", metavar="PNG", help="draw each device's roofline with the measured points")
+    p.add_argument("--json", metavar="FILE", help="write the results")
+    p.set_defaults(func=cmd_bench)
+    return p
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .train import Config, run_demo, summary
+
+    if args.epochs < 1 or args.batch < 1:
+        print("hal demo: --epochs and --batch must be >= 1", file=sys.stderr)
+        return 2
+    config = Config(epochs=args.epochs, batch=args.batch, seed=args.seed)
+    result = run_demo(args.device, config, fallback=args.fallback)
+    print(summary(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.to_json(), indent=1))
+    if args.plot:
+        from .plot import plot_losses
+
+        plot_losses(result, args.plot)
+    ok = all(r.agrees is not False and r.accuracy >= 0.9 for r in result.results)
+    return 0 if ok else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import Sizes, run_bench, summary, to_json
+
+    sizes = Sizes(4096, 1024, 1024, 16, 5, 1) if args.quick else Sizes()
+    points = run_bench(args.device, sizes)
+    print(summary(points))
+    if args.json:
+        Path(args.json).write_text(json.dumps(to_json(points, sizes), indent=1))
+    if args.plot:
+        from .plot import plot_roofline
+
+        plot_roofline(points, args.plot)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hal.demo demo|bench ...`` (the same commands as ``hal demo`` / ``hal bench``)."""
+    import hal
+
+    parser = argparse.ArgumentParser(prog="python -m hal.demo")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_demo_parser(sub)
+    add_bench_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except hal.HalError as exc:
+        print(f"hal: error: {exc}", file=sys.stderr)
+        return 1
