@@ -41,6 +41,14 @@ class Queue:
         """Copy ``src`` into ``dst`` (same shape and dtype). Either side may be a host ndarray;
         such copies wait for completion unless ``blocking=False`` (then keep the host array
         unchanged until the queue is synchronised). Arrays of another device go through the host."""
+        device = self.device
+        if (type(dst) is Array and type(src) is Array and dst.device is device and src.device is device
+                and dst.shape == src.shape and dst.dtype == src.dtype and not self._closed):
+            if dst.nbytes:  # the common case, checked in one expression: device to device
+                self.dirty = True
+                self.impl.copy(dst.buffer, dst.offset, src.buffer, src.offset, src.nbytes,
+                               self._trace("copy", "copy_d2d", dst.nbytes) if _profile.ACTIVE else None)
+            return
         self._check_open()
         d_is, s_is = isinstance(dst, Array), isinstance(src, Array)
         if not (d_is or s_is):
@@ -99,7 +107,12 @@ class Queue:
         """Set every element of ``arr`` to ``value`` (which must be representable in its dtype)."""
         self._check_open()
         self._on_this_device(arr, "arr")
-        pattern = _fill_pattern(arr, value)
+        key = (arr.dtype, type(value), value)
+        pattern = _PATTERNS.get(key)
+        if pattern is None:
+            pattern = _fill_pattern(arr, value)
+            if len(_PATTERNS) < 1024:
+                _PATTERNS[key] = pattern
         if arr.nbytes:
             self.dirty = True
             self.impl.fill(arr.buffer, arr.offset, arr.nbytes, pattern,
@@ -219,6 +232,10 @@ def _host_dest(dst: np.ndarray) -> np.ndarray:
         raise InvalidArgumentError("q.copy into a host array needs a C-contiguous, writable numpy array; "
                                    "copy into np.empty(shape, dtype) and assign from it")
     return dst
+
+
+_PATTERNS: dict[tuple[Any, type, Any], bytes] = {}
+"""Fill patterns already checked and encoded, by (dtype, type of value, value)."""
 
 
 def _fill_pattern(arr: Array, value: Any) -> bytes:
