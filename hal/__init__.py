@@ -63,24 +63,54 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)
 
 
-if TYPE_CHECKING:
-    from . import kernel, ops
-    from ._device import Device
-    from ._event import Event
-    from ._info import DeviceInfo
-    from ._launch import CompiledKernel
-    from ._lookup import backends, device, devices
-    from ._memory import Array
-    from ._plugins import BackendStatus
-    from ._pool import MemoryStats
-    from ._profile import Profile, ProfileRecord, profile
-    from ._queue import Queue
-    from .kernel import KernelFunction, func
-    from .kernel.builtins import (
-        abs, atomic_add, atomic_cas, atomic_exchange, atomic_max, atomic_min, barrier, ceil, cos, exp,
-        floor, fma, global_id, global_size, group_id, local, local_id, local_size, log, max, min,
-        num_groups, pow, shared, sin, sqrt, tanh,
-    )
+if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-exports)
+    from . import kernel as kernel
+    from . import ops as ops
+    from ._device import Device as Device
+    from ._event import Event as Event
+    from ._info import DeviceInfo as DeviceInfo
+    from ._launch import CompiledKernel as CompiledKernel
+    from ._lookup import backends as backends
+    from ._lookup import device as device
+    from ._lookup import devices as devices
+    from ._memory import Array as Array
+    from ._plugins import BackendStatus as BackendStatus
+    from ._pool import MemoryStats as MemoryStats
+    from ._profile import Profile as Profile
+    from ._profile import ProfileRecord as ProfileRecord
+    from ._profile import profile as profile
+    from ._queue import Queue as Queue
+    from .kernel import KernelFunction as KernelFunction
+    from .kernel import func as func
+    from .kernel.builtins import abs as abs
+    from .kernel.builtins import atomic_add as atomic_add
+    from .kernel.builtins import atomic_cas as atomic_cas
+    from .kernel.builtins import atomic_exchange as atomic_exchange
+    from .kernel.builtins import atomic_max as atomic_max
+    from .kernel.builtins import atomic_min as atomic_min
+    from .kernel.builtins import barrier as barrier
+    from .kernel.builtins import ceil as ceil
+    from .kernel.builtins import cos as cos
+    from .kernel.builtins import exp as exp
+    from .kernel.builtins import floor as floor
+    from .kernel.builtins import fma as fma
+    from .kernel.builtins import global_id as global_id
+    from .kernel.builtins import global_size as global_size
+    from .kernel.builtins import group_id as group_id
+    from .kernel.builtins import local as local
+    from .kernel.builtins import local_id as local_id
+    from .kernel.builtins import local_size as local_size
+    from .kernel.builtins import log as log
+    from .kernel.builtins import max as max
+    from .kernel.builtins import min as min
+    from .kernel.builtins import num_groups as num_groups
+    from .kernel.builtins import pow as pow
+    from .kernel.builtins import shared as shared
+    from .kernel.builtins import sin as sin
+    from .kernel.builtins import sqrt as sqrt
+    from .kernel.builtins import tanh as tanh
+
+    def register_plugin(plugin: object, name: str) -> None: ...
 
 __all__ = [
     "API_VERSION", "CompileError", "DeviceFault", "DeviceNotFoundError", "Feature", "HalError",

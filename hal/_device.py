@@ -126,7 +126,7 @@ class Device:
         if known is not None:
             return known
         try:
-            dt = np.dtype(dtype)
+            dt: np.dtype[Any] = np.dtype(dtype)
         except TypeError:
             raise InvalidArgumentError(f"{dtype!r} is not a dtype; use e.g. numpy.float32") from None
         if dt.name not in self.info.dtypes and dt != np.uint8:  # raw bytes are always storable

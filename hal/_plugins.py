@@ -170,7 +170,7 @@ class Registry:
         try:
             self.manager.register(module, name=name)
             impls = [i for i in self.manager.hook.hal_backends.get_hookimpls() if i.plugin_name == name]
-            backends = [b for impl in impls for b in impl.function()]
+            backends: list[Backend] = [b for impl in impls for b in impl.function()]  # type: ignore[attr-defined]
         except Exception as exc:
             self._fail(name, api, f"failed to initialise: {_describe(exc)}")
             return
@@ -204,7 +204,7 @@ class Registry:
         out: list[Any] = []
         for impl in self.manager.hook.hal_ops.get_hookimpls():
             try:
-                out.extend(impl.function())
+                out.extend(impl.function())  # type: ignore[arg-type]
             except Exception as exc:
                 self._fail(impl.plugin_name, None, f"hal_ops hook failed: {_describe(exc)}")
         return out

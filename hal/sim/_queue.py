@@ -84,9 +84,12 @@ class SimQueue(QueueImpl):
         self.submit(work, trace)
 
     def fill(self, dst: Buffer, offset: int, nbytes: int, pattern: bytes, trace: CommandTrace | None) -> None:
+        unit = np.dtype(f"u{len(pattern)}")
+        value = np.frombuffer(pattern, dtype=unit)[0]
+
         def work() -> tuple[float, dict[str, Any]]:
-            dst.data[offset:offset + nbytes].view(f"u{len(pattern)}")[...] = \
-                np.frombuffer(pattern, dtype=f"u{len(pattern)}")[0]  # type: ignore[attr-defined]
+            region = dst.data[offset:offset + nbytes]  # type: ignore[attr-defined]
+            region.view(unit)[...] = value
             return self.device.transfer_seconds("fill", nbytes), {"bytes": nbytes}
         self.submit(work, trace)
 
