@@ -81,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("backend", nargs="?", help="backend name (see `hal backends`)")
             p.add_argument("--all", action="store_true", help="every loaded backend, one matrix column per device")
             p.add_argument("--json", metavar="FILE", help="write a machine-readable report")
+    from .demo.cli import add_bench_parser, add_demo_parser
+
+    add_demo_parser(sub)
+    add_bench_parser(sub)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "conformance":  # only conformance passes extras on (to pytest)
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -11,6 +11,7 @@ benchmark measures the device it names).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -20,22 +21,9 @@ import numpy as np
 
 import hal
 
+from .kernels import empty, saxpy
 from .placement import Impl, Op, Placer, Tensor
 from .report import size, table
-
-
-@hal.kernel
-def saxpy(a: hal.f32, x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], out: hal.Ptr[hal.f32], n: hal.i32):
-    i = hal.global_id(0)
-    if i < n:
-        out[i] = a * x[i] + y[i]
-
-
-@hal.kernel
-def empty(n: hal.i32):
-    i = hal.global_id(0)
-    if i < n:
-        pass
 
 
 def _saxpy_kernel(dev: hal.Device, x: hal.Array, y: hal.Array, *, a: float) -> hal.Array:
@@ -46,8 +34,9 @@ def _saxpy_kernel(dev: hal.Device, x: hal.Array, y: hal.Array, *, a: float) -> h
 
 
 def _saxpy_ops(dev: hal.Device, x: hal.Array, y: hal.Array, *, a: float) -> hal.Array:
-    out = hal.ops.mul(x, a)
-    return hal.ops.add(out, y, out=out)
+    out: hal.Array = hal.ops.mul(x, a)
+    hal.ops.add(out, y, out=out)
+    return out
 
 
 def _launch_kernel(dev: hal.Device, x: hal.Array) -> hal.Array:
@@ -117,6 +106,13 @@ def _timed(dev: hal.Device, run: Callable[[], Any], repeats: int) -> tuple[float
     return best_wall, best_dev if dev.info.simulated else None
 
 
+def _repeat(run: Callable[[], Any], count: int) -> Callable[[], None]:
+    def many() -> None:
+        for _ in range(count):
+            run()
+    return many
+
+
 def _numpy_time(run: Callable[[], Any], repeats: int) -> float:
     run()
     best = float("inf")
@@ -159,13 +155,12 @@ def bench_device(dev: hal.Device, sizes: Sizes) -> list[BenchPoint]:
                 tensors = [Tensor(dev.array(a)) for a in inputs]
                 placer(op, *tensors, **params)  # choose (and warm up) the implementation
                 impl = placer.placements[op.name].impl
-                run: Callable[[], Any] = (lambda op=op, tensors=tensors, params=params: placer(op, *tensors, **params))
+                run = _repeat(functools.partial(placer, op, *tensors, **params), 1)
             else:
                 assert direct is not None
                 run = direct
             count = sizes.launches if name == "launch" else 1
-            many = run if count == 1 else (lambda run=run: [run() for _ in range(count)])
-            wall, sim = _timed(dev, many, sizes.repeats)
+            wall, sim = _timed(dev, _repeat(run, count), sizes.repeats)
             wall, sim = wall / count, (sim / count if sim is not None else None)
         except hal.UnsupportedError as exc:
             points.append(BenchPoint(dev.spec, name, "-", flops, nbytes, 0.0, None, error=str(exc).split(":")[0]))
@@ -205,7 +200,7 @@ def summary(points: Sequence[BenchPoint]) -> str:
             rows.append([p.device, p.bench, "-", "-", "-", "-", "-", "-", f"unsupported ({p.error})"])
             continue
         rows.append([p.device, p.bench, p.impl, f"{p.wall_s * 1e6:.1f}",
-                     f"{p.sim_s * 1e6:.2f}" if p.sim_s is not None else "-", _rate(p),
+                     f"{p.sim_s * 1e6:.3g}" if p.sim_s is not None else "-", _rate(p),
                      f"{p.peak_fraction:.1%}" if p.peak_fraction is not None else "-",
                      f"{p.numpy_ratio:.2f}x" if p.numpy_ratio is not None else "-", ""])
     return (table(["device", "benchmark", "implementation", "wall us", "sim us*", "rate", "of peak",

@@ -1,4 +1,4 @@
-"""The framework's own fused kernels, written once in hal's kernel language.
+"""The framework's own kernels (and the bench's), written once in hal's kernel language.
 
 Each replaces two to four ``hal.ops`` launches (launches cost most on simulated
 devices). A device that runs no kernels (the NPU) rejects them with
@@ -8,8 +8,10 @@ placer picks the next implementation or the fallback device.
 
 from __future__ import annotations
 
+from typing import Any
+
 import hal
-from hal import f32, i32, Ptr
+from hal import Ptr, f32, i32
 
 BLOCK = 128
 
@@ -67,7 +69,21 @@ def sgd_momentum(w: Ptr[f32], v: Ptr[f32], g: Ptr[f32], w_out: Ptr[f32], v_out: 
         w_out[i] = w[i] - lr * vn
 
 
-def launch(kernel: object, threads: int, *args: object, device: hal.Device) -> None:
+@hal.kernel
+def saxpy(a: hal.f32, x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], out: hal.Ptr[hal.f32], n: hal.i32):
+    i = hal.global_id(0)
+    if i < n:
+        out[i] = a * x[i] + y[i]
+
+
+@hal.kernel
+def empty(n: hal.i32):
+    i = hal.global_id(0)
+    if i < n:
+        pass
+
+
+def launch(kernel: Any, threads: int, *args: object, device: hal.Device) -> None:
     """``kernel`` over ``threads`` work-items, 1-D, on the device's default queue (where hal.ops run)."""
     block = min(BLOCK, device.info.max_block_size)
-    kernel[(threads + block - 1) // block, block, device.default_queue](*args)  # type: ignore[index]
+    kernel[(threads + block - 1) // block, block, device.default_queue](*args)

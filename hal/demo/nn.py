@@ -41,11 +41,14 @@ def _fused_linear(name: str, kernel: object) -> Impl:
 
 def _ops_linear(dev: hal.Device, x: hal.Array, w: hal.Array, b: hal.Array) -> hal.Array:
     z = hal.ops.gemm(_ones(dev, (x.shape[0], 1)), b)  # every row = b
-    return hal.ops.gemm(x, w, out=z, beta=1.0)
+    hal.ops.gemm(x, w, out=z, beta=1.0)
+    return z
 
 
 def _ops_linear_relu(dev: hal.Device, x: hal.Array, w: hal.Array, b: hal.Array) -> hal.Array:
-    return hal.ops.relu(_ops_linear(dev, x, w, b))
+    z = _ops_linear(dev, x, w, b)
+    hal.ops.relu(z, out=z)
+    return z
 
 
 def _matmul(dev: hal.Device, a: hal.Array, b: hal.Array, *, trans_a: bool = False,
@@ -60,7 +63,8 @@ def _relu_grad(dev: hal.Device, dh: hal.Array, h: hal.Array) -> hal.Array:
 
 
 def _sum_rows(dev: hal.Device, dz: hal.Array) -> hal.Array:
-    return hal.ops.sum(dz, axis=0).reshape(1, dz.shape[1])
+    summed: hal.Array = hal.ops.sum(dz, axis=0)
+    return summed.reshape(1, dz.shape[1])
 
 
 def _gemm_sum_rows(dev: hal.Device, dz: hal.Array) -> hal.Array:
@@ -117,7 +121,7 @@ class MLP:
         rng = np.random.default_rng(seed)
         self.placer = placer
         self.params: list[Tensor] = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
             w = (rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(F32)
             self.params += [placer.tensor(w), placer.tensor(np.zeros((1, fan_out), F32))]
         self.velocity = [placer.tensor(np.zeros(p.shape, F32)) for p in self.params]
@@ -128,8 +132,7 @@ class MLP:
         layers = len(self.params) // 2
         for i in range(layers):
             op = LINEAR if i == layers - 1 else LINEAR_RELU
-            out = run(op, acts[-1], self.params[2 * i], self.params[2 * i + 1])
-            assert isinstance(out, Tensor)
+            (out,) = run(op, acts[-1], self.params[2 * i], self.params[2 * i + 1])
             acts.append(out)
         return acts[-1], acts[:-1]
 
@@ -139,14 +142,13 @@ class MLP:
         losses, dz = run(SOFTMAX_XENT, logits, onehot)
         grads: list[Tensor] = [dz] * len(self.params)
         for i in reversed(range(len(self.params) // 2)):
-            grads[2 * i] = run(MATMUL, acts[i], dz, trans_a=True)  # type: ignore[assignment]
-            grads[2 * i + 1] = run(BIAS_GRAD, dz)  # type: ignore[assignment]
+            (grads[2 * i],) = run(MATMUL, acts[i], dz, trans_a=True)
+            (grads[2 * i + 1],) = run(BIAS_GRAD, dz)
             if i:
-                dh = run(MATMUL, dz, self.params[2 * i], trans_b=True)
-                dz = run(RELU_GRAD, dh, acts[i])  # type: ignore[assignment]
+                (dh,) = run(MATMUL, dz, self.params[2 * i], trans_b=True)
+                (dz,) = run(RELU_GRAD, dh, acts[i])
         for j, g in enumerate(grads):
-            self.params[j], self.velocity[j] = run(SGD, self.params[j], self.velocity[j], g,  # type: ignore[misc]
-                                                   lr=lr, mu=momentum)
+            self.params[j], self.velocity[j] = run(SGD, self.params[j], self.velocity[j], g, lr=lr, mu=momentum)
         return Step(losses)
 
     def predict(self, x: Tensor) -> np.ndarray:

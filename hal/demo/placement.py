@@ -120,7 +120,8 @@ class Placer:
         self.calls: Counter[str] = Counter()
         self._chosen: dict[str, tuple[hal.Device, Impl]] = {}
 
-    def __call__(self, op: Op, *inputs: Tensor, **params: Any) -> Tensor | tuple[Tensor, ...]:
+    def __call__(self, op: Op, *inputs: Tensor, **params: Any) -> tuple[Tensor, ...]:
+        """Run ``op``; always a tuple of outputs (``(y,) = placer(op, x)``)."""
         self.calls[op.name] += 1
         chosen = self._chosen.get(op.name)
         if chosen is not None:
@@ -128,7 +129,7 @@ class Placer:
             return _wrap(impl.fn(dev, *self._gather(inputs, dev), **params))
         return self._place(op, inputs, params)
 
-    def _place(self, op: Op, inputs: Sequence[Tensor], params: dict[str, Any]) -> Tensor | tuple[Tensor, ...]:
+    def _place(self, op: Op, inputs: Sequence[Tensor], params: dict[str, Any]) -> tuple[Tensor, ...]:
         refused: list[str] = []
         candidates = [self.device] + ([self.fallback] if self.fallback is not self.device else [])
         for dev in candidates:
@@ -157,7 +158,5 @@ class Placer:
         return Tensor(arr)
 
 
-def _wrap(result: hal.Array | tuple[hal.Array, ...]) -> Tensor | tuple[Tensor, ...]:
-    if isinstance(result, tuple):
-        return tuple(Tensor(a) for a in result)
-    return Tensor(result)
+def _wrap(result: hal.Array | tuple[hal.Array, ...]) -> tuple[Tensor, ...]:
+    return tuple(Tensor(a) for a in result) if isinstance(result, tuple) else (Tensor(result),)

@@ -45,13 +45,18 @@ def plot_roofline(points: Sequence[BenchPoint], path: str | Path) -> None:
     the best measured rates, dotted) and the measured points at their arithmetic intensity."""
     plt = _pyplot()
     devices = sorted({p.device for p in points}, key=[p.device for p in points].index)
-    fig, axes = plt.subplots(1, len(devices), figsize=(4 * len(devices), 3.8), squeeze=False)
-    for ax, spec in zip(axes[0], devices):
-        mine = [p for p in points if p.device == spec and not p.error and p.flops and p.nbytes and p.seconds > 0]
+    cols = min(3, len(devices))
+    rows = (len(devices) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.8 * rows), squeeze=False)
+    for ax in axes.flat[len(devices):]:
+        ax.set_visible(False)
+    for ax, spec in zip(axes.flat, devices, strict=False):
+        ran = [p for p in points if p.device == spec and not p.error and p.nbytes and p.seconds > 0]
+        mine = [p for p in ran if p.flops]
         peak_flops, peak_bw = peaks(hal.device(spec))
         measured = peak_flops is None or peak_bw is None
         flops = peak_flops or max((p.flops / p.seconds for p in mine), default=1.0)
-        bw = peak_bw or max((p.nbytes / p.seconds for p in mine), default=1.0)
+        bw = peak_bw or max((p.nbytes / p.seconds for p in ran if p.bench != "gemm"), default=1.0)
         ridge = flops / bw
         xs = [ridge / 100, ridge, ridge * 100]
         ax.loglog(xs, [min(flops, bw * x) for x in xs], "k:" if measured else "k-",

@@ -46,9 +46,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
     def cell(text: str, w: int) -> str:
         return text.rjust(w) if text[:1].isdigit() or text[:1] == "-" and text[1:2].isdigit() else text.ljust(w)
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(),
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
              "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(cell(c, w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines += ["  ".join(cell(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines)
 
 

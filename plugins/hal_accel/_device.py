@@ -39,7 +39,8 @@ class AccelDevice(SimDevice):
                 name=p.product, backend="accel", index=self.index, kind="accelerator", vendor="hal (simulated)",
                 memory_bytes=p.memory_bytes, compute_units=1, max_block_size=1, max_block_dims=(1, 1, 1),
                 max_grid_dims=(1, 1, 1), warp_size=1, shared_memory_bytes=0, dtypes=DTYPES, features=FEATURES,
-                simulated=True, host_visible=False, model=p.describe())
+                simulated=True, host_visible=False, model=p.describe(), peak_flops=p.peak_ops,
+                peak_bandwidth=p.dram_bandwidth)
         return self._info
 
     def transfer_seconds(self, kind: str, nbytes: int) -> float:

@@ -82,6 +82,7 @@ class FpgaDevice(SimDevice):
             vendor="AMD Xilinx", memory_bytes=part.ddr_bytes, compute_units=self.slots, max_block_size=1024,
             warp_size=1, shared_memory_bytes=part.budget(self.slots)["BRAM"] * 36 * 1024 // 8,
             features=_FEATURES, simulated=True, host_visible=False,
+            peak_bandwidth=part.ddr_banks * part.ddr_bank_bytes_s,  # peak FLOPs depend on the design: None
             model=f"{self.estimate}, {self.clock_hz / 1e6:g} MHz, {self.slots} slot(s)")
 
     # ------------------------------------------------------------ compile

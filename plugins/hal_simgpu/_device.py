@@ -46,6 +46,7 @@ class SimGpuDevice(SimDevice):
                 memory_bytes=p.memory_bytes, compute_units=p.sms, max_block_size=p.max_threads_per_block,
                 max_block_dims=(1024, 1024, 64), warp_size=32, shared_memory_bytes=p.shared_per_block,
                 features=_FEATURES, simulated=True, host_visible=False,
+                peak_flops=p.fp32_flops, peak_bandwidth=p.dram_bandwidth,
                 model=f"{p.model} (analytic estimate; min DRAM transfer {self.options.min_dram_transfer} B)")
         return self._info
 
