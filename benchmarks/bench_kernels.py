@@ -112,7 +112,7 @@ def main() -> None:
         q.synchronize()
     row("saxpy (kernel language)", best(hal_saxpy), best(lambda: np.float32(2.0) * xh + yh), "numpy a*x+y")
 
-    per_thread = 64
+    per_thread = 256  # 256 work-groups of 64 Ki elements: enough for the pool, few shared-memory trees
     groups = (n + BLOCK * per_thread - 1) // (BLOCK * per_thread)
     partial, total = dev.empty((groups,), np.float32), dev.empty((1,), np.float32)
 

@@ -302,6 +302,23 @@ def test_interchanged_uniform_loop(dev: hal.Device) -> None:
     assert_same(*both(dev, dot_rows, (2, 4), (16, 1), a, b, np.zeros(4 * 32, np.float32), 9, 32))
 
 
+@hal.kernel
+def strided(x: hal.Ptr[hal.i32], out: hal.Ptr[hal.i32], scale: hal.i32, per: hal.i32):
+    lid = hal.local_id(0)
+    base = hal.group_id(0) * hal.local_size(0) * per
+    for k in range(per):
+        j = base + k * scale + lid
+        out[hal.global_id(0) * per + k] = x[j % 1024] + hal.i32(j < 0)
+
+
+@pytest.mark.parametrize("scale", [64, -64, 2**29, -(2**30), 2**31 - 1])
+def test_index_arithmetic_is_exact_on_the_fast_path_and_where_it_would_wrap(dev: hal.Device, scale: int) -> None:
+    """Small scales take the int64 fast path (nothing can wrap); large ones make k * scale wrap for
+    this launch, so the launch-time check picks the exact (wrapping) code: both equal the interpreter."""
+    x = np.arange(1024, dtype=np.int32) * 5 - 2000
+    assert_same(*both(dev, strided, 3, 32, x, np.zeros(3 * 32 * 9, np.int32), scale, 9))
+
+
 def test_divergent_barrier_is_a_compile_error_with_the_line(dev: hal.Device) -> None:
     @hal.kernel
     def bad(x: hal.Ptr[hal.f32]):
@@ -464,6 +481,52 @@ def test_random_expressions_match_the_interpreter(dev: hal.Device, ints: list[ir
     got, want = both(dev, kernel, 2, 32, xi, xf, np.zeros(64 * 8, np.int32), np.zeros(64 * 8, np.float32))
     np.testing.assert_array_equal(got[2], want[2])
     np.testing.assert_array_equal(got[3], want[3])
+
+
+def _index_expr(depth: int) -> st.SearchStrategy[ir.Expr]:
+    """i32 index arithmetic over thread indices, two scalar parameters and constants."""
+    leaves = st.one_of(
+        st.sampled_from([ir.ThreadIndex(k, 0) for k in ("global_id", "local_id", "group_id", "local_size")]
+                        + [ir.Var("p", I32), ir.Var("q", I32), ir.Var("k", I32)]),
+        st.sampled_from([0, 1, -3, 7, 64, 2**20, 2**31 - 1, -(2**31)]).map(lambda v: ir.Const(v, I32)))
+    if depth == 0:
+        return leaves
+    sub = _index_expr(depth - 1)
+    const = st.integers(1, 70).map(lambda v: ir.Const(v, I32))
+    return st.one_of(
+        leaves,
+        st.builds(lambda op, x, y: ir.Binary(op, x, y, I32), st.sampled_from(["add", "sub", "mul"]), sub, sub),
+        st.builds(lambda op, x, c: ir.Binary(op, x, c, I32),
+                  st.sampled_from(["floordiv", "mod", "bitand", "shr", "shl"]), sub, const),
+        st.builds(lambda f, x, y: ir.Call(f, (x, y), I32), st.sampled_from(["min", "max"]), sub, sub),
+        st.builds(lambda x: ir.Unary("neg", x, I32), sub),
+        st.builds(lambda x, y, a, b: ir.Select(ir.Binary("lt", x, y, BOOL), a, b, I32), sub, sub, sub, sub),
+        st.builds(lambda x: ir.Cast(ir.Binary("mul", ir.Cast(x, I64), ir.Const(3, I64), I64), I32), sub))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(exprs=st.lists(_index_expr(3), min_size=4, max_size=4),
+       params=st.lists(st.sampled_from([0, 1, -5, 100, 2**16, 2**30, -(2**31), 2**31 - 1]), min_size=2,
+                       max_size=2))
+def test_random_index_arithmetic_matches_the_interpreter(dev: hal.Device, exprs: list[ir.Expr],
+                                                         params: list[int]) -> None:
+    """Random index arithmetic (through a variable, a loop variable and directly in the index), for
+    launches where it fits and where it wraps: the fast path must never change a value."""
+    gid = ir.ThreadIndex("global_id", 0)
+    body: list[ir.Stmt] = []
+    stores: list[ir.Stmt] = []
+    for j, e in enumerate(exprs):
+        slot = ir.Binary("add", ir.Binary("mul", gid, ir.Const(8, I32), I32), ir.Const(2 * j, I32), I32)
+        masked = ir.Binary("bitand", e, ir.Const(63, I32), I32)
+        stores.append(ir.Store("out", "global", slot, ir.Load("x", "global", masked, I32), 3))
+        stores.append(ir.Store("out", "global", ir.Binary("add", slot, ir.Const(1, I32), I32), e, 3))
+    body.append(ir.For("k", ir.Var("p", I32), ir.Binary("add", ir.Var("p", I32), ir.Const(2, I32), I32),
+                       ir.Const(1, I32), tuple(stores), 2))
+    kernel = ir.Kernel("rand_index", (ir.Param("x", I32, True), ir.Param("out", I32, True), ir.Param("p", I32, False),
+                                      ir.Param("q", I32, False)), (("k", I32),), (), tuple(body), "rand.py", 1)
+    x = np.arange(64, dtype=np.int32) * 7 - 100
+    for p, q in ((3, 5), tuple(params)):
+        assert_same(*both(dev, kernel, 2, 16, x, np.zeros(32 * 8, np.int32), p, q))
 
 
 def _rename(e: ir.Expr, t: ScalarType) -> ir.Expr:

@@ -60,6 +60,34 @@ def test_barriers_split_the_body_into_phases_with_uniform_loops_per_group() -> N
     assert "float S" in run and "[64]" in run  # shared memory: one array per work-group
 
 
+@hal.kernel
+def chunk_sum(x: hal.Ptr[hal.f32], partial: hal.Ptr[hal.f32], n: hal.i32, per: hal.i32):
+    sh = hal.shared(hal.f32, 64)
+    lid = hal.local_id(0)
+    base = hal.group_id(0) * 64 * per
+    acc = hal.f32(0)
+    for k in range(per):
+        j = base + k * 64 + lid
+        if j < n:
+            acc += x[j]
+    sh[lid] = acc
+    hal.barrier()
+    if lid == 0:
+        partial[hal.group_id(0)] = sh[0]
+
+
+def test_index_arithmetic_that_cannot_wrap_gets_an_int64_fast_path_checked_at_launch() -> None:
+    src = cemit.emit(chunk_sum.ir)
+    fast = src.split("hal_run_fast(")[1].split("static int hal_fits")[0]
+    j = next(line for line in fast.splitlines() if "Lv4_j = " in line)
+    assert "uint32_t" not in j and "int64_t Lv4_j" in fast  # exact int64: gcc sees base + k*64 + lid as affine
+    assert "int64_t v3_k" in fast  # the loop variable too
+    assert "(hal_fits(l) ? hal_run_fast : hal_run)" in src  # wrapping code for launches where it could wrap
+    fits = src.split("static int hal_fits")[1]
+    assert "A_per" in fits and "hal_iv_mul" in fits and "hal_iv_add" in fits
+    assert "hal_run_fast" not in cemit.emit(saxpy.ir)  # nothing to gain: one function, as before
+
+
 def test_checked_mode_bounds_checks_every_access() -> None:
     src = cemit.emit(saxpy.ir, checked=True)
     assert src.split("hal_run")[1].count("hal_oob(C,") == 3
@@ -89,3 +117,13 @@ def test_saxpy_vectorises(tmp_path: Path) -> None:
                            "-ffp-contract=off", "-fno-math-errno", "-fopt-info-vec-optimized", "-I", str(CSRC),
                            "k.c", "-o", "k.so"], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert "loop vectorized" in proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_fast_path_loads_are_contiguous(tmp_path: Path) -> None:
+    (tmp_path / "k.c").write_text(cemit.emit(chunk_sum.ir))
+    subprocess.run(["gcc", "-O3", "-march=native", "-fPIC", "-S", "-fno-strict-aliasing", "-ffp-contract=off",
+                    "-fno-math-errno", "-I", str(CSRC), "k.c", "-o", "k.s"], cwd=tmp_path, check=True)
+    asm = (tmp_path / "k.s").read_text()
+    fast = asm.split("hal_run_fast:")[1].split(".size")[0]
+    assert "gather" not in fast
