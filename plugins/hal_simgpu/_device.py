@@ -62,7 +62,8 @@ class SimGpuDevice(SimDevice):
         buffers = {param.name: GlobalBuffer(id(arg.buffer), arg.offset, arg.buffer.nbytes)
                    for param, arg in zip(kernel.params, args, strict=True) if param.pointer}
         races = RaceDetector(Where(kernel.name, kernel.source_file, grid, block)) if self.checked else None
-        tracer = SimGpuTracer(buffers, exe.shared_base, self.options.min_dram_transfer, races)
+        tracer = SimGpuTracer(buffers, exe.shared_base, self.options.min_dram_transfer, races,
+                              exe.constant_division_lines)
         interpreter.run(kernel, grid, block, kernel_args(kernel, args), tracer=tracer)
         tracer.finish()
         tpb = block[0] * block[1] * block[2]

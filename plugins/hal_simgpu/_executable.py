@@ -1,4 +1,4 @@
-"""SimGpuExecutable: the IR plus the static facts the timing model needs (registers, shared layout)."""
+"""SimGpuExecutable: the IR plus the static facts the timing model needs (registers, shared layout, divisions)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,40 @@ def _depth(e: ir.Expr) -> int:
     return 0
 
 
+def _subexpressions(e: ir.Expr) -> tuple[ir.Expr, ...]:
+    if isinstance(e, ir.Load):
+        return (e.index,)
+    if isinstance(e, ir.Unary):
+        return (e.operand,)
+    if isinstance(e, ir.Cast):
+        return (e.value,)
+    if isinstance(e, ir.Binary):
+        return (e.lhs, e.rhs)
+    if isinstance(e, ir.Select):
+        return (e.cond, e.if_true, e.if_false)
+    if isinstance(e, ir.Call):
+        return tuple(e.args)
+    return ()
+
+
+def constant_division_lines(kernel: ir.Kernel) -> frozenset[int]:
+    """Lines whose every integer ``//`` and ``%`` divides by a constant: ``nvcc`` strength-reduces them.
+
+    The tracer sees an op's line, not its operands, so a line mixing constant and
+    variable divisors keeps the general (slow) cost for all of them.
+    """
+    constant: set[int] = set()
+    variable: set[int] = set()
+    for stmt in ir.walk_statements(kernel.body):
+        todo = list(_exprs(stmt))
+        while todo:
+            e = todo.pop()
+            todo.extend(_subexpressions(e))
+            if isinstance(e, ir.Binary) and e.op in ("floordiv", "mod") and not e.type.is_float:
+                (constant if isinstance(e.rhs, ir.Const) else variable).add(stmt.line)
+    return frozenset(constant - variable)
+
+
 def shared_layout(kernel: ir.Kernel) -> dict[str, int]:
     """Word offset of each shared array, laid out in declaration order with 16-byte alignment."""
     out: dict[str, int] = {}
@@ -75,6 +109,7 @@ class SimGpuExecutable(Executable):
         self.registers = estimate_registers(kernel, preset)
         self.shared_bytes = kernel.shared_bytes
         self.shared_base = shared_layout(kernel)
+        self.constant_division_lines = constant_division_lines(kernel)
 
     def report(self) -> dict[str, int | str]:
         return {"kernel": self.kernel.name, "registers_per_thread": self.registers,

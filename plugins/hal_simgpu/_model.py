@@ -1,4 +1,4 @@
-"""The timing model: occupancy, an L2 filter, Hong & Kim's MWP/CWP, and a roofline floor.
+"""The timing model: occupancy, an L2 filter, Hong & Kim's MWP/CWP, and throughput floors.
 
 Pure functions of a :class:`~._presets.Preset` and the counts a traced launch
 produced (:class:`LaunchCounts`), so every formula is unit-testable without
@@ -106,7 +106,7 @@ class Estimate:
     bound: str
     dram_bytes: int
     terms: dict[str, float]
-    """Cycles of each component (``hk``, ``compute``, ``dram``, ``l2``, ``atomics``): why ``bound`` is what it is."""
+    """Cycles of each component (``hk``, ``compute``, ``dram``, ``l2``, ``atomics``, ``launch``): why ``bound`` is."""
 
 
 LATENCY_MARGIN = 1.2
@@ -156,14 +156,19 @@ def kernel_time(p: Preset, c: LaunchCounts, occ: Occupancy) -> Estimate:
         "compute": comp_total * share,
         "dram": dram / p.dram_bytes_per_clock,
         "l2": sector_bytes / (p.l2_bandwidth / p.clock_hz),
-        "atomics": max(c.global_atomics / p.l2_atomics_per_clock, float(c.atomic_chain)),
+        "atomics": max(c.global_atomics / p.l2_atomics_per_clock,
+                       c.atomic_chain * p.clock_hz / p.same_address_atomic_rate),
+        "launch": 0.0 if p.block_launch_rate is None else c.blocks * p.clock_hz / p.block_launch_rate,
     }
     cycles = max(terms.values())
     floors = max(v for k, v in terms.items() if k != "hk")
+    memory = max(terms["dram"], terms["l2"], terms["atomics"])
     if terms["hk"] > LATENCY_MARGIN * floors:
         bound = "latency"
-    elif terms["compute"] >= max(terms["dram"], terms["l2"], terms["atomics"]):
+    elif terms["compute"] >= max(memory, terms["launch"]):
         bound = "compute"
+    elif terms["launch"] > memory:
+        bound = "launch"
     else:
         bound = "memory"
     return Estimate(p.launch_latency_s + cycles / p.clock_hz, cycles, bound, dram, terms)

@@ -27,10 +27,19 @@ _FLOAT_MATH = {  # instruction expansion of libdevice's IEEE-accurate functions 
     "sin": ((1, 20.0),), "cos": ((1, 20.0),), "pow": ((1, 24.0),),
 }
 _INT_HEAVY = {"floordiv": 20.0, "mod": 20.0, "pow": 10.0}
+CONSTANT_DIVISION = 3.0
+"""Integer ``//``/``%`` by a constant: ``nvcc`` multiplies by a magic reciprocal instead of dividing
+(Granlund & Montgomery 1994): about three instructions (multiply-high, shift, sign fix-up; fewer for 2**k)."""
 
 
-def _cost(name: str, type_: ScalarType) -> Cost:
-    """Pipe costs of an op event (name and the type it computes in)."""
+def _cost(name: str, type_: ScalarType, constant_divisor: bool = False) -> Cost:
+    """Pipe costs of an op event (name and the type it computes in).
+
+    Branches use no pipe, only an issue slot: they run on the convergence-barrier
+    unit, not the integer ALU (Nsight Compute's pipeline list: ``cbu``).
+    """
+    if name == "branch":
+        return ()
     if name == "cast":
         return ((_SFU, 1.0),) if type_.is_float else ((_INT, 1.0),)
     if type_.is_float:
@@ -43,7 +52,7 @@ def _cost(name: str, type_: ScalarType) -> Cost:
             return ((_SFU, 1.0), (_FP64, 2.0 * fp + 2.0))
         return ((_SFU, float(sfu)), (_FP, fp)) if sfu else ((_FP, fp),)
     wide = 2.0 if type_ is ScalarType.I64 else 1.0
-    heavy = _INT_HEAVY.get(name)
+    heavy = CONSTANT_DIVISION if constant_divisor and name in ("floordiv", "mod") else _INT_HEAVY.get(name)
     if heavy is not None:
         return ((_INT, heavy * wide * wide),)
     return ((_INT, wide * (2.0 if name == "mul" and wide > 1 else 1.0)),)
@@ -62,10 +71,12 @@ class SimGpuTracer:
     """Collects :class:`LaunchCounts` over one launch."""
 
     def __init__(self, buffers: dict[str, GlobalBuffer], shared_base: dict[str, int], segment: int,
-                 races: RaceDetector | None) -> None:
+                 races: RaceDetector | None, constant_division_lines: frozenset[int]) -> None:
         self.buffers = buffers
         self.shared_base = shared_base
         """Word offset of each shared array inside the block's shared memory (for banks)."""
+        self.constant_division_lines = constant_division_lines
+        """Source lines whose integer divisions all divide by a constant (see :data:`CONSTANT_DIVISION`)."""
         self.segment_shift = segment.bit_length() - 1 - (SECTOR_BYTES.bit_length() - 1)
         self.segment = segment
         self.races = races
@@ -80,7 +91,7 @@ class SimGpuTracer:
         self.atomic_chain = 0
         self._touched: dict[tuple[int, bool], np.ndarray] = {}
         self._atomic_hits: dict[int, np.ndarray] = {}
-        self._costs: dict[tuple[str, ScalarType], tuple[Cost, float]] = {}
+        self._costs: dict[tuple[str, ScalarType, bool], tuple[Cost, float]] = {}
         self._round_line = -1
         self.layout = WarpLayout(1, 32)
 
@@ -94,10 +105,11 @@ class SimGpuTracer:
     def op(self, line: int, name: str, type: ScalarType, mask: np.ndarray) -> None:
         if line != self._round_line:
             self._round_line = -1
-        cached = self._costs.get((name, type))
+        key = (name, type, line in self.constant_division_lines)
+        cached = self._costs.get(key)
         if cached is None:
-            cost = _cost(name, type)
-            cached = self._costs[name, type] = (cost, sum(c for _, c in cost))
+            cost = _cost(*key)
+            cached = self._costs[key] = (cost, sum(c for _, c in cost) or 1.0)  # a branch: one issue slot
         warps = self.layout.count(mask)
         if warps:
             for pipe, count in cached[0]:
@@ -146,9 +158,7 @@ class SimGpuTracer:
 
     def barrier(self, line: int, mask: np.ndarray) -> None:
         self._round_line = -1
-        warps = self.layout.count(mask)
-        self.pipes[_INT] += warps
-        self.warp_instructions += warps
+        self.warp_instructions += self.layout.count(mask)  # an issue slot: BAR runs on the cbu, like a branch
         if self.races is not None:
             self.races.barrier(mask)
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from hal_simgpu._executable import constant_division_lines
 from hal_simgpu._model import LaunchCounts, Traffic, dram_bytes, kernel_time, occupancy, transfer_seconds
 from hal_simgpu._presets import A100, H100, PRESETS
+from hal_simgpu._tracer import _cost
+
+from hal.kernel.types import ScalarType
+
+from . import kernels as k
 
 
 def test_presets_match_their_data_sheets() -> None:
@@ -67,8 +75,19 @@ def test_few_resident_warps_are_latency_bound() -> None:
     c = _stream(blocks=H100.sms * 64, tpb=32)
     many = kernel_time(H100, c, occupancy(H100, 32, 0, 16))
     one = kernel_time(H100, c, occupancy(H100, 32, 200 * 1024, 16))  # shared memory: 1 block per SM
-    assert one.bound == "latency" and many.bound == "memory"
-    assert one.seconds > 5 * many.seconds
+    assert one.bound == "latency" and many.bound != "latency"  # many: 8448 tiny blocks, dispatch-bound on an H100
+    assert one.terms["hk"] > 5 * many.terms["hk"]
+
+
+def test_block_dispatch_bounds_a_launch_of_many_small_blocks() -> None:
+    """A measured front-end rate: an empty grid of G blocks takes G / rate after the launch latency."""
+    blocks = 1 << 20
+    c = LaunchCounts(blocks, 32, {"int": blocks}, blocks)
+    est = kernel_time(H100, c, occupancy(H100, 32, 0, 16))
+    assert est.bound == "launch"
+    assert H100.block_launch_rate is not None
+    assert est.seconds == pytest.approx(H100.launch_latency_s + blocks / H100.block_launch_rate)
+    assert kernel_time(A100, c, occupancy(A100, 32, 0, 16)).terms["launch"] == 0  # not measured: not modelled
 
 
 def test_arithmetic_heavy_kernel_is_compute_bound_at_the_fp32_rate() -> None:
@@ -100,3 +119,12 @@ def test_transfers() -> None:
     assert transfer_seconds(A100, "copy_h2d", 0) == A100.pcie_latency_s
     with pytest.raises(ValueError):
         transfer_seconds(A100, "teleport", 1)
+
+
+def test_division_by_a_constant_is_strength_reduced_and_branches_use_no_pipe() -> None:
+    lines = constant_division_lines(k.reduce128.ir)
+    source = Path(k.__file__).read_text().splitlines()
+    assert [source[line - 1].strip() for line in sorted(lines)] == ["s = s // 2"]
+    assert _cost("floordiv", ScalarType.I32, True) == ((2, 3.0),)  # multiply-high, shift, fix-up on the int pipe
+    assert _cost("floordiv", ScalarType.I32) == ((2, 20.0),)
+    assert _cost("branch", ScalarType.BOOL) == ()
