@@ -14,8 +14,8 @@ import sys
 from importlib.metadata import entry_points
 
 import hal_accel
-from hal_accel._presets import MODEL_VERSION, PRESETS
 import numpy as np
+from hal_accel._presets import MODEL_VERSION, PRESETS
 
 import hal
 

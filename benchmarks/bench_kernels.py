@@ -17,8 +17,8 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -30,9 +30,10 @@ BLOCK = 256
 
 def _wire_compiler() -> None:
     """Until hal_cpu's device calls its compiler itself (then this does nothing)."""
-    from hal.backend import DeviceImpl
     from hal_cpu import _compiler
     from hal_cpu._device import CpuDevice
+
+    from hal.backend import DeviceImpl
 
     if CpuDevice.compile is DeviceImpl.compile:
         CpuDevice.compile = lambda self, kernel: _compiler.compile_kernel(kernel)  # type: ignore[method-assign]

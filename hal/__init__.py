@@ -52,7 +52,7 @@ def __getattr__(name: str) -> Any:
         value: Any = importlib.import_module(f".{name}", __name__)
     elif name in _LAZY:
         module = importlib.import_module(_LAZY[name], __name__)
-        value = getattr(module, "registry").register if name == "register_plugin" else getattr(module, name)
+        value = module.registry.register if name == "register_plugin" else getattr(module, name)
     else:
         raise AttributeError(f"module 'hal' has no attribute {name!r}")
     globals()[name] = value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

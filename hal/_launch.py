@@ -7,7 +7,8 @@ mismatch falls to a slow path that names the parameter and says what to pass.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 

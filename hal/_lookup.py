@@ -24,7 +24,7 @@ def devices() -> list[Device]:
     """Every usable device of every loaded backend (with default options)."""
     registry.ensure_loaded()
     out = []
-    for name, backend in registry.backends.items():
+    for name in registry.backends:
         for index in range(registry.statuses[name].device_count):
             out.append(_open(name, index, None, {}))
     return out

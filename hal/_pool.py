@@ -10,8 +10,8 @@ The capacity check counts what the pool caches.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ._errors import OutOfMemoryError
 from .backend import Buffer, DeviceImpl, EventImpl

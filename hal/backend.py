@@ -14,8 +14,9 @@ Object graph: ``Backend`` -> ``DeviceImpl`` -> ``Buffer`` / ``QueueImpl`` /
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -142,7 +143,7 @@ class QueueImpl(ABC):
     def synchronize(self) -> None:
         """Block until all enqueued work is done; then raise the first pending fault, if any."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most queues have nothing to release
         """Release the queue's resources after draining it."""
 
 
@@ -170,9 +171,6 @@ class DeviceImpl(ABC):
         from ._errors import UnsupportedError
 
         raise UnsupportedError(f"{self.info().name} does not run kernels", feature="kernels")
-
-    def close(self) -> None:
-        """Release device resources at interpreter exit."""
 
 
 @dataclass(frozen=True)

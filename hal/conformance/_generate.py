@@ -42,12 +42,13 @@ from hypothesis import strategies as st
 from ..kernel.types import ScalarType
 
 I32, U32, I64, F32, F64 = ScalarType.I32, ScalarType.U32, ScalarType.I64, ScalarType.F32, ScalarType.F64
-INTS = (I32, U32, I64)
 Family = Literal["scalar", "shared", "atomic"]
 Role = Literal["in", "out", "approx", "inout", "scalar"]
 
 PER_THREAD = 4
 """Input values per thread and type: ``in_T[i * 4 + p]``."""
+COLLIDE = 5
+"""Addresses of the colliding atomics: few, so that threads collide."""
 ULP_TOLERANCE = 4
 """Largest distance, in units in the last place, between an ``approx_*`` output and the reference."""
 
@@ -113,6 +114,10 @@ class Program:
 
     def __repr__(self) -> str:
         return f"<{self.family} program: {self.grid} x {self.block} threads, {self.source.count(chr(10))} lines>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Hypothesis prints examples with this; the failure message carries the full source."""
+        printer.text(repr(self))
 
     def load(self, directory: Path) -> Any:
         """Import the module from a real file (the frontend reads kernels with ``inspect``); returns ``gen``."""
@@ -464,7 +469,11 @@ class _Gen:
         self.emit(ctx, f"{name}[lid] = {self.expr(self.shared[name], ctx, self.pick(3))}")
         self.emit(ctx, "hal.barrier()")
         reads = _Ctx(ctx.indent, ctx.scope, ctx.depth, False, ctx.loops, (*ctx.shared_reads, name))
-        self.stmts(reads, 3)
+        var = self.fresh("v")
+        self.emit(ctx, f"{var} = {self.shared_load(name, reads)}")
+        ctx.scope.append(_Var(var, self.shared[name]))
+        if self.budget > 0:
+            self.stmts(reads, 3)
         self.emit(ctx, "hal.barrier()")
 
     def uniform_statement(self, ctx: _Ctx) -> None:
@@ -540,10 +549,6 @@ class _Gen:
         return lines
 
 
-COLLIDE = 5
-"""Addresses of the colliding atomics: few, so that threads collide."""
-
-
 # ----------------------------------------------------------------- assembly
 @st.composite
 def programs(draw: Callable[..., Any], family: Family, types: Sequence[ScalarType],
@@ -607,8 +612,8 @@ def programs(draw: Callable[..., Any], family: Family, types: Sequence[ScalarTyp
 
 
 def _module(family: Family, grid: int, block: int, args: list[Arg], consts: list[str], body: list[str]) -> str:
-    params = ", ".join(f"{a.name}: hal.{a.type.value}" if a.role == "scalar" else f"{a.name}: hal.Ptr[hal.{a.type.value}]"
-                       for a in args)
+    params = ", ".join(f"{a.name}: hal.{a.type.value}" if a.role == "scalar"
+                       else f"{a.name}: hal.Ptr[hal.{a.type.value}]" for a in args)
     arrays = ",\n    ".join(a.source() for a in args)
     return "\n".join([
         f'"""A generated {family} kernel (hal differential tests). Run: python <this file> <device>"""',

@@ -6,7 +6,6 @@ the skip/xfail rules live in the suite's ``conftest.py``, so other test suites a
 from __future__ import annotations
 
 import json
-import os
 import platform
 from collections import defaultdict
 from pathlib import Path

@@ -58,9 +58,9 @@ __all__ = [
 
 
 if TYPE_CHECKING:
+    from . import ir
     from .analysis import Uniformity, required_features, uniform_control
     from .frontend import parse_kernel
-    from . import ir
 
 _LAZY = {"ir": ".ir", "parse_kernel": ".frontend", "required_features": ".analysis", "uniform_control": ".analysis",
          "Uniformity": ".analysis"}

@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Union
 
 import numpy as np
 
@@ -98,7 +98,7 @@ class _GroupLoop:
     """1 for an outermost group-level loop."""
 
 
-_Node = Union[_Phase, _GroupIf, _GroupLoop]
+_Node = _Phase | _GroupIf | _GroupLoop
 
 
 def _has(body: Iterable[ir.Stmt], kinds: tuple[type, ...]) -> bool:
@@ -222,7 +222,7 @@ class _Emitter:
                 group_reads |= _reads_expr(n.stmt.cond)
             elif isinstance(n, _GroupLoop) and isinstance(n.stmt, ir.While):
                 group_reads |= _reads_expr(n.stmt.cond)
-            elif isinstance(n, _GroupLoop):
+            elif isinstance(n, _GroupLoop) and isinstance(n.stmt, ir.For):
                 group_reads |= _reads_expr(n.stmt.start, n.stmt.stop, n.stmt.step)
                 if n.stmt.var not in plan.group_scalars:
                     group_reads.add(n.stmt.var)
@@ -331,7 +331,7 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
             self.out(f"{t} *const {name} = ({t} *)(scratch + off); off += hal_seg(nt, {n} * sizeof({t}));", 1)
         for a in self.k.arrays:
             if a.space == "shared":
-                self.out(f"{self.c_type(a.type)} {self.names[a.name]}[{max(a.size, 1)}] "
+                self.out(f"{self.c_type(a.type)} {self.names[a.name]}[{_padded(a)}] "
                          "__attribute__((aligned(64)));", 1)
         for name in sorted(self.plan.group_scalars):
             self.out(f"{self.var_type(name)} {self.names[name]} = 0;", 1)
@@ -1236,3 +1236,17 @@ static inline hal_iv hal_iv_mul(hal_iv a, hal_iv b, int64_t lo, int64_t hi, int 
 static inline int64_t hal_fdiv64(int64_t a, int64_t d) { int64_t q = a / d; return q - (a % d != 0 && a < 0); }
 static inline hal_iv hal_iv_fdiv(hal_iv a, int64_t d) { return hal_iv_of(hal_fdiv64(a.lo, d), hal_fdiv64(a.hi, d)); }
 """
+
+
+def _padded(array: ir.ArrayDecl) -> int:
+    """Elements to declare for a work-group array: its size rounded up to whole 64-byte lines.
+
+    GCC 12 with AVX-512 (-O3 -march=native) miscompiles masked vector loops over an array
+    whose declared length is shorter than one vector (value-range propagation takes the
+    length as the trip-count bound; a 5-element u32 array gave wrong lanes). Padding keeps
+    every vector access inside the object; bounds are still the declared size, which checked
+    mode enforces and the reference interpreter defines.
+    """
+    itemsize = array.type.np_dtype.itemsize
+    return -(-max(array.size, 1) * itemsize // 64) * 64 // itemsize
+

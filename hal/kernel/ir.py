@@ -37,7 +37,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from .types import ScalarType
 
@@ -135,7 +135,7 @@ class ThreadIndex:
     type: ScalarType = ScalarType.I32
 
 
-Expr = Union[Const, Var, Load, Unary, Binary, Select, Cast, Call, ThreadIndex]
+Expr = Const | Var | Load | Unary | Binary | Select | Cast | Call | ThreadIndex
 
 
 # ------------------------------------------------------------------ statements
@@ -225,7 +225,7 @@ class Barrier:
     line: int
 
 
-Stmt = Union[Assign, Store, AtomicRMW, If, For, While, Break, Continue, Return, Barrier]
+Stmt = Assign | Store | AtomicRMW | If | For | While | Break | Continue | Return | Barrier
 
 
 # --------------------------------------------------------------- declarations

@@ -20,9 +20,10 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import _cffi_backend
 
@@ -30,7 +31,8 @@ from hal._errors import CompileError, HalError, UnsupportedError
 from hal.backend import Executable
 from hal.kernel import cemit, ir
 
-from ._runtime import ffi, lib as _rt
+from ._runtime import ffi
+from ._runtime import lib as _rt
 
 CFLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-strict-aliasing", "-ffp-contract=off",
           "-fno-math-errno", "-fno-plt")

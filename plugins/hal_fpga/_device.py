@@ -11,17 +11,16 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from hal._features import Feature
 from hal.backend import Dim3, Executable
 from hal.kernel import ir
 from hal.sim import SimDevice, kernel_args
 
-from ._presets import DEFAULTS, MODEL_VERSION, PRESETS, RESOURCES, Part, options_model
+from ._presets import MODEL_VERSION, PRESETS, RESOURCES, Part
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
 
     from hal._info import DeviceInfo
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hal_accel._presets import PRESETS
 from hal_accel._options import AccelOptions, PresetName
+from hal_accel._presets import PRESETS
 
 import hal
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hal_accel._model import gemm_cycles
+from hal_accel._model import dma_stall, gemm_cycles, gemm_estimate, vector_estimate
 from hal_accel._presets import PRESETS
-from hal_accel._model import dma_stall, gemm_estimate, vector_estimate
 
 TPU, TPU_GDDR5 = PRESETS["tpu-v1"], PRESETS["tpu-v1-gddr5"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-
 import struct
 from collections.abc import Iterator, Sequence
 from typing import Any
