@@ -42,7 +42,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
     for dev in hal.devices():
         info = dev.info
         features = ",".join(sorted(f.value for f in info.features))
-        rows.append([dev.spec, info.name + (" (simulated)" if info.simulated else ""), info.kind,
+        simulated = " (simulated)" if info.simulated and "simulated" not in info.name else ""
+        rows.append([dev.spec, info.name + simulated, info.kind,
                      _size(info.memory_bytes), str(info.compute_units), features])
     print(_table(["device", "name", "kind", "memory", "units", "features"], rows))
     broken = [s for s in hal.backends() if s.status == "error"]
@@ -52,7 +53,13 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
-    import pytest
+    try:
+        import hypothesis  # noqa: F401 - the differential tests need it
+        import pytest
+    except ImportError as exc:
+        print(f"hal conformance needs pytest and hypothesis ({exc}); pip install 'hal-sdk[conformance]'",
+              file=sys.stderr)
+        return 2
 
     if not args.all and not args.backend:
         print("hal conformance: name a backend (see `hal backends`) or pass --all", file=sys.stderr)

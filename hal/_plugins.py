@@ -161,7 +161,9 @@ class Registry:
         try:
             module = load()
         except Exception as exc:  # a broken plugin must not take the others down
-            self._fail(name, None, f"failed to import: {_describe(exc)}")
+            self._fail(name, None, f"failed to import: {_describe(exc)}; install the plugin's dependencies, "
+                                   "or import optional vendor SDKs inside functions so that the plugin loads "
+                                   "and reports 0 devices where the SDK is missing")
             return
         try:
             api = check_api_version(name, getattr(module, "api_version", None))
@@ -173,7 +175,8 @@ class Registry:
             impls = [i for i in self.manager.hook.hal_backends.get_hookimpls() if i.plugin_name == name]
             backends: list[Backend] = [b for impl in impls for b in impl.function()]  # type: ignore[attr-defined]
         except Exception as exc:
-            self._fail(name, api, f"failed to initialise: {_describe(exc)}")
+            self._fail(name, api, f"failed to initialise: {_describe(exc)}; the hal_backends() hook must "
+                                  "return backend objects without raising (defer work to open_device)")
             return
         for backend in backends:
             if backend.name in _disabled():
@@ -189,7 +192,8 @@ class Registry:
             except Exception as exc:
                 self.statuses[backend.name] = BackendStatus(
                     backend.name, name, backend.version, api, "error",
-                    f"device discovery failed: {_describe(exc)}")
+                    f"device discovery failed: {_describe(exc)}; device_count() must not raise: return 0 "
+                    "when no driver or device is present")
                 continue
             self.backends[backend.name] = backend
             self.statuses[backend.name] = BackendStatus(backend.name, name, backend.version, api,

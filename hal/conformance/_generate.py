@@ -69,7 +69,7 @@ def _values(t: ScalarType) -> st.SearchStrategy[Any]:
     if t.is_int:
         lo, hi = _INT_RANGE[t]
         return st.one_of(st.sampled_from(_SPECIAL_INTS[t]), st.integers(lo, hi))
-    width = 32 if t is F32 else 64
+    width: Literal[32, 64] = 32 if t is F32 else 64
     specials = [float(t.np_dtype.type(v)) for v in _SPECIAL_FLOATS]
     return st.one_of(st.sampled_from(specials), st.floats(width=width))
 
@@ -173,19 +173,19 @@ def _show(v: Any) -> str:
 def _agree(a: np.ndarray, b: np.ndarray, ulps: int) -> np.ndarray:
     """Integers equal; floats bit-equal or both NaN, or within ``ulps`` units in the last place."""
     if a.dtype.kind != "f":
-        return a == b
+        return np.asarray(a == b)
     bits = np.dtype(f"u{a.dtype.itemsize}")
     both_nan = np.isnan(a) & np.isnan(b)
     same = a.view(bits) == b.view(bits)
     if not ulps:
-        return same | both_nan
+        return np.asarray(same | both_nan)
     sign = 1 << (a.dtype.itemsize * 8 - 1)
 
     def ordered(x: np.ndarray) -> list[int]:
         return [-(u & (sign - 1)) if u & sign else u for u in x.view(bits).tolist()]
 
     close = np.array([abs(p - q) <= ulps for p, q in zip(ordered(a), ordered(b))], dtype=bool)
-    return same | both_nan | (close & ~np.isnan(a) & ~np.isnan(b))
+    return np.asarray(same | both_nan | (close & ~np.isnan(a) & ~np.isnan(b)))
 
 
 # ----------------------------------------------------------------- generator
