@@ -165,6 +165,12 @@ class DeviceImpl(ABC):
     @abstractmethod
     def create_queue(self) -> QueueImpl: ...
 
+    def host_buffer(self, nbytes: int) -> np.ndarray | None:
+        """Optional: a C-contiguous uint8 host array that transfers from this device fill
+        fastest (page-locked or recycled memory, as cudaMallocHost or a caching host
+        allocator); ``x.numpy()`` returns a view of it. None: the core uses ``numpy.empty``."""
+        return None
+
     def compile(self, kernel: Kernel) -> Executable:
         """Compile a kernel whose features the device declares. Raise ``CompileError`` or
         ``UnsupportedError`` (naming the construct) for what this backend cannot build."""

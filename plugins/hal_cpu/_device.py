@@ -11,6 +11,7 @@ from hal._errors import OutOfMemoryError
 from hal._features import Feature
 from hal.backend import Buffer, DeviceImpl, Executable
 
+from ._hostpool import HostPool
 from ._queue import CpuQueue
 from ._runtime import ffi, lib
 
@@ -64,6 +65,7 @@ class CpuDevice(DeviceImpl):
 
     def __init__(self, index: int = 0) -> None:
         self.index = index
+        self.host_pool = HostPool(limit=int(lib.hal_physical_memory()) // 8)
         self.entries: dict[Any, Any] = {}
         """Executable -> its entry cast to ``hal_kernel_fn``, shared by this device's queues so a
         launch casts once per executable (they live as long as the core's compile cache)."""
@@ -96,6 +98,9 @@ class CpuDevice(DeviceImpl):
         lib.hal_free(buf.ptr)
         buf.ptr = ffi.NULL
         buf._host = None
+
+    def host_buffer(self, nbytes: int) -> np.ndarray | None:
+        return self.host_pool.take(nbytes)
 
     def create_queue(self) -> CpuQueue:
         return CpuQueue(self)
