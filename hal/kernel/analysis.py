@@ -43,23 +43,9 @@ def _is_uniform(expr: ir.Expr, nonuniform: set[str] | frozenset[str]) -> bool:
         return expr.kind in _UNIFORM_INDICES
     if isinstance(expr, ir.Load):
         return False  # another thread may have written it
-    return all(_is_uniform(child, nonuniform) for child in _children(expr))
+    return all(_is_uniform(child, nonuniform) for child in ir.children(expr))
 
 
-def _children(expr: ir.Expr) -> tuple[ir.Expr, ...]:
-    if isinstance(expr, ir.Unary):
-        return (expr.operand,)
-    if isinstance(expr, ir.Binary):
-        return (expr.lhs, expr.rhs)
-    if isinstance(expr, ir.Select):
-        return (expr.cond, expr.if_true, expr.if_false)
-    if isinstance(expr, ir.Cast):
-        return (expr.value,)
-    if isinstance(expr, ir.Call):
-        return expr.args
-    if isinstance(expr, ir.Load):
-        return (expr.index,)
-    return ()
 
 
 @dataclass(frozen=True)
@@ -174,27 +160,15 @@ def check_barriers(kernel: ir.Kernel) -> None:
 def walk_expressions(body: tuple[ir.Stmt, ...]) -> Iterator[ir.Expr]:
     """Every expression of a body, sub-expressions included."""
     for stmt in ir.walk_statements(body):
-        for expr in _statement_expressions(stmt):
+        for expr in ir.statement_expressions(stmt):
             yield from _walk_expr(expr)
 
 
-def _statement_expressions(stmt: ir.Stmt) -> tuple[ir.Expr, ...]:
-    if isinstance(stmt, ir.Assign):
-        return (stmt.value,)
-    if isinstance(stmt, ir.Store):
-        return (stmt.index, stmt.value)
-    if isinstance(stmt, ir.AtomicRMW):
-        return (stmt.index, *stmt.operands)
-    if isinstance(stmt, (ir.If, ir.While)):
-        return (stmt.cond,)
-    if isinstance(stmt, ir.For):
-        return (stmt.start, stmt.stop, stmt.step)
-    return ()
 
 
 def _walk_expr(expr: ir.Expr) -> Iterator[ir.Expr]:
     yield expr
-    for child in _children(expr):
+    for child in ir.children(expr):
         yield from _walk_expr(child)
 
 

@@ -617,20 +617,6 @@ def _walk_nodes(nodes: list[_Node]) -> Iterable[_Node]:
             yield from _walk_nodes(n.body)
 
 
-def _children(e: ir.Expr) -> tuple[ir.Expr, ...]:
-    if isinstance(e, ir.Unary):
-        return (e.operand,)
-    if isinstance(e, ir.Binary):
-        return (e.lhs, e.rhs)
-    if isinstance(e, ir.Select):
-        return (e.cond, e.if_true, e.if_false)
-    if isinstance(e, ir.Cast):
-        return (e.value,)
-    if isinstance(e, ir.Call):
-        return e.args
-    if isinstance(e, ir.Load):
-        return (e.index,)
-    return ()
 
 
 def _reads_expr(*exprs: ir.Expr) -> set[str]:
@@ -643,7 +629,7 @@ def _reads_expr(*exprs: ir.Expr) -> set[str]:
             out.add(e.name)
         elif isinstance(e, ir.Load):
             out.add(e.buffer)
-        stack.extend(_children(e))
+        stack.extend(ir.children(e))
     return out
 
 
@@ -653,28 +639,16 @@ def _pure(e: ir.Expr, var_ok: Callable[[str], bool]) -> bool:
         return False
     if isinstance(e, ir.Var) and not var_ok(e.name):
         return False
-    return all(_pure(c, var_ok) for c in _children(e))
+    return all(_pure(c, var_ok) for c in ir.children(e))
 
 
-def _stmt_exprs(s: ir.Stmt) -> tuple[ir.Expr, ...]:
-    if isinstance(s, ir.Assign):
-        return (s.value,)
-    if isinstance(s, ir.Store):
-        return (s.index, s.value)
-    if isinstance(s, ir.AtomicRMW):
-        return (s.index, *s.operands)
-    if isinstance(s, (ir.If, ir.While)):
-        return (s.cond,)
-    if isinstance(s, ir.For):
-        return (s.start, s.stop, s.step)
-    return ()
 
 
 def _referenced(body: tuple[ir.Stmt, ...]) -> set[str]:
     """Every scalar and array name a body reads or writes."""
     out: set[str] = set()
     for s in ir.walk_statements(body):
-        out |= _reads_expr(*_stmt_exprs(s))
+        out |= _reads_expr(*ir.statement_expressions(s))
         if isinstance(s, ir.Assign):
             out.add(s.target)
         elif isinstance(s, (ir.Store, ir.AtomicRMW)):
@@ -787,12 +761,12 @@ class _Ranges:
         for st in ir.walk_statements(body):
             if isinstance(st, (ir.Store, ir.AtomicRMW)):
                 roots.append(st.index)
-            stack = list(_stmt_exprs(st))
+            stack = list(ir.statement_expressions(st))
             while stack:
                 e = stack.pop()
                 if isinstance(e, ir.Load):
                     roots.append(e.index)
-                stack.extend(_children(e))
+                stack.extend(ir.children(e))
         seen: set[str] = set()
         while roots:
             e = roots.pop()
@@ -807,7 +781,7 @@ class _Ranges:
                 if self.of(e).bounded:
                     self.fast[e] = self.flags[e]
             if not isinstance(e, ir.Load):
-                roots.extend(_children(e))
+                roots.extend(ir.children(e))
 
     def tracked(self, name: str) -> bool:
         d = self.defs.get(name, [])

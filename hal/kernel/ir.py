@@ -343,6 +343,38 @@ def walk_statements(body: tuple[Stmt, ...]) -> Any:
             yield from walk_statements(stmt.body)
 
 
+def children(expr: Expr) -> tuple[Expr, ...]:
+    """The direct sub-expressions of an expression."""
+    if isinstance(expr, Unary):
+        return (expr.operand,)
+    if isinstance(expr, Binary):
+        return (expr.lhs, expr.rhs)
+    if isinstance(expr, Select):
+        return (expr.cond, expr.if_true, expr.if_false)
+    if isinstance(expr, Cast):
+        return (expr.value,)
+    if isinstance(expr, Call):
+        return expr.args
+    if isinstance(expr, Load):
+        return (expr.index,)
+    return ()
+
+
+def statement_expressions(stmt: Stmt) -> tuple[Expr, ...]:
+    """The expressions a statement evaluates itself (not those of nested statements)."""
+    if isinstance(stmt, Assign):
+        return (stmt.value,)
+    if isinstance(stmt, Store):
+        return (stmt.index, stmt.value)
+    if isinstance(stmt, AtomicRMW):
+        return (stmt.index, *stmt.operands)
+    if isinstance(stmt, (If, While)):
+        return (stmt.cond,)
+    if isinstance(stmt, For):
+        return (stmt.start, stmt.stop, stmt.step)
+    return ()
+
+
 def json_schema() -> dict[str, Any]:
     """The published JSON schema of the IR (draft 2020-12), generated from the node classes."""
     defs: dict[str, Any] = {}

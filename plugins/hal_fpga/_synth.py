@@ -140,7 +140,7 @@ class _Timeline:
             issue = self.expr(e.index)
             self.first_load[e.buffer] = min(self.first_load.get(e.buffer, math.inf), issue)
             return issue + MEMORY.latency
-        return max((self.expr(c) for c in _children(e)), default=self.base) + expr_cost(e).latency
+        return max((self.expr(c) for c in ir.children(e)), default=self.base) + expr_cost(e).latency
 
     def block(self, body: tuple[ir.Stmt, ...], pred: float) -> None:
         for s in body:
@@ -184,20 +184,6 @@ class _Timeline:
         self.ready = {}
 
 
-def _children(e: ir.Expr) -> tuple[ir.Expr, ...]:
-    if isinstance(e, ir.Unary):
-        return (e.operand,)
-    if isinstance(e, ir.Binary):
-        return (e.lhs, e.rhs)
-    if isinstance(e, ir.Select):
-        return (e.cond, e.if_true, e.if_false)
-    if isinstance(e, ir.Cast):
-        return (e.value,)
-    if isinstance(e, ir.Call):
-        return e.args
-    if isinstance(e, ir.Load):
-        return (e.index,)
-    return ()
 
 
 def expr_cost(e: ir.Expr) -> Cost:
@@ -242,22 +228,14 @@ def _atomics(s: ir.AtomicRMW) -> UnsupportedError:
 
 # ------------------------------------------------------------------ traversal
 def _exprs_of(s: ir.Stmt) -> tuple[ir.Expr, ...]:
-    if isinstance(s, ir.Assign):
-        return (s.value,)
-    if isinstance(s, ir.Store):
-        return (s.index, s.value)
-    if isinstance(s, (ir.If, ir.While)):
-        return (s.cond,)
-    if isinstance(s, ir.For):
-        return (s.start, s.stop, s.step)
     if isinstance(s, ir.AtomicRMW):
         raise _atomics(s)
-    return ()
+    return ir.statement_expressions(s)
 
 
 def _walk_expr(e: ir.Expr) -> Iterator[ir.Expr]:
     yield e
-    for c in _children(e):
+    for c in ir.children(e):
         yield from _walk_expr(c)
 
 

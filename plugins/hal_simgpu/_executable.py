@@ -19,22 +19,10 @@ def estimate_registers(kernel: ir.Kernel, preset: Preset) -> int:
     temporaries, plus :data:`BASE_REGISTERS`; clamped to [MIN_REGISTERS, the part's maximum]."""
     words = sum(2 if t.bits == 64 else 1 for _, t in kernel.variables)
     pointers = 2 * sum(p.pointer for p in kernel.params)
-    temps = max((_depth(e) for s in ir.walk_statements(kernel.body) for e in _exprs(s)), default=0)
+    temps = max((_depth(e) for s in ir.walk_statements(kernel.body) for e in ir.statement_expressions(s)), default=0)
     return max(MIN_REGISTERS, min(BASE_REGISTERS + words + pointers + temps, preset.max_registers_per_thread))
 
 
-def _exprs(stmt: ir.Stmt) -> tuple[ir.Expr, ...]:
-    if isinstance(stmt, ir.Assign):
-        return (stmt.value,)
-    if isinstance(stmt, ir.Store):
-        return (stmt.index, stmt.value)
-    if isinstance(stmt, ir.AtomicRMW):
-        return (stmt.index, *stmt.operands)
-    if isinstance(stmt, (ir.If, ir.While)):
-        return (stmt.cond,)
-    if isinstance(stmt, ir.For):
-        return (stmt.start, stmt.stop, stmt.step)
-    return ()
 
 
 def _depth(e: ir.Expr) -> int:
@@ -81,7 +69,7 @@ def constant_division_lines(kernel: ir.Kernel) -> frozenset[int]:
     constant: set[int] = set()
     variable: set[int] = set()
     for stmt in ir.walk_statements(kernel.body):
-        todo = list(_exprs(stmt))
+        todo = list(ir.statement_expressions(stmt))
         while todo:
             e = todo.pop()
             todo.extend(_subexpressions(e))
