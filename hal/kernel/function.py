@@ -108,7 +108,7 @@ class DeviceFunction:
     def __init__(self, fn: types.FunctionType) -> None:
         _check_function(fn, "@hal.func")
         self.fn = fn
-        self._parsed: Any = None  # the frontend's cached parse, see frontend._FuncSource
+        self._parsed: Any = None  # the frontend's cached parse, see _inline._FuncSource
         functools.update_wrapper(self, fn)
 
     @property

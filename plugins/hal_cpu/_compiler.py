@@ -91,7 +91,7 @@ def toolchain() -> Toolchain:
         h = hashlib.sha256()
         for part in (real, str(st.st_size), str(st.st_mtime_ns), " ".join(CFLAGS), _cpu_flags()):
             h.update(part.encode() + b"\0")
-        for path in (include / "hal_kernel_abi.h", Path(cemit.__file__), Path(__file__)):
+        for path in (include / "hal_kernel_abi.h", *cemit.SOURCES, Path(__file__)):
             h.update(path.read_bytes())
         _toolchain = Toolchain(gcc, include, h.hexdigest())
     return _toolchain
