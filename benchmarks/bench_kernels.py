@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import hal
+from hal.kernel.samples import saxpy
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = 256
@@ -40,13 +41,6 @@ def _wire_compiler() -> None:
 
 
 _wire_compiler()
-
-
-@hal.kernel
-def saxpy(a: hal.f32, x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], n: hal.i32):
-    i = hal.global_id(0)
-    if i < n:
-        y[i] = a * x[i] + y[i]
 
 
 @hal.kernel

@@ -23,35 +23,13 @@ from pathlib import Path
 import numpy as np
 
 import hal
+from hal.kernel.samples import reduce128, saxpy
 
 ROOT = Path(__file__).resolve().parents[1]
 SAXPY_THREADS = 1 << 24
 REDUCE_BLOCKS = 8192
 NUMBA_SAXPY_THREADS = 2048
 NUMBA_REDUCE_BLOCKS = 4
-
-
-@hal.kernel
-def saxpy(a: hal.f32, x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], n: hal.i32):
-    i = hal.global_id(0)
-    if i < n:
-        y[i] = a * x[i] + y[i]
-
-
-@hal.kernel
-def reduce128(x: hal.Ptr[hal.f32], out: hal.Ptr[hal.f32]):
-    buf = hal.shared(hal.f32, 128)
-    t = hal.local_id(0)
-    buf[t] = x[hal.global_id(0)]
-    hal.barrier()
-    s = 64
-    while s > 0:
-        if t < s:
-            buf[t] = buf[t] + buf[t + s]
-        hal.barrier()
-        s = s // 2
-    if t == 0:
-        out[hal.group_id(0)] = buf[0]
 
 
 NUMBA_SCRIPT = f"""

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import hal
+from hal.kernel.samples import saxpy
 
 pytestmark = pytest.mark.feature("kernels")
 F32_TOL = dict(rtol=2e-6, atol=1e-6)  # one rounding of the libm functions
@@ -19,13 +20,6 @@ N = 1000
 def run1d(device, kernel, n, *args, block=128):
     kernel[(n + block - 1) // block, block, device.default_queue](*args)
     device.default_queue.synchronize()
-
-
-@hal.kernel
-def saxpy(a: hal.f32, x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], n: hal.i32):
-    i = hal.global_id(0)
-    if i < n:
-        y[i] = a * x[i] + y[i]
 
 
 def test_saxpy(device):

@@ -2,13 +2,7 @@ import numpy as np
 import pytest
 
 import hal
-
-
-@hal.kernel
-def saxpy(a: hal.f32, x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], n: hal.i32):
-    i = hal.global_id(0)
-    if i < n:
-        y[i] = a * x[i] + y[i]
+from hal.kernel.samples import saxpy
 
 
 @hal.kernel

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hal
+from hal.kernel.samples import saxpy  # noqa: F401 - the tests use it as k.saxpy
 
 
 @hal.kernel
@@ -17,13 +18,6 @@ def accumulate(x: hal.Ptr[hal.f32], out: hal.Ptr[hal.f32], n: hal.i32):
     for i in range(n):
         s += x[i]
     out[0] = s
-
-
-@hal.kernel
-def saxpy(a: hal.f32, x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], n: hal.i32):
-    i = hal.global_id(0)
-    if i < n:
-        y[i] = a * x[i] + y[i]
 
 
 @hal.kernel

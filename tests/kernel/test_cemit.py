@@ -11,17 +11,11 @@ import pytest
 
 import hal
 from hal.kernel import cemit, ir
+from hal.kernel.samples import saxpy
 from hal.kernel.types import ScalarType
 
 CSRC = Path(__file__).resolve().parents[2] / "csrc"
 I32, F32 = ScalarType.I32, ScalarType.F32
-
-
-@hal.kernel
-def saxpy(a: hal.f32, x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], n: hal.i32):
-    i = hal.global_id(0)
-    if i < n:
-        y[i] = a * x[i] + y[i]
 
 
 @hal.kernel
