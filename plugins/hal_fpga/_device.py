@@ -1,15 +1,14 @@
 """FpgaDevice, FpgaExecutable: the simulated FPGA card behind hal's vendor interface.
 
 Results are the reference interpreter's; time is the synthesis model's
-(:mod:`._synth`, :mod:`._timing`) plus bitstream loads: a kernel not in one of
-the device's configured slots is loaded first (least recently used slot evicted).
+(:mod:`._synth`, :mod:`._timing`) plus bitstream loads: a kernel not linked into
+one of the device's configured slots is linked into one first and that slot
+reloaded (:mod:`._slots`).
 The model's modules load on first compile, so opening the device stays cheap.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from hal.kernel import ir
 from hal.sim import SimDevice, kernel_args
 
 from ._presets import MODEL_VERSION, PRESETS, RESOURCES, Part
+from ._slots import Resources, Slots
 
 if TYPE_CHECKING:
 
@@ -36,13 +36,13 @@ _FEATURES = frozenset({
 
 
 class FpgaExecutable(Executable):
-    """A synthesised kernel: its design, its bitstream, and the timing of its last launch."""
+    """A synthesised kernel: its design, its bitstream (alone in its slot), and the timing of its last launch."""
 
     def __init__(self, kernel: ir.Kernel, design: Design, device: FpgaDevice) -> None:
         self.kernel = kernel
         self.design = design
         self.device = device
-        self.bitstream_bytes, self.load_s = device.bitstream(design)
+        self.bitstream_bytes, self.load_s = device.bitstream(design.resources)
         self.last: tuple[LaunchTiming, float] | None = None
 
     def report(self) -> SynthesisReport:
@@ -68,9 +68,7 @@ class FpgaDevice(SimDevice):
         self.pipeline: bool = options["pipeline"]
         self.estimate = (f"analytic estimate: hal_fpga pipeline model v{MODEL_VERSION}, preset {self.part.key}"
                          f"{'' if self.pipeline else ', pipelining off'}")
-        self._resident: OrderedDict[str, str] = OrderedDict()
-        """Kernels (IR hash -> name) configured in the slots, least recently used first."""
-        self._lock = threading.Lock()
+        self._slots = Slots(self.part.budget(self.slots), self.slots)
 
     def info(self) -> DeviceInfo:
         from hal._info import DeviceInfo
@@ -92,29 +90,22 @@ class FpgaDevice(SimDevice):
         check_fit(kernel, design, self.part.budget(self.slots), self.part.device, self.slots)
         return FpgaExecutable(kernel, design, self)
 
-    def bitstream(self, design: Design) -> tuple[int, float]:
-        """Bytes and load seconds of a design's bitstream: the full device with one slot, else a
-        partial bitstream covering the fraction of the fabric the design uses (its busiest resource)."""
+    def bitstream(self, resources: Resources) -> tuple[int, float]:
+        """Bytes and load seconds of a slot's bitstream holding designs of ``resources`` in all: the
+        full device with one slot, else a partial bitstream covering the fraction of the fabric
+        they use (the busiest resource)."""
         part = self.part
         if self.slots == 1:
             return part.full_bitstream_bytes, part.full_load_s
         total = part.budget(1)
-        fraction = max(design.resources[k] / total[k] for k in RESOURCES)
+        fraction = max(resources[k] / total[k] for k in RESOURCES)
         nbytes = int(part.full_bitstream_bytes * fraction)
         return nbytes, nbytes / part.config_bytes_s
 
-    def _configure(self, exe: FpgaExecutable) -> tuple[float, str | None]:
-        """Seconds to make ``exe`` resident (0 if it is) and the kernel evicted for it, if any."""
-        key = exe.kernel.hash()
-        with self._lock:
-            if key in self._resident:
-                self._resident.move_to_end(key)
-                return 0.0, None
-            evicted = None
-            if len(self._resident) >= self.slots:
-                evicted = self._resident.popitem(last=False)[1]
-            self._resident[key] = exe.kernel.name
-            return exe.load_s, evicted
+    def _configure(self, exe: FpgaExecutable) -> tuple[float, list[str]]:
+        """Seconds to make ``exe`` resident (0 if it is linked in a loaded slot) and the kernels evicted for it."""
+        linked, evicted = self._slots.configure(exe.kernel.hash(), exe.kernel.name, exe.design.resources)
+        return (0.0 if linked is None else self.bitstream(linked)[1]), evicted
 
     # ------------------------------------------------------------ run
     def transfer_seconds(self, kind: str, nbytes: int) -> float:

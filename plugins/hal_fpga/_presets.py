@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-MODEL_VERSION = "1"
+MODEL_VERSION = "2"
 """Bump when a figure the model produces changes."""
 
 RESOURCES = ("LUT", "FF", "DSP", "BRAM")

@@ -6,6 +6,7 @@ import importlib.util
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -15,6 +16,10 @@ import hal
 from hal.kernel.types import f32, i32
 
 from . import kernels as K
+
+if TYPE_CHECKING:
+    from hal_fpga._presets import Part
+    from hal_fpga._report import SynthesisReport
 
 
 def loop_line(kernel: hal.kernel.KernelFunction) -> int:
@@ -128,18 +133,19 @@ def test_while_loop_recurrence_and_trips(fpga: hal.Device) -> None:
 
 
 # ----------------------------------------------------------------- budget
-def _big_kernel(tmp_path: Path, multiplies: int) -> hal.kernel.KernelFunction:
+def _big_kernel(tmp_path: Path, multiplies: int, name: str = "big") -> hal.kernel.KernelFunction:
+    """A one-work-item kernel of ``multiplies`` f64 multiplies (11 DSP48E2 each)."""
     body = "\n".join(f"    acc = acc * x[{k % 4}]" for k in range(multiplies))
-    src = (f"import hal\n\n@hal.kernel\ndef big(x: hal.Ptr[hal.f64], out: hal.Ptr[hal.f64]):\n"
+    src = (f"import hal\n\n@hal.kernel\ndef {name}(x: hal.Ptr[hal.f64], out: hal.Ptr[hal.f64]):\n"
            f"    acc = x[0]\n{body}\n    out[0] = acc\n")
-    path = tmp_path / "bigkernel.py"
+    path = tmp_path / f"{name}kernel.py"
     path.write_text(src)
-    spec = importlib.util.spec_from_file_location("bigkernel", path)
+    spec = importlib.util.spec_from_file_location(f"{name}kernel", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["bigkernel"] = module
+    sys.modules[f"{name}kernel"] = module
     spec.loader.exec_module(module)
-    return module.big
+    return getattr(module, name)
 
 
 def test_design_over_the_dsp_budget_is_a_compile_error(fpga: hal.Device, tmp_path: Path) -> None:
@@ -164,50 +170,92 @@ def test_a_design_that_fits_reports_its_use(fpga: hal.Device, tmp_path: Path) ->
 
 
 # ----------------------------------------------------------------- reconfiguration
-def test_reconfiguration_on_first_launch_and_after_eviction() -> None:
+def kernel_loads(prof: hal.Profile) -> list[tuple[str, float, list[str]]]:
+    """(kernel, reconfig_s, evicted) of each kernel launch recorded."""
+    return [(r.name, r.counters["reconfig_s"], r.counters["evicted"]) for r in prof.records if r.kind == "kernel"]
+
+
+def test_one_slot_links_kernels_into_one_bitstream() -> None:
     dev = hal.device("fpga", clock_mhz=250)  # a fresh device: nothing configured yet
     x, out = dev.array(np.ones(8, np.float32)), dev.zeros((1,), np.float32)
     ones = dev.array(np.ones(20, np.int32))
     c = dev.zeros((20,), np.int32)
     full = hal_fpga_preset().full_load_s
     with hal.profile() as prof:
+        K.add20[1, 1](ones, ones, c)          # first launch: full load
         K.add20[1, 1](ones, ones, c)
-        K.add20[1, 1](ones, ones, c)
+        K.accumulate[1, 1](x, out, 8)         # re-linked with add20: one more full load
+        K.add20[1, 1](ones, ones, c)          # both in the loaded image: free from now on
         K.accumulate[1, 1](x, out, 8)
         K.add20[1, 1](ones, ones, c)
-    got = [(r.name, r.counters["reconfig_s"], r.counters["evicted"]) for r in prof.records if r.kind == "kernel"]
-    assert got == [("add20", full, None), ("add20", 0.0, None), ("accumulate", full, "add20"),
-                   ("add20", full, "accumulate")]
+    assert kernel_loads(prof) == [("add20", full, []), ("add20", 0.0, []), ("accumulate", full, []),
+                                  ("add20", 0.0, []), ("accumulate", 0.0, []), ("add20", 0.0, [])]
+    assert [r.counters["reconfigured"] for r in prof.records] == [True, False, True, False, False, False]
     for r in prof.records:
-        if r.kind == "kernel":
-            assert r.device_s == pytest.approx(r.counters["reconfig_s"] + r.counters["kernel_s"])
-            assert r.counters["kernel_s"] == pytest.approx(r.counters["cycles"] / 250e6 + 10e-6)
+        assert r.device_s == pytest.approx(r.counters["reconfig_s"] + r.counters["kernel_s"])
+        assert r.counters["kernel_s"] == pytest.approx(r.counters["cycles"] / 250e6 + 10e-6)
+    np.testing.assert_array_equal(c.numpy(), 2)
+    assert out.numpy()[0] == 8.0
 
 
-def test_partial_reconfiguration_with_slots() -> None:
+def test_a_kernel_that_does_not_fit_next_to_the_loaded_ones_evicts_them(tmp_path: Path) -> None:
+    dev = hal.device("fpga", clock_mhz=200)  # a fresh device (hal.device caches one per options)
+    big_a = _big_kernel(tmp_path, 1100, "big_a")  # 12,100 DSP of 12,288: fits alone, or next to add20 (0 DSP)
+    big_b = _big_kernel(tmp_path, 600, "big_b")   # 6,600 DSP: not next to big_a
+    x, y = dev.array(np.full(4, 1.0)), dev.zeros((1,), np.float64)
+    ones, c = dev.array(np.ones(20, np.int32)), dev.zeros((20,), np.int32)
+    full = hal_fpga_preset().full_load_s
+    with hal.profile() as prof:
+        K.add20[1, 1](ones, ones, c)
+        big_a[1, 1](x, y)                     # linked next to add20
+        K.add20[1, 1](ones, ones, c)          # free; big_a is now the least recently used
+        big_b[1, 1](x, y)                     # does not fit next to big_a: big_a evicted, add20 kept
+        K.add20[1, 1](ones, ones, c)
+        big_b[1, 1](x, y)
+        big_a[1, 1](x, y)                     # back: the least recently used (add20), then big_b, make room
+    assert kernel_loads(prof) == [("add20", full, []), ("big_a", full, []), ("add20", 0.0, []),
+                                  ("big_b", full, ["big_a"]), ("add20", 0.0, []), ("big_b", 0.0, []),
+                                  ("big_a", full, ["add20", "big_b"])]
+    assert y.numpy()[0] == 1.0
+
+
+def partial_load_s(*reports: SynthesisReport) -> float:
+    """Load seconds of one partial bitstream linking the designs of ``reports`` (u250, ICAP 400 MB/s)."""
+    part = hal_fpga_preset()
+    totals = {"LUT": part.lut, "FF": part.ff, "DSP": part.dsp, "BRAM": part.bram36}
+    fraction = max(sum(r.resource(k).used for r in reports) / n for k, n in totals.items())
+    return int(part.full_bitstream_bytes * fraction) / part.config_bytes_s
+
+
+def test_partial_reconfiguration_with_slots(tmp_path: Path) -> None:
     dev = hal.device("fpga", slots=2)
     q = dev.queue()
-    reports = {k.name: dev.compile(k).report() for k in (K.add20, K.accumulate, K.saxpy)}
+    big_a, big_b, big_c = (_big_kernel(tmp_path, n, name) for n, name in ((500, "big_a"), (300, "big_b"),
+                                                                         (400, "big_c")))
+    reports = {k.name: dev.compile(k).report() for k in (K.add20, big_a, big_b, big_c)}
     for r in reports.values():
         assert r.partial_reconfiguration and r.resource("DSP").available == 12_288 // 2
         assert r.load_s == pytest.approx(r.bitstream_bytes / 400e6)
         assert 0 < r.bitstream_bytes < 107_000_000 // 2
-    ones, c = dev.array(np.ones(20, np.int32)), dev.zeros((20,), np.int32)
-    x, y = dev.array(np.ones(8, np.float32)), dev.zeros((8,), np.float32)
+        assert r.load_s == pytest.approx(partial_load_s(r), abs=1e-8)
+    add20, a, b, c = reports.values()
+    ones, out = dev.array(np.ones(20, np.int32)), dev.zeros((20,), np.int32)
+    x, y = dev.array(np.full(4, 1.0)), dev.zeros((1,), np.float64)
     e0 = q.record()
     with hal.profile() as prof:
-        K.add20[1, 1, q](ones, ones, c)
-        K.accumulate[1, 1, q](x, y, 8)
-        K.add20[1, 1, q](ones, ones, c)           # resident: no load
-        K.saxpy[1, 8, q](1.0, x, y, 8)            # evicts the least recently used: accumulate
+        K.add20[1, 1, q](ones, ones, out)     # slot 1: add20
+        big_a[1, 1, q](x, y)                  # 5,500 DSP fits next to add20: slot 1 re-linked
+        big_b[1, 1, q](x, y)                  # 3,300 more does not fit slot 1's 6,144: slot 2
+        K.add20[1, 1, q](ones, ones, out)     # resident: no load
+        big_c[1, 1, q](x, y)                  # fits neither: the least recently used slot (2) drops big_b
     e1 = q.record()
-    got = [(r.name, r.counters["evicted"], r.counters["reconfig_s"]) for r in prof.records]
-    assert got == [("add20", None, reports["add20"].load_s), ("accumulate", None, reports["accumulate"].load_s),
-                   ("add20", None, 0.0), ("saxpy", "accumulate", reports["saxpy"].load_s)]
+    assert kernel_loads(prof) == [
+        ("add20", pytest.approx(add20.load_s), []), ("big_a", pytest.approx(partial_load_s(add20, a)), []),
+        ("big_b", pytest.approx(b.load_s), []), ("add20", 0.0, []), ("big_c", pytest.approx(c.load_s), ["big_b"])]
     assert e1.elapsed(e0) == pytest.approx(sum(r.device_s for r in prof.records))
 
 
-def hal_fpga_preset():  # type: ignore[no-untyped-def]
+def hal_fpga_preset() -> Part:
     from hal_fpga._presets import PRESETS
 
     return PRESETS["u250"]
