@@ -1,4 +1,4 @@
-"""hal_simgpu: a simulated SIMT GPU (A100- and H100-class presets) with exact results and an
+"""hal_simgpu: a simulated SIMT GPU (A100-, H100- and H200-class presets) with exact results and an
 analytic timing model. See README.md for the model, its sources and its expected error."""
 
 from __future__ import annotations
@@ -13,5 +13,6 @@ api_version = (1, 0)
 
 @hookimpl
 def hal_backends() -> list[Backend]:
-    """The one backend of this plugin: ``simgpu:0`` (A100-class) and ``simgpu:1`` (H100-class)."""
+    """The one backend of this plugin: ``simgpu:0`` (A100-class), ``simgpu:1`` (H100-class)
+    and ``simgpu:2`` (H200-class)."""
     return [SimGpuBackend()]

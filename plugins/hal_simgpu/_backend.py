@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
     from ._device import SimGpuDevice
 
-PRESET_ORDER = ("a100", "h100")
+PRESET_ORDER = ("a100", "h100", "h200")
 """Device index -> preset (kept here so hal.devices() need not import pydantic or numpy work)."""
 
 

@@ -13,7 +13,7 @@ class Options(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    preset: Literal["a100", "h100"] | None = None
+    preset: Literal["a100", "h100", "h200"] | None = None
     min_dram_transfer: Literal[32, 64, 128] = Field(
         default=64, description="Bytes of the smallest DRAM transfer: the unit of dram_bytes.")
     checked: bool | None = None

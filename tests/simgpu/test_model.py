@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hal_simgpu._executable import constant_division_lines
 from hal_simgpu._model import LaunchCounts, Traffic, dram_bytes, kernel_time, occupancy, transfer_seconds
-from hal_simgpu._presets import A100, H100, PRESETS
+from hal_simgpu._presets import A100, H100, H200, PRESETS
 from hal_simgpu._tracer import _cost
 
 from hal.kernel.types import ScalarType
@@ -22,6 +22,7 @@ def test_presets_match_their_data_sheets() -> None:
         assert p.sms * p.pipes.fp64 * 32 * 2 * p.clock_hz == pytest.approx(p.fp64_flops, rel=0.02)
     assert (A100.sms, A100.dram_bandwidth, A100.l2_bytes) == (108, 1555e9, 40 * 2**20)
     assert (H100.sms, H100.dram_bandwidth, H100.l2_bytes) == (132, 3.35e12, 50 * 2**20)
+    assert (H200.sms, H200.dram_bandwidth, H200.l2_bytes, H200.memory_bytes) == (132, 4.8e12, 60 * 2**20, 141 * 2**30)
 
 
 @pytest.mark.parametrize(("tpb", "shared", "regs", "blocks", "limiter"), [
