@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import types
-
 import pytest
 
 import hal
-from hal.hookspecs import hookimpl
 
-from .core.fakes import FakeBackend
+from .core.fakes import FakeBackend, register_backend
 
-_fake_plugin = types.ModuleType("hal_fake_tests")
-_fake_plugin.api_version = hal.API_VERSION  # type: ignore[attr-defined]
-
-
-@hookimpl
-def _hal_backends() -> list[FakeBackend]:
-    return [FakeBackend()]
-
-
-_fake_plugin.hal_backends = _hal_backends  # type: ignore[attr-defined]
-hal.register_plugin(_fake_plugin, "fake")
+register_backend(FakeBackend, "fake")
 
 
 @pytest.fixture

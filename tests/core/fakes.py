@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import types
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import hal
 from hal._features import Feature
 from hal._info import DeviceInfo
 from hal.backend import Backend, DeviceImpl, Dim3, Executable
+from hal.hookspecs import hookimpl
 from hal.sim import SimDevice, kernel_args
 
 
@@ -59,3 +62,16 @@ class FakeBackend(Backend):
 
     def open_device(self, index: int, options: Any) -> DeviceImpl:
         return FakeDevice(index, self.memory_bytes, host_visible=index == 0)
+
+
+def register_backend(make: Callable[[], Backend], plugin: str) -> None:
+    """Register an in-process plugin providing ``make()``'s backend, as an entry point would."""
+    module = types.ModuleType(f"hal_{plugin}_tests")
+    module.api_version = hal.API_VERSION  # type: ignore[attr-defined]
+
+    @hookimpl
+    def hal_backends() -> list[Backend]:
+        return [make()]
+
+    module.hal_backends = hal_backends  # type: ignore[attr-defined]
+    hal.register_plugin(module, plugin)

@@ -3,7 +3,6 @@ with every kernel feature (f64 included), and one that runs no kernels at all.""
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
 import pytest
@@ -12,9 +11,8 @@ import hal
 from hal._features import Feature
 from hal._info import DeviceInfo
 from hal.backend import Backend, DeviceImpl
-from hal.hookspecs import hookimpl
 
-from ..core.fakes import FakeDevice
+from ..core.fakes import FakeDevice, register_backend
 
 KERNEL_FEATURES = frozenset({Feature.KERNELS, Feature.F64, Feature.SHARED_MEMORY, Feature.BARRIERS,
                              Feature.ATOMICS, Feature.MULTI_DIM, Feature.SIMULATED_TIMING})
@@ -42,17 +40,7 @@ class OpsFakeBackend(Backend):
         return OpsFakeDevice(index, 64 << 20, host_visible=True)
 
 
-_plugin = types.ModuleType("hal_opsfake_tests")
-_plugin.api_version = hal.API_VERSION  # type: ignore[attr-defined]
-
-
-@hookimpl
-def _hal_backends() -> list[Backend]:
-    return [OpsFakeBackend()]
-
-
-_plugin.hal_backends = _hal_backends  # type: ignore[attr-defined]
-hal.register_plugin(_plugin, "opsfake")
+register_backend(OpsFakeBackend, "opsfake")
 
 
 @pytest.fixture
