@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from ._pool import format_bytes
+
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
@@ -13,14 +15,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     out = [line, "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
     return "\n".join(out)
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
 
 def cmd_backends(args: argparse.Namespace) -> int:
@@ -44,7 +38,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         features = ",".join(sorted(f.value for f in info.features))
         simulated = " (simulated)" if info.simulated and "simulated" not in info.name else ""
         rows.append([dev.spec, info.name + simulated, info.kind,
-                     _size(info.memory_bytes), str(info.compute_units), features])
+                     format_bytes(info.memory_bytes), str(info.compute_units), features])
     print(_table(["device", "name", "kind", "memory", "units", "features"], rows))
     broken = [s for s in hal.backends() if s.status == "error"]
     if broken:

@@ -85,8 +85,8 @@ class MemoryPool:
                     self._drop_cache()
                 if self._in_use + size > self._capacity:
                     raise OutOfMemoryError(
-                        f"cannot allocate {_fmt(nbytes)} on {self._name}: {_fmt(self._in_use)} of "
-                        f"{_fmt(self._capacity)} are in use; free arrays you no longer need (x.free()) "
+                        f"cannot allocate {format_bytes(nbytes)} on {self._name}: {format_bytes(self._in_use)} of "
+                        f"{format_bytes(self._capacity)} are in use; free arrays you no longer need (x.free()) "
                         f"or use smaller ones")
                 try:
                     buffer = self._impl.allocate(size)
@@ -139,9 +139,13 @@ class MemoryPool:
             return MemoryStats(self._in_use, self._cached, self._peak, self._capacity)
 
 
-def _fmt(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
+def format_bytes(n: int) -> str:
+    """``n`` bytes as a short human-readable size (B, KiB, MiB, ...)."""
+    if abs(n) < 1024:
+        return f"{n} B"
+    size = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if abs(size) < 1024:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1024:.1f} TiB"

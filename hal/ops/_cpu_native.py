@@ -27,19 +27,12 @@ PRIORITY = 10
 """Above the portable kernels (which are not OpImpls); a plugin outbids it with a higher one."""
 
 
-def host_view(x: Array) -> np.ndarray:
-    """The array's memory as a numpy array of its shape and dtype (no copy)."""
-    raw = x.buffer.host_array()
-    assert raw is not None, "host natives serve host-visible devices only"
-    return raw[x.offset:x.offset + x.nbytes].view(x.dtype).reshape(x.shape)
-
-
 def host_gemm(a: Array, b: Array, out: Array, *, alpha: Any, beta: Any, trans_a: bool, trans_b: bool,
               queue: Queue) -> None:
     queue.synchronize()
     trace = queue.command_trace("gemm", "native", a.nbytes + b.nbytes + out.nbytes)
     start = time.perf_counter()
-    av, bv, cv = host_view(a), host_view(b), host_view(out)
+    av, bv, cv = a._host_view(), b._host_view(), out._host_view()  # zero-copy: host-visible devices only
     if trans_a:
         av = av.T
     if trans_b:
