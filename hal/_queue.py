@@ -55,7 +55,7 @@ class Queue:
             raise InvalidArgumentError("q.copy needs at least one hal.Array; use numpy.copyto for host copies")
         _check_same(dst, src)
         if d_is and s_is:
-            self._copy_arrays(dst, src)  # type: ignore[arg-type]
+            self._copy_across_devices(dst, src)  # type: ignore[arg-type]  # same device: the fast path above
             return
         if d_is:
             host = _host_source(src, dst)  # type: ignore[arg-type]
@@ -68,21 +68,16 @@ class Queue:
         if blocking:
             self.synchronize()
 
-    def _copy_arrays(self, dst: Array, src: Array) -> None:
-        if dst.device is self.device and src.device is self.device:
-            if dst.nbytes:
-                self.dirty = True
-                self.impl.copy(dst.buffer, dst.offset, src.buffer, src.offset, src.nbytes,
-                               self._trace("copy", "copy_d2d", dst.nbytes) if _profile.ACTIVE else None)
-            return
+    def _copy_across_devices(self, dst: Array, src: Array) -> None:
+        """Arrays of two devices (of different backends too): through the host, done for the user."""
         if dst.device is not self.device and src.device is not self.device:
             raise InvalidArgumentError(f"q.copy on {self.device.spec} needs dst or src on that device; "
                                        f"got {dst.device.spec} and {src.device.spec}")
-        # Across devices (different backends included): through the host, done for the user.
         host = src.numpy()
-        (self if dst.device is self.device else dst.device.default_queue).write(dst, host)
-        if dst.device is not self.device:
-            dst.device.default_queue.synchronize()
+        queue = self if dst.device is self.device else dst.device.default_queue
+        queue.write(dst, host)
+        if queue is not self:
+            queue.synchronize()
 
     def write(self, dst: Array, host: np.ndarray) -> None:
         """Enqueue host -> device of a C-contiguous host array with dst's nbytes (no checks of
