@@ -13,7 +13,9 @@ from ._errors import (
     CompileError,
     DeviceFault,
     DeviceNotFoundError,
+    DeviceTimeout,
     HalError,
+    HazardError,
     InvalidArgumentError,
     InvalidHandleError,
     OutOfMemoryError,
@@ -113,7 +115,8 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     def register_plugin(plugin: object, name: str) -> None: ...
 
 __all__ = [
-    "API_VERSION", "CompileError", "DeviceFault", "DeviceNotFoundError", "Feature", "HalError",
+    "API_VERSION", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "Feature", "HalError",
+    "HazardError",
     "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "Ptr", "ScalarType",
     "UnsupportedError", "bool_", "f32", "f64", "i32", "i64", "u32", *sorted(_LAZY), *sorted(_SUBMODULES),
 ]

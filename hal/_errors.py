@@ -55,5 +55,16 @@ class DeviceFault(HalError):
     """
 
 
+class DeviceTimeout(HalError, TimeoutError):
+    """A wait with ``timeout=`` ran out before the device finished (the message names the
+    queue and its last kernel and says whether the running command was aborted)."""
+
+
+class HazardError(HalError):
+    """``HAL_CHECK=1``: two commands on different queues touch one array (at least one
+    writes) and no event wait orders them; the message names both commands, both queues
+    and the array. Order them with ``other.wait(q.record())``."""
+
+
 class PluginError(HalError):
     """A backend plugin could not be imported, initialised or accepted."""

@@ -25,8 +25,12 @@ if TYPE_CHECKING:
     from ._info import DeviceInfo
     from .kernel.ir import Kernel
 
-API_VERSION = (1, 0)
-"""The vendor interface's version: a plugin with the same major and a minor <= this loads."""
+API_VERSION = (1, 1)
+"""The vendor interface's version: a plugin with the same major and a minor <= this loads.
+
+1.1 added optional methods, each with a default that keeps 1.0 plugins correct:
+``QueueImpl.idle/drain/abort``, ``EventImpl.wait`` and ``DeviceImpl.host_cache_bytes/
+release_host_cache``; launch arguments became immutable :class:`ArgBuffer` snapshots."""
 
 Dim3 = tuple[int, int, int]
 
@@ -65,7 +69,9 @@ class Buffer(ABC):
 
 
 class ArgBuffer(Protocol):
-    """What a pointer argument of a launch looks like to a backend (a hal Array)."""
+    """What a pointer argument of a launch looks like to a backend: an immutable snapshot taken
+    when the launch was enqueued, so it stays valid after the user frees the Array (the core's
+    pool reuses the memory only once the queue has passed the launch)."""
 
     buffer: Buffer
     offset: int
@@ -89,6 +95,14 @@ class EventImpl(ABC):
     def time(self) -> float:
         """Device-clock seconds when the marker completed (simulated seconds on a
         simulated device). Called only after ``synchronize``."""
+
+    def wait(self, timeout: float) -> bool:
+        """Optional (1.1): block at most ``timeout`` seconds; True once ``query()`` is true.
+
+        The core waits in slices through it so that Ctrl-C and ``timeout=`` work; the
+        default blocks until done, which is correct but not interruptible."""
+        self.synchronize()
+        return True
 
 
 class Executable(ABC):
@@ -146,6 +160,24 @@ class QueueImpl(ABC):
     def close(self) -> None:  # noqa: B027 - optional: most queues have nothing to release
         """Release the queue's resources after draining it."""
 
+    def idle(self) -> bool:
+        """Optional (1.1): True when every command enqueued so far has completed and no fault
+        waits to be raised. Must never say True early; the default (False) makes the core
+        synchronise the queue on every host read, which is correct but slower."""
+        return False
+
+    def drain(self, timeout: float) -> bool:
+        """Optional (1.1): block at most ``timeout`` seconds for the enqueued work; True when it
+        is done (faults stay for ``synchronize``). The core waits in slices through it so that
+        Ctrl-C and ``synchronize(timeout=...)`` work; the default blocks until done."""
+        self.synchronize()
+        return True
+
+    def abort(self) -> bool:
+        """Optional (1.1): stop the running command early, as a fault that the next
+        ``synchronize`` raises; later commands still run. False when the backend cannot."""
+        return False
+
 
 class DeviceImpl(ABC):
     """One device of a backend."""
@@ -170,6 +202,15 @@ class DeviceImpl(ABC):
         fastest (page-locked or recycled memory, as cudaMallocHost or a caching host
         allocator); ``x.numpy()`` returns a view of it. None: the core uses ``numpy.empty``."""
         return None
+
+    def host_cache_bytes(self) -> int:
+        """Optional (1.1): bytes of host memory the backend caches for transfers (counted by
+        ``dev.memory_stats().host_cached``)."""
+        return 0
+
+    def release_host_cache(self) -> int:
+        """Optional (1.1): free that host cache (``dev.release_cache()``); bytes released."""
+        return 0
 
     def compile(self, kernel: Kernel) -> Executable:
         """Compile a kernel whose features the device declares. Raise ``CompileError`` or
