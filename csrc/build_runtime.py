@@ -73,11 +73,18 @@ ffibuilder = make_ffibuilder(Path.cwd())
 
 
 def build_in_place() -> Path:
-    """Compile into build/cffi and copy the extension next to plugins/hal_cpu/__init__.py."""
+    """Compile into build/cffi and put the extension next to plugins/hal_cpu/__init__.py.
+
+    Under the name of the one there (``pip install -e .`` makes ``_runtime.abi3.so``), so that
+    no stale copy under another suffix shadows it; through a rename, never by writing over the
+    old file: processes that have the old one loaded keep mapping its pages."""
     tmpdir = ROOT / "build" / "cffi"
     built = Path(make_ffibuilder(tmpdir).compile(tmpdir=str(tmpdir), verbose=False))
-    target = ROOT / "plugins" / "hal_cpu" / built.name
-    shutil.copy2(built, target)
+    package = ROOT / "plugins" / "hal_cpu"
+    target = next(iter(sorted(package.glob("_runtime.*.so"))), package / built.name)
+    staged = target.with_name(f".{built.name}.{os.getpid()}")
+    shutil.copy2(built, staged)
+    os.replace(staged, target)
     return target
 
 

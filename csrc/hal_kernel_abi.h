@@ -33,17 +33,16 @@ typedef struct hal_launch {
     int64_t grid[3];        /* work-groups per dimension */
     int64_t block[3];       /* work-items per work-group per dimension */
     const uint64_t *args;   /* packed argument slots */
-    hal_fault *fault;       /* first fault wins; the launch stops early once set */
+    hal_fault *fault;       /* first fault wins; the launch stops early once set (the runtime sets it too:
+                               Queue.abort(), memory faults), so unbounded loops poll it */
 } hal_launch;
 
 typedef void (*hal_kernel_fn)(const hal_launch *launch, int64_t group_begin, int64_t group_end);
 
 /* Record a fault (first one wins). The kernel returns soon after. */
 static inline void hal_raise_fault(const hal_launch *launch, const char *message) {
-    if (__sync_bool_compare_and_swap(&launch->fault->set, 0, 1)) {
-        strncpy(launch->fault->message, message, HAL_FAULT_MESSAGE - 1);
-        launch->fault->message[HAL_FAULT_MESSAGE - 1] = 0;
-    }
+    if (__sync_bool_compare_and_swap(&launch->fault->set, 0, 1))
+        snprintf(launch->fault->message, HAL_FAULT_MESSAGE, "%s", message);
 }
 
 static inline int hal_faulted(const hal_launch *launch) { return launch->fault->set != 0; }

@@ -1,12 +1,21 @@
-"""The ``hal`` command: ``hal backends``, ``hal devices`` (and more as the SDK grows)."""
+"""The ``hal`` command: ``hal backends``, ``hal devices``, ``hal conformance`` (``hal demo`` and
+``hal bench`` come from :mod:`hal.demo.cli`)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from ._errors import HalError, InvalidArgumentError
 from ._pool import format_bytes
+
+if TYPE_CHECKING:
+    from ._device import Device
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -17,11 +26,38 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(out)
 
 
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def check_output_path(path: str | None, option: str) -> None:
+    """Refuse an output file that cannot be written before a long run, not after it."""
+    if path is None:
+        return
+    target = Path(path)
+    parent = target.parent
+    if target.is_dir():
+        why = "it is a directory"
+    elif not parent.is_dir():
+        why = f"directory {str(parent)!r} does not exist"
+    elif not os.access(target if target.exists() else parent, os.W_OK):
+        why = "permission denied"
+    else:
+        return
+    raise InvalidArgumentError(f"cannot write {option} {path!r}: {why}; name a writable file")
+
+
 def cmd_backends(args: argparse.Namespace) -> int:
     import hal
 
+    statuses = hal.backends()
+    if args.json:
+        _print_json([{"name": s.name, "plugin": s.plugin, "status": s.status, "version": s.version,
+                      "api_version": list(s.api_version) if s.api_version else None,
+                      "device_count": s.device_count, "error": s.error} for s in statuses])
+        return 0
     rows = []
-    for s in hal.backends():
+    for s in statuses:
         api = f"{s.api_version[0]}.{s.api_version[1]}" if s.api_version else "-"
         rows.append([s.name, s.plugin, s.version or "-", api, s.status,
                      str(s.device_count) if s.ok else "-", s.error or ""])
@@ -29,59 +65,99 @@ def cmd_backends(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_device(dev: Device) -> dict[str, Any]:
+    """The fields of ``hal devices --json``; ``error`` says why a device that exists cannot be opened."""
+    record: dict[str, Any] = {"spec": dev.spec, "backend": dev.backend.name}
+    try:
+        info = dev.info
+    except HalError as exc:
+        return {**record, "name": None, "kind": None, "vendor": None, "simulated": None, "memory": None,
+                "compute_units": None, "features": None, "error": str(exc)}
+    return {**record, "name": info.name, "kind": info.kind, "vendor": info.vendor, "simulated": info.simulated,
+            "memory": info.memory_bytes, "compute_units": info.compute_units,
+            "features": sorted(f.value for f in info.features), "error": None}
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     import hal
 
+    records = [_describe_device(dev) for dev in hal.devices()]
+    if args.json:
+        _print_json(records)
+        return 0
     rows = []
-    for dev in hal.devices():
-        info = dev.info
-        features = ",".join(sorted(f.value for f in info.features))
-        simulated = " (simulated)" if info.simulated and "simulated" not in info.name else ""
-        rows.append([dev.spec, info.name + simulated, info.kind,
-                     format_bytes(info.memory_bytes), str(info.compute_units), features])
+    for r in records:
+        if r["error"] is None:
+            simulated = " (simulated)" if r["simulated"] and "simulated" not in r["name"] else ""
+            rows.append([r["spec"], r["name"] + simulated, r["kind"], format_bytes(r["memory"]),
+                         str(r["compute_units"]), ",".join(r["features"])])
     print(_table(["device", "name", "kind", "memory", "units", "features"], rows))
+    for r in records:
+        if r["error"] is not None:
+            print(f"hal: {r['spec']}: {r['error']}", file=sys.stderr)
     broken = [s for s in hal.backends() if s.status == "error"]
     if broken:
         print(f"\n{len(broken)} backend(s) failed to load; see `hal backends`.", file=sys.stderr)
     return 0
 
 
+def conformance_argv(backends: str, json_path: str | None, extra: Sequence[str], junit_path: str | None = None) -> list[str]:
+    """pytest's arguments for the suite, independent of the working directory: the suite's directory
+    as the path (with ``--pyargs``, pytest also loads the conftest.py of ``./test*/``), as rootdir and
+    as conftest boundary, no ini file and no cache."""
+    suite = str(Path(__file__).resolve().parent / "conformance")
+    argv = ["-p", "no:cacheprovider", f"--config-file={os.devnull}", f"--rootdir={suite}", f"--confcutdir={suite}",
+            "-q", suite, f"--hal-backend={backends}"]
+    if json_path:
+        argv.append(f"--hal-json={json_path}")
+    if junit_path:
+        argv.append(f"--junitxml={junit_path}")
+    return argv + list(extra)
+
+
 def cmd_conformance(args: argparse.Namespace) -> int:
-    try:
-        import hypothesis  # noqa: F401 - the differential tests need it
-        import pytest
-    except ImportError as exc:
-        print(f"hal conformance needs pytest and hypothesis ({exc}); pip install 'hal-sdk[conformance]'",
+    from importlib.util import find_spec
+
+    missing = [m for m in ("pytest", "hypothesis") if find_spec(m) is None]  # not imported: pytest does that
+    if missing:
+        print(f"hal conformance needs {' and '.join(missing)}; pip install 'hal-sdk[conformance]'",
               file=sys.stderr)
         return 2
-
     if not args.all and not args.backend:
         print("hal conformance: name a backend (see `hal backends`) or pass --all", file=sys.stderr)
         return 2
-    argv = ["-p", "no:cacheprovider", "-q", "--pyargs", "hal.conformance",
-            f"--hal-backend={'all' if args.all else args.backend}"]
-    if args.json:
-        argv.append(f"--hal-json={args.json}")
-    return int(pytest.main(argv + list(args.extra)))
+    check_output_path(args.json, "--json")
+    check_output_path(args.junit, "--junit")
+    import pytest
+
+    return int(pytest.main(conformance_argv("all" if args.all else args.backend, args.json, args.extra, args.junit)))
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "backends": ("list discovered backends with their status and errors", cmd_backends),
-    "devices": ("list usable devices", cmd_devices),
+    "devices": ("list usable devices (one line on stderr for each that cannot be opened)", cmd_devices),
     "conformance": ("run the conformance suite on a backend", cmd_conformance),
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from . import API_VERSION, __version__
+
     parser = argparse.ArgumentParser(prog="hal", description="hal: one API for every kind of compute hardware")
+    parser.add_argument("--version", action="version",
+                        version=f"hal {__version__} (vendor API {API_VERSION[0]}.{API_VERSION[1]})")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, func) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
         p.set_defaults(func=func)
+        if name in ("backends", "devices"):
+            p.add_argument("--json", action="store_true", help="print a JSON list (for scripts and CI)")
         if name == "conformance":
-            p.add_argument("backend", nargs="?", help="backend name (see `hal backends`)")
+            p.add_argument("backend", nargs="?", help="backend name, or several comma-separated (see `hal backends`)")
             p.add_argument("--all", action="store_true", help="every loaded backend, one matrix column per device")
             p.add_argument("--json", metavar="FILE", help="write a machine-readable report")
+            p.add_argument("--junit", metavar="FILE", help="write JUnit XML (test names hal.conformance.<module>"
+                                                           "::<test>[<device>], the same on every machine)")
     from .demo.cli import add_bench_parser, add_demo_parser
 
     add_demo_parser(sub)
@@ -90,8 +166,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and args.command != "conformance":  # only conformance passes extras on (to pytest)
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
-    from ._errors import HalError
-
     try:
         return int(args.func(args))
     except HalError as exc:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 import threading
+import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
-from ._errors import InvalidArgumentError, UnsupportedError
+from ._errors import HalError, InvalidArgumentError, InvalidHandleError, UnsupportedError
 from ._features import parse_feature
 from ._launch import CompiledKernel
 from ._memory import Array
+from ._plugins import open_device
 from ._pool import MemoryPool, MemoryStats
-from ._queue import Queue
+from ._queue import Queue, track
 from .backend import Backend, DeviceImpl, EventImpl
 
 if TYPE_CHECKING:
@@ -36,10 +40,14 @@ class Device:
         self._info: DeviceInfo | None = None
         self._pool_: MemoryPool | None = None
         self._default_queue: Queue | None = None
-        self._queue_refs: list[weakref.ref[Queue]] = []
+        self._creation_queue: Queue | None = None
+        self._queues: weakref.WeakSet[Queue] = weakref.WeakSet()
+        self._made = 0  # queues made, for their names
         self._dtypes: dict[Any, np.dtype[Any]] = {}
-        self._compiled: dict[Any, CompiledKernel] = {}
         self._lock = threading.RLock()
+        self._forked = False
+        self._hazards = _hazard_tracker(spec)
+        _ALL.add(self)
 
     @property
     def impl(self) -> DeviceImpl:
@@ -47,7 +55,7 @@ class Device:
         if self._impl is None:
             with self._lock:
                 if self._impl is None:
-                    self._impl = self.backend.open_device(self.index, self.options)
+                    self._impl = open_device(self.backend, self.index, self.options, self.spec)
         return self._impl
 
     # ------------------------------------------------------------ description
@@ -84,51 +92,77 @@ class Device:
         return Array(self, self._pool.allocate(nbytes), 0, dims, dt)
 
     def zeros(self, shape: Any, dtype: Any = np.float32) -> Array:
-        arr = self.empty(shape, dtype)
-        self.default_queue.fill(arr, 0)
-        return arr
+        """An array of zeros, ready on every queue."""
+        return self.full(shape, 0, dtype)
 
     def full(self, shape: Any, value: Any, dtype: Any = np.float32) -> Array:
+        """An array filled with ``value``, ready on every queue (the fill has completed)."""
         arr = self.empty(shape, dtype)
-        self.default_queue.fill(arr, value)
+        q = self._creator
+        q.fill(arr, value)
+        q.synchronize()
+        if self._hazards is not None:
+            self._hazards.created(arr)
         return arr
 
     def array(self, data: Any, dtype: Any = None) -> Array:
-        """Copy host data (anything numpy converts) to a new device array; returns when the
-        data has been read. A strided source is made contiguous first, never misread."""
+        """Copy host data (anything numpy converts) to a new device array, ready on every queue;
+        returns when the data has been read. A strided source is made contiguous first."""
         if isinstance(data, Array):
             host = data.numpy()
         else:
             try:
                 host = np.asarray(data, dtype=dtype)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise InvalidArgumentError(f"cannot make a device array from {type(data).__name__}: {exc}") from None
         if dtype is not None and host.dtype != np.dtype(dtype):
             host = host.astype(dtype)
         self._check_dtype(host.dtype)
-        host = np.ascontiguousarray(host)
+        host = np.require(host, requirements="C")  # 0-d stays 0-d (ascontiguousarray makes it 1-d)
         arr = Array(self, self._pool.allocate(host.nbytes), 0, host.shape, host.dtype)
-        q = self.default_queue
+        q = self._creator
         q.write(arr, host)
         q.synchronize()
+        if self._hazards is not None:
+            self._hazards.created(arr)
         return arr
 
+    @property
+    def _creator(self) -> Queue:
+        """A queue of the core's own for creation functions: they wait for their own fill or
+        copy only, never behind the user's work on the default queue."""
+        q = self._creation_queue
+        if q is None:
+            with self._lock:
+                if self._creation_queue is None:
+                    self._creation_queue = self._register(Queue(self, self.impl.create_queue(), "creation queue"))
+                q = self._creation_queue
+        return q
+
     def memory_stats(self) -> MemoryStats:
-        """Bytes in use by arrays, cached in the pool for reuse, the peak of in-use, and capacity."""
-        return self._pool.stats()
+        """Bytes in use by arrays, cached in the pool for reuse, the peak of in-use, capacity, and
+        the host memory the backend caches for transfers."""
+        return replace(self._pool.stats(), host_cached=self.impl.host_cache_bytes())
 
     def release_cache(self) -> int:
-        """Give the pool's cached memory back to the backend; returns the bytes released."""
-        return self._pool.release_cache()
+        """Give the pool's cached memory back to the backend and free the backend's host cache;
+        returns the bytes released."""
+        return self._pool.release_cache() + self.impl.release_host_cache()
 
     def _check_dtype(self, dtype: Any) -> np.dtype[Any]:
-        known = self._dtypes.get(dtype)
+        try:
+            known = self._dtypes.get(dtype)
+        except TypeError:  # unhashable spelling (a list of fields, say): checked below, not cached
+            known = None
         if known is not None:
             return known
         try:
             dt: np.dtype[Any] = np.dtype(dtype)
-        except TypeError:
+        except (TypeError, ValueError):
             raise InvalidArgumentError(f"{dtype!r} is not a dtype; use e.g. numpy.float32") from None
+        if dt.fields is not None or dt.subdtype is not None:
+            raise InvalidArgumentError(f"{dtype!r} is a structured or sub-array dtype; hal arrays hold one scalar "
+                                       f"dtype: {', '.join(self.info.dtypes)}")
         if dt.name not in self.info.dtypes and dt != np.uint8:  # raw bytes are always storable
             raise InvalidArgumentError(f"{self.info.name} does not store {dt.name} arrays; supported dtypes: "
                                        f"{', '.join(self.info.dtypes)}")
@@ -146,20 +180,24 @@ class Device:
         q.synchronize()
 
     def _live_queues(self) -> list[Queue]:
-        queues = [q for q in (r() for r in self._queue_refs) if q is not None]
-        if len(queues) != len(self._queue_refs):
-            self._queue_refs = [weakref.ref(q) for q in queues]
-        return queues
+        with self._lock:
+            return list(self._queues)
 
     def _pending_events(self) -> list[EventImpl]:
         """Markers on every queue with work in flight: a freed block is reused once they pass."""
-        return [q.impl.record() for q in self._live_queues() if q.dirty]
+        return [q.impl.record() for q in self._live_queues() if not q.impl.idle()]
 
     # ------------------------------------------------------------ queues
-    def queue(self) -> Queue:
-        """A new in-order asynchronous queue."""
-        q = Queue(self, self.impl.create_queue())
-        self._queue_refs.append(weakref.ref(q))
+    def queue(self, name: str | None = None) -> Queue:
+        """A new in-order asynchronous queue (``name`` appears in errors and hazard reports)."""
+        with self._lock:
+            self._made += 1
+            label = name if name is not None else f"queue {self._made}"
+        return track(self._register(Queue(self, self.impl.create_queue(), str(label))))
+
+    def _register(self, q: Queue) -> Queue:
+        with self._lock:
+            self._queues.add(q)
         return q
 
     @property
@@ -168,33 +206,59 @@ class Device:
         if q is None:
             with self._lock:
                 if self._default_queue is None:
-                    self._default_queue = Queue(self, self.impl.create_queue())
-                    self._queue_refs.append(weakref.ref(self._default_queue))
+                    self._default_queue = self._register(Queue(self, self.impl.create_queue(), "default queue"))
                 q = self._default_queue
         return q
 
-    def synchronize(self) -> None:
-        """Wait for every queue of the device; raise the first pending DeviceFault."""
-        self._sync_all()
+    def synchronize(self, timeout: float | None = None) -> None:
+        """Wait for every queue of the device; raise the first pending DeviceFault. ``timeout``
+        (seconds) is a time limit for the whole device, as in ``Queue.synchronize``."""
+        self._sync_all(timeout)
 
-    def _sync_all(self) -> None:
+    def _sync_all(self, timeout: float | None = None) -> None:
+        """Wait for every queue with work in flight (all work enqueued before this call)."""
         errors = []
+        deadline = None if timeout is None else time.monotonic() + timeout
         for q in self._live_queues():
-            if q.dirty:
+            if not q.impl.idle():
                 try:
-                    q.synchronize()
-                except Exception as exc:  # every queue still gets drained
+                    q.synchronize(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                except HalError as exc:  # every queue still gets drained
                     errors.append(exc)
+        if self._hazards is not None:
+            self._hazards.host_wait_all()
         if errors:
             raise errors[0]
 
     def _forget_queue(self, q: Queue) -> None:
-        self._queue_refs = [r for r in self._queue_refs if r() is not q and r() is not None]
+        with self._lock:
+            self._queues.discard(q)
+
+    # ------------------------------------------------------------ fork
+    def _orphan(self) -> None:
+        """In a child process after fork(): the parent's threads and driver state are gone, so
+        everything opened before fails with a clear error instead of hanging."""
+        self._forked = True
+        self._lock = threading.RLock()
+        if self._pool_ is not None:
+            self._pool_._lock = threading.Lock()
+        stub = _Forked(self.spec)
+        for q in list(self._queues):  # no lock: the child has one thread
+            q.impl = stub  # type: ignore[assignment]
+            q._keep_lock = threading.Lock()
+            if q._finalizer is not None:
+                q._finalizer.detach()
+        self._impl = stub  # type: ignore[assignment]
+
+    def _raise_forked(self) -> NoReturn:
+        raise InvalidHandleError(_forked_message(self.spec))
 
     # ------------------------------------------------------------ kernels
     def compile(self, kernel: Any) -> CompiledKernel:
-        """Compile ahead of time (launches compile on first use otherwise); errors surface here."""
-        compiled = self._compiled.get(kernel)
+        """Compile ahead of time (launches compile on first use otherwise); errors surface here.
+        The result is cached on the kernel object, so it lives as long as the kernel does."""
+        cache: dict[Device, CompiledKernel] | None = getattr(kernel, "_compiled", None)
+        compiled = cache.get(self) if cache is not None else None
         if compiled is not None:
             return compiled
         kernel_ir = getattr(kernel, "ir", None)
@@ -211,11 +275,52 @@ class Device:
                 f"kernel {kernel_ir.name!r} uses {kernel_ir.shared_bytes} bytes of hal.shared memory per "
                 f"work-group; {self.info.name} provides {self.info.shared_memory_bytes}; use smaller arrays")
         compiled = CompiledKernel(self, kernel, kernel_ir, self.impl.compile(kernel_ir))
-        self._compiled[kernel] = compiled
+        if cache is not None:
+            cache[self] = compiled
         return compiled
 
     def __repr__(self) -> str:
         return f"<hal.Device {self.spec}: {self.info.name}>"
+
+
+class _Forked:
+    """Stands in for the backend objects of a device opened before fork(): any use raises."""
+
+    def __init__(self, spec: str) -> None:
+        self._spec = spec
+
+    def __getattr__(self, name: str) -> Any:
+        raise InvalidHandleError(_forked_message(self._spec))
+
+
+def _forked_message(spec: str) -> str:
+    return (f"{spec} was opened before this process forked; its queues and memory belong to the parent. "
+            f"Open devices in the child (hal.device({spec.split('(')[0]!r}) returns a fresh one there) or "
+            "start workers with the 'spawn' method")
+
+
+_ALL: weakref.WeakSet[Device] = weakref.WeakSet()
+"""Every Device of this process, for the fork handler."""
+
+
+def _after_fork_in_child() -> None:
+    for dev in list(_ALL.data):  # type: ignore[attr-defined]
+        dev = dev()
+        if dev is not None:
+            dev._orphan()
+    from . import _lookup
+
+    _lookup._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _hazard_tracker(spec: str) -> Any:
+    """The cross-queue hazard tracker of a device under HAL_CHECK=1, else None (nothing to pay)."""
+    from . import _hazards
+
+    return _hazards.HazardTracker(spec) if _hazards.enabled() else None
 
 
 def _count(n: Any, what: str) -> int:

@@ -7,6 +7,7 @@ mismatch falls to a slow path that names the parameter and says what to pass.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ INT_RANGES = {
     ScalarType.U32: (0, 2**32 - 1),
 }
 I32_MAX = 2**31 - 1
+F32_MAX = float(np.finfo(np.float32).max) + 2.0**103
+"""Doubles up to FLT_MAX plus half an ulp round to FLT_MAX; beyond that a float32 is inf."""
 
 
 class CompiledKernel:
@@ -39,6 +42,7 @@ class CompiledKernel:
         self.impl = impl
         self.name = kernel.name
         self._checks: list[Callable[[Any], Any]] = [self._checker(p) for p in kernel.params]
+        self._bind = _binder(self._checks)
         self._dims: dict[Any, tuple[Dim3, Dim3]] = {}
 
     def report(self) -> Any:
@@ -52,20 +56,14 @@ class CompiledKernel:
         return f"<hal.CompiledKernel {self.name} on {self.device.spec}>"
 
     # ---------------------------------------------------------------- args
-    def bind(self, args: Sequence[Any]) -> Sequence[Any]:
-        checks = self._checks
-        if len(args) != len(checks):
+    def bind(self, args: Sequence[Any]) -> list[Any]:
+        """The arguments as the backend takes them: an immutable :class:`BufferArg` per pointer
+        (valid even if the Array is freed before the launch runs), checked scalars."""
+        if len(args) != len(self._checks):
             names = ", ".join(p.name for p in self.ir.params)
-            raise InvalidArgumentError(f"kernel {self.name!r} takes {len(checks)} arguments ({names}), "
+            raise InvalidArgumentError(f"kernel {self.name!r} takes {len(self._checks)} arguments ({names}), "
                                        f"got {len(args)}")
-        out: list[Any] | None = None
-        for i, check in enumerate(checks):
-            value = check(args[i])
-            if value is not args[i]:
-                if out is None:
-                    out = list(args)
-                out[i] = value
-        return args if out is None else out
+        return self._bind(args)
 
     def _checker(self, param: ir.Param) -> Callable[[Any], Any]:
         device, kname = self.device, self.name
@@ -74,7 +72,7 @@ class CompiledKernel:
 
             def check_pointer(a: Any) -> Any:
                 if type(a) is Array and a.device is device and a.dtype == dtype and a._block.buffer is not None:
-                    return a
+                    return a._arg or a._launch_arg()
                 raise _pointer_error(kname, param, a, device)
             return check_pointer
         if param.type is ScalarType.BOOL:
@@ -86,11 +84,21 @@ class CompiledKernel:
                 raise _scalar_error(kname, param, a, "a bool")
             return check_bool
         if param.type.is_float:
+            top = F32_MAX if param.type is ScalarType.F32 else math.inf
+
             def check_float(a: Any) -> Any:
-                if type(a) is float:
+                if type(a) is float and -top < a < top:
                     return a
-                if isinstance(a, (int, float, np.integer, np.floating)) and not isinstance(a, bool):
-                    return float(a)
+                if isinstance(a, (int, float, np.integer, np.floating)) and not isinstance(a, (bool, np.bool_)):
+                    try:
+                        value = float(a)
+                    except OverflowError:  # an int beyond any float
+                        value = math.nan
+                    if -top < value < top or (isinstance(a, (float, np.floating)) and not math.isfinite(value)):
+                        return value  # in range, or an explicit inf/nan
+                    raise _scalar_error(kname, param, a, f"a real number within the {param.type.value} range "
+                                                         f"(|x| <= {np.finfo(np.float32).max:.7g}; inf and nan are "
+                                                         "passed as is)")
                 raise _scalar_error(kname, param, a, "a real number")
             return check_float
         lo, hi = INT_RANGES[param.type]
@@ -105,16 +113,15 @@ class CompiledKernel:
 
     # ---------------------------------------------------------------- dims
     def dims(self, grid: Any, block: Any) -> tuple[Dim3, Dim3]:
-        try:
-            return self._dims[grid, block]
-        except KeyError:
-            pass
-        except TypeError:  # lists: not hashable, checked below every time
-            return self._check_dims(grid, block)
-        dims = self._check_dims(grid, block)
-        if len(self._dims) < 256:
-            self._dims[grid, block] = dims
-        return dims
+        """Checked 3-d grid and block; cached for exact int keys (1.0 and True equal 1 as keys)."""
+        if (type(grid) is int or _exact_ints(grid)) and (type(block) is int or _exact_ints(block)):
+            dims = self._dims.get((grid, block))
+            if dims is None:
+                dims = self._check_dims(grid, block)
+                if len(self._dims) < 256:
+                    self._dims[grid, block] = dims
+            return dims
+        return self._check_dims(grid, block)
 
     def _check_dims(self, grid: Any, block: Any) -> tuple[Dim3, Dim3]:
         info = self.device.info
@@ -136,6 +143,29 @@ class CompiledKernel:
                     f"the i32 range of thread indices; split the work into several launches or loop inside "
                     f"the kernel")
         return g, b
+
+
+def _binder(checks: Sequence[Callable[[Any], Any]]) -> Callable[[Sequence[Any]], list[Any]]:
+    """``args -> [check0(args[0]), check1(args[1]), ...]`` as one generated function: the launch
+    path then pays one call per argument and no loop."""
+    n = len(checks)
+    code = f"def bind(args):\n    return [{', '.join(f'c{i}(args[{i}])' for i in range(n))}]\n"
+    env: dict[str, Any] = {f"c{i}": check for i, check in enumerate(checks)}
+    exec(code, env)  # noqa: S102 - generated from the parameter count only
+    bind: Callable[[Sequence[Any]], list[Any]] = env["bind"]
+    return bind
+
+
+def _exact_ints(value: Any) -> bool:
+    """An int or a tuple of ints, with no bool or float among them."""
+    if type(value) is int:
+        return True
+    if type(value) is not tuple:
+        return False
+    for v in value:
+        if type(v) is not int:
+            return False
+    return True
 
 
 def _dim3(value: Any, what: str, kname: str, minimum: int) -> Dim3:

@@ -17,7 +17,7 @@ _lock = threading.Lock()
 def backends() -> list[BackendStatus]:
     """Every discovered backend or plugin, loaded or not, with its status and error."""
     registry.ensure_loaded()
-    return sorted(registry.statuses.values(), key=lambda s: (not s.ok, s.name))
+    return sorted(registry.rows, key=lambda s: (not s.ok, s.name))
 
 
 def devices() -> list[Device]:
@@ -25,7 +25,7 @@ def devices() -> list[Device]:
     registry.ensure_loaded()
     out = []
     for name in registry.backends:
-        for index in range(registry.statuses[name].device_count):
+        for index in range(registry.device_count(name)):
             out.append(_open(name, index, None, {}))
     return out
 
@@ -48,10 +48,10 @@ def device(spec: str | Device | None = None, **options: Any) -> Device:
     registry.ensure_loaded()
     backend = registry.backends.get(name)
     if backend is None:
-        status = registry.statuses.get(name)
+        status = registry.status(name)
         why = f" (backend {name!r} is {status.status}: {status.error})" if status else ""
         raise DeviceNotFoundError(f"no device {spec!r}{why}; {_available()}")
-    count = registry.statuses[name].device_count
+    count = registry.device_count(name)
     if not 0 <= index < count:
         raise DeviceNotFoundError(f"no device {spec!r}: backend {name!r} has {count} device(s); {_available()}")
     validated = None
@@ -87,5 +87,17 @@ def _open(name: str, index: int, validated: Any, options: dict[str, Any]) -> Dev
 
 
 def _available() -> str:
-    specs = [f"{n}:{i}" for n, b in registry.backends.items() for i in range(registry.statuses[n].device_count)]
+    specs = [f"{n}:{i}" for n in registry.backends for i in range(registry.device_count(n))]
     return "available devices: " + (", ".join(specs) if specs else "none (see `hal backends`)")
+
+
+def _after_fork_in_child() -> None:
+    """A child process after fork() opens fresh devices (the parent's are orphaned by the core);
+    locks another thread held at the fork are made anew, and a discovery it was running restarts."""
+    global _lock
+    _devices.clear()
+    _lock = threading.Lock()
+    registry._lock = threading.Lock()
+    if registry._loading is not None:
+        registry._clear()
+        registry._loading = None

@@ -9,6 +9,7 @@ the device's pool and invalidates every view of it; later use raises
 from __future__ import annotations
 
 import math
+import operator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 class Array:
     """Device memory with a shape and dtype (C-contiguous)."""
 
-    __slots__ = ("device", "shape", "dtype", "size", "nbytes", "offset", "_block", "__weakref__")
+    __slots__ = ("device", "shape", "dtype", "size", "nbytes", "offset", "_block", "_arg", "__weakref__")
 
     def __init__(self, device: Device, block: Block, offset: int, shape: tuple[int, ...],
                  dtype: np.dtype[Any]) -> None:
@@ -35,6 +36,14 @@ class Array:
         self.dtype = dtype
         self.size = math.prod(shape)
         self.nbytes = self.size * dtype.itemsize
+        self._arg: BufferArg | None = None
+
+    def _launch_arg(self) -> BufferArg:
+        """The snapshot a launch hands the backend (made once: an Array never changes its memory)."""
+        arg = self._arg
+        if arg is None:
+            arg = self._arg = BufferArg(self.buffer, self.offset, self.size)
+        return arg
 
     # ------------------------------------------------------------ handles
     @property
@@ -69,7 +78,11 @@ class Array:
     def reshape(self, *shape: int | tuple[int, ...]) -> Array:
         """A view with another shape of the same size (one -1 infers a dimension)."""
         dims = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        new = _resolve_shape(tuple(int(d) for d in dims), self.size)  # type: ignore[arg-type]
+        try:
+            ints = tuple(operator.index(d) for d in dims)  # type: ignore[arg-type]  # a tuple is a TypeError
+        except TypeError:
+            raise InvalidArgumentError(f"reshape takes integer dimensions, got {dims!r}") from None
+        new = _resolve_shape(ints, self.size)
         if new is None:
             raise InvalidArgumentError(f"cannot reshape {self._describe()} to {dims}: the new shape must "
                                        f"hold exactly {self.size} elements")
@@ -84,6 +97,35 @@ class Array:
                                        f"whole number of {dt.itemsize}-byte elements")
         self.buffer  # noqa: B018
         return Array(self.device, self._block, self.offset, (self.nbytes // dt.itemsize,), dt)
+
+    def __getitem__(self, index: Any) -> Array:
+        """A view along the first axis: ``x[i]`` (one row, the other axes) or ``x[a:b]`` (rows a to
+        b-1). Views share the memory and are usable in copies, fills and launches; other indexing
+        (steps, several axes) would not be contiguous, so it is refused."""
+        if not self.shape:
+            raise InvalidArgumentError(f"{self._describe()} is 0-d: it has no axis to index")
+        rows = self.shape[0]
+        row_bytes = self.nbytes // rows if rows else math.prod(self.shape[1:]) * self.dtype.itemsize
+        if isinstance(index, slice):
+            start, stop, step = index.indices(rows)
+            if step != 1:
+                raise InvalidArgumentError(f"x[{index.start}:{index.stop}:{index.step}] on {self._describe()}: only "
+                                           "step 1 keeps a view contiguous; copy through the host for strided data")
+            count = max(0, stop - start)
+            self.buffer  # noqa: B018 - raises when freed
+            return Array(self.device, self._block, self.offset + start * row_bytes, (count, *self.shape[1:]),
+                         self.dtype)
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise InvalidArgumentError(f"{self._describe()} takes x[i] or x[a:b] along its first axis, got "
+                                       f"x[{index!r}]; index one axis at a time") from None
+        if not -rows <= i < rows:
+            raise IndexOutOfRangeError(f"index {i} is out of range for the first axis of {self._describe()} "
+                                       f"(size {rows})")
+        i %= rows
+        self.buffer  # noqa: B018
+        return Array(self.device, self._block, self.offset + i * row_bytes, self.shape[1:], self.dtype)
 
     # ------------------------------------------------------------ host exchange
     def numpy(self) -> np.ndarray:
@@ -102,16 +144,29 @@ class Array:
         return host if dtype is None else host.astype(dtype)
 
     def _host_view(self) -> np.ndarray:
+        """A numpy view of host-visible memory, for hal's own short-lived use (nothing keeps it alive)."""
         raw = self.buffer.host_array()
         if raw is None:
-            raise UnsupportedError(
-                f"{self._describe()} lives in {self.device.info.name} memory, which the host cannot "
-                f"address; copy it with x.numpy() instead of np.from_dlpack(x)", feature="host_visible")
+            raise self._not_host_visible()
         return raw[self.offset:self.offset + self.nbytes].view(self.dtype).reshape(self.shape)
+
+    def _export_view(self) -> np.ndarray:
+        """A numpy view that keeps the memory alive as long as it (or anything made from it) lives,
+        even across ``free()``: the block is returned to the pool when the last view goes."""
+        raw = self.buffer.host_array()
+        if raw is None:
+            raise self._not_host_visible()
+        view = raw[self.offset:self.offset + self.nbytes].view(self.dtype).reshape(self.shape)
+        return np.asarray(_HostExport(self._block, view))
+
+    def _not_host_visible(self) -> UnsupportedError:
+        return UnsupportedError(
+            f"{self._describe()} lives in {self.device.info.name} memory, which the host cannot "
+            f"address; copy it with x.numpy() instead of np.from_dlpack(x)", feature="host_visible")
 
     def __dlpack__(self, *, stream: Any = None, max_version: tuple[int, int] | None = None,
                    dl_device: Any = None, copy: bool | None = None) -> Any:
-        view = self._host_view()
+        view = self._export_view()
         self.device._sync_all()
         kwargs: dict[str, Any] = {}
         if max_version is not None:
@@ -121,7 +176,8 @@ class Array:
         return view.__dlpack__(**kwargs)
 
     def __dlpack_device__(self) -> tuple[int, int]:
-        self._host_view()
+        if self.buffer.host_array() is None:
+            raise self._not_host_visible()
         return (1, 0)  # kDLCPU
 
     # ------------------------------------------------------------ misc
@@ -136,6 +192,35 @@ class Array:
     def __repr__(self) -> str:
         state = " (freed)" if self.freed else ""
         return f"<hal.Array shape={self.shape} dtype={self.dtype} device={self.device.spec}{state}>"
+
+
+class IndexOutOfRangeError(InvalidArgumentError, IndexError):
+    """``x[i]`` past the first axis (an IndexError too, so iteration over rows stops there)."""
+
+
+class BufferArg:
+    """A launch's pointer argument as the backend sees it (:class:`hal.backend.ArgBuffer`)."""
+
+    __slots__ = ("buffer", "offset", "size")
+
+    def __init__(self, buffer: Buffer, offset: int, size: int) -> None:
+        self.buffer = buffer
+        self.offset = offset
+        self.size = size
+
+
+class _HostExport:
+    """The base object of exported host views: holds the block (counted) while numpy holds it."""
+
+    __slots__ = ("__array_interface__", "_block")
+
+    def __init__(self, block: Block, view: np.ndarray) -> None:
+        block.export()
+        self._block = block
+        self.__array_interface__ = view.__array_interface__
+
+    def __del__(self) -> None:
+        self._block.unexport()
 
 
 def _resolve_shape(dims: tuple[int, ...], size: int) -> tuple[int, ...] | None:

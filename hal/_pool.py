@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._errors import OutOfMemoryError
+from ._errors import InvalidHandleError, OutOfMemoryError
 from .backend import Buffer, DeviceImpl, EventImpl
 
 ROUND = 512
@@ -22,34 +22,65 @@ ROUND = 512
 
 @dataclass(frozen=True)
 class MemoryStats:
-    """``dev.memory_stats()``: bytes handed out, bytes cached for reuse, high-water mark, capacity."""
+    """``dev.memory_stats()``: bytes handed out, bytes cached for reuse, high-water mark, capacity,
+    and host memory the backend caches for transfers (``x.numpy()`` results, staging)."""
 
     in_use: int
     cached: int
     peak: int
     capacity: int
+    host_cached: int = 0
 
 
 class Block:
-    """One allocation handed out by the pool; Arrays and their views share it."""
+    """One allocation handed out by the pool; Arrays, their views and host exports share it.
 
-    __slots__ = ("buffer", "size", "pool", "__weakref__")
+    ``exports`` counts live host views (DLPack, ``_export_view``): while any exists, a
+    released block keeps its memory (``orphan``) and the last view returns it to the pool.
+    """
+
+    __slots__ = ("buffer", "size", "pool", "exports", "orphan", "__weakref__")
 
     def __init__(self, buffer: Buffer, size: int, pool: MemoryPool) -> None:
         self.buffer: Buffer | None = buffer
         self.size = size
         self.pool = pool
+        self.exports = 0
+        self.orphan: Buffer | None = None
 
     def release(self) -> bool:
-        """Return the memory to the pool; False if it was already released."""
-        buffer, self.buffer = self.buffer, None
-        if buffer is None:
-            return False
+        """Return the memory to the pool (once no host view uses it); False if already released."""
+        with self.pool._lock:
+            buffer, self.buffer = self.buffer, None
+            if buffer is None:
+                return False
+            if self.exports:
+                self.orphan = buffer
+                return True
         self.pool.give_back(buffer, self.size)
         return True
 
+    def export(self) -> Buffer:
+        """Count one more host view of the memory; returns the buffer it views."""
+        with self.pool._lock:
+            buffer = self.buffer
+            if buffer is None:
+                raise InvalidHandleError("this array was freed; allocate a new one")
+            self.exports += 1
+            return buffer
+
+    def unexport(self) -> None:
+        """A host view went away; the last one of a released block gives its memory back."""
+        with self.pool._lock:
+            self.exports -= 1
+            orphan = self.orphan if not self.exports else None
+            if orphan is not None:
+                self.orphan = None
+        if orphan is not None:
+            self.pool.give_back(orphan, self.size)
+
     def __del__(self) -> None:
-        # An Array dropped without free() still returns its memory.
+        # An Array dropped without free() still returns its memory (no export holds the block).
         try:
             if self.buffer is not None:
                 self.release()

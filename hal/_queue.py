@@ -8,14 +8,17 @@ waits for it, like ``x.numpy()``) and the queue keeps working.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+import weakref
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _profile
-from ._errors import InvalidArgumentError, InvalidHandleError
+from ._errors import DeviceTimeout, InvalidArgumentError, InvalidHandleError
 from ._event import Event
 from ._launch import CompiledKernel
 from ._memory import Array
@@ -26,15 +29,20 @@ if TYPE_CHECKING:
 
 
 class Queue:
-    __slots__ = ("device", "impl", "_keep", "dirty", "_closed", "_lock", "__weakref__")
+    __slots__ = ("device", "impl", "name", "_keep", "_kept", "_keep_lock", "_closed", "_last_kernel", "_hazards",
+                 "_finalizer", "__weakref__")
 
-    def __init__(self, device: Device, impl: QueueImpl) -> None:
+    def __init__(self, device: Device, impl: QueueImpl, name: str) -> None:
         self.device = device
         self.impl = impl
-        self._keep: list[Any] = []  # host arrays the queue reads or writes asynchronously
-        self.dirty = False  # work enqueued since the last synchronize
+        self.name = name
+        self._keep: list[tuple[int, Any]] = []  # (ticket, host array) the queue reads or writes asynchronously
+        self._kept = 0  # tickets handed out
+        self._keep_lock = threading.Lock()
         self._closed = False
-        self._lock = threading.Lock()
+        self._last_kernel: str | None = None  # named by a timeout
+        self._hazards = device._hazards
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     # ------------------------------------------------------------ commands
     def copy(self, dst: Array | np.ndarray, src: Array | np.ndarray, *, blocking: bool = True) -> None:
@@ -45,7 +53,8 @@ class Queue:
         if (type(dst) is Array and type(src) is Array and dst.device is device and src.device is device
                 and dst.shape == src.shape and dst.dtype == src.dtype and not self._closed):
             if dst.nbytes:  # the common case, checked in one expression: device to device
-                self.dirty = True
+                if self._hazards is not None:
+                    self._hazards.command(self, "copy", (src,), (dst,))
                 self.impl.copy(dst.buffer, dst.offset, src.buffer, src.offset, src.nbytes,
                                self._trace("copy", "copy_d2d", dst.nbytes) if _profile.ACTIVE else None)
             return
@@ -83,33 +92,41 @@ class Queue:
         """Enqueue host -> device of a C-contiguous host array with dst's nbytes (no checks of
         shape: the public ``copy`` did them)."""
         if dst.nbytes:
-            raw = host.reshape(-1).view(np.uint8)
-            self._keep.append(host)
-            self.dirty = True
-            self.impl.write(dst.buffer, dst.offset, raw,
+            if self._hazards is not None:
+                self._hazards.command(self, "host-to-device copy", (), (dst,))
+            self.impl.write(dst.buffer, dst.offset, host.reshape(-1).view(np.uint8),
                             self._trace("write", "copy_h2d", dst.nbytes) if _profile.ACTIVE else None)
+            self._keep_until_synchronized(host)
 
     def read(self, host: np.ndarray, src: Array) -> None:
         """Enqueue device -> host into a C-contiguous, writable host array of src's nbytes."""
         if src.nbytes:
-            raw = host.reshape(-1).view(np.uint8)
-            self._keep.append(host)
-            self.dirty = True
-            self.impl.read(raw, src.buffer, src.offset,
+            if self._hazards is not None:
+                self._hazards.command(self, "device-to-host copy", (src,), ())
+            self.impl.read(host.reshape(-1).view(np.uint8), src.buffer, src.offset,
                            self._trace("read", "copy_d2h", src.nbytes) if _profile.ACTIVE else None)
+            self._keep_until_synchronized(host)
+
+    def _keep_until_synchronized(self, host: np.ndarray) -> None:
+        """Hold ``host`` until a synchronize that began after this enqueue returned (API 1.0
+        backends rely on it); tickets keep a concurrent synchronize from dropping it early."""
+        with self._keep_lock:
+            self._kept += 1
+            self._keep.append((self._kept, host))
 
     def fill(self, arr: Array, value: Any) -> None:
         """Set every element of ``arr`` to ``value`` (which must be representable in its dtype)."""
         self._check_open()
         self._on_this_device(arr, "arr")
-        key = (arr.dtype, type(value), value)
-        pattern = _PATTERNS.get(key)
+        key = _pattern_key(arr.dtype, value)
+        pattern = _PATTERNS.get(key) if key is not None else None
         if pattern is None:
             pattern = _fill_pattern(arr, value)
-            if len(_PATTERNS) < 1024:
+            if key is not None and len(_PATTERNS) < 1024:
                 _PATTERNS[key] = pattern
         if arr.nbytes:
-            self.dirty = True
+            if self._hazards is not None:
+                self._hazards.command(self, "fill", (), (arr,))
             self.impl.fill(arr.buffer, arr.offset, arr.nbytes, pattern,
                            self._trace("fill", "fill", arr.nbytes) if _profile.ACTIVE else None)
 
@@ -117,7 +134,10 @@ class Queue:
         """Run ``kernel`` on ``grid`` work-groups of ``block`` work-items; same as
         ``kernel[grid, block, q](*args)``."""
         device = self.device
-        compiled = kernel if type(kernel) is CompiledKernel else device._compiled.get(kernel)
+        try:
+            compiled = kernel._compiled.get(device)
+        except AttributeError:
+            compiled = kernel if type(kernel) is CompiledKernel else None
         if compiled is None or compiled.device is not device:
             compiled = device.compile(kernel)
         g, b = compiled.dims(grid, block)
@@ -125,7 +145,9 @@ class Queue:
         if self._closed:
             self._check_open()
         if g[0] and g[1] and g[2]:
-            self.dirty = True
+            if self._hazards is not None:
+                self._hazards.launch(self, compiled.ir, args)
+            self._last_kernel = compiled.name
             self.impl.launch(compiled.impl, g, b, bound,
                              self._trace(compiled.name, "kernel", 0, g, b) if _profile.ACTIVE else None)
 
@@ -133,7 +155,10 @@ class Queue:
     def record(self) -> Event:
         """A marker after everything enqueued so far."""
         self._check_open()
-        return Event(self.device, self.impl.record())
+        event = Event(self.device, self.impl.record(), self)
+        if self._hazards is not None:
+            event._token = self._hazards.record(self)
+        return event
 
     def wait(self, event: Event) -> None:
         """Later commands of this queue wait until ``event`` completes (the host does not block;
@@ -143,18 +168,46 @@ class Queue:
             raise InvalidArgumentError(f"q.wait takes a hal.Event (from q.record()), got {type(event).__name__}")
         if event.device is self.device:
             self.impl.wait(event.impl)
+            if self._hazards is not None:
+                self._hazards.wait(self, event._token)
         else:
             event.synchronize()
 
-    def synchronize(self) -> None:
-        """Wait for all enqueued work; raise the first ``DeviceFault`` it met, if any."""
+    def synchronize(self, timeout: float | None = None) -> None:
+        """Wait for all enqueued work; raise the first ``DeviceFault`` it met, if any.
+
+        ``timeout`` (seconds) is a time limit: when it runs out, the running kernel is aborted
+        where the backend can (the next synchronize reports it as a ``DeviceFault``), and
+        ``DeviceTimeout`` names the queue and its last kernel. Ctrl-C interrupts the wait."""
         if self._closed:
             return
+        with self._keep_lock:
+            ticket = self._kept
+        wait_until(self.impl.drain, timeout, self._timed_out, self.device)
         try:
             self.impl.synchronize()
         finally:
-            self._keep.clear()
-            self.dirty = False
+            with self._keep_lock:
+                done = next((i for i, (t, _) in enumerate(self._keep) if t > ticket), len(self._keep))
+                del self._keep[:done]
+            if self._hazards is not None:
+                self._hazards.host_wait(self)
+
+    def abort(self) -> bool:
+        """Stop the command running on this queue where the backend can (cpu: at the kernel's next
+        work-group or ``while`` iteration); the next synchronize raises it as a ``DeviceFault`` and
+        later commands run as usual. False when nothing was aborted (or the backend cannot)."""
+        self._check_open()
+        return self.impl.abort()
+
+    def _timed_out(self, timeout: float) -> DeviceTimeout:
+        aborted = self.impl.abort()
+        kernel = f"; its last kernel is {self._last_kernel!r}" if self._last_kernel else ""
+        then = ("the running command was aborted and the next synchronize reports it; later commands run "
+                "as usual" if aborted else
+                f"{self.device.info.name} cannot abort a running command: it keeps running, and a later "
+                "synchronize waits for it")
+        return DeviceTimeout(f"{self!r} did not finish within {timeout:g} s{kernel}; {then}")
 
     def close(self) -> None:
         """Drain the queue and release it; later use raises InvalidHandleError."""
@@ -164,6 +217,8 @@ class Queue:
         self._closed = True
         self.device._forget_queue(self)
         self.impl.close()
+        if self._finalizer is not None:
+            self._finalizer.detach()
 
     def __enter__(self) -> Queue:
         return self
@@ -182,11 +237,13 @@ class Queue:
                                        f"{self.device.spec}; use a queue of {arr.device.spec}")
         arr.buffer  # noqa: B018 - raises InvalidHandleError when freed
 
-    def command_trace(self, name: str, kind: str, nbytes: int = 0) -> CommandTrace | None:
+    def command_trace(self, name: str, kind: str, nbytes: int = 0, reads: Sequence[Array] = (),
+                      writes: Sequence[Array] = ()) -> CommandTrace | None:
         """Announce a backend-defined command (a native operator, say) about to be enqueued on
-        this queue: marks the queue busy (so waits and the pool see it) and returns its trace,
-        or None when no profile is open; the backend fills the trace like any other."""
-        self.dirty = True
+        this queue, with the arrays it reads and writes (checked for hazards under HAL_CHECK=1);
+        returns its trace, or None when no profile is open; the backend fills it like any other."""
+        if self._hazards is not None:
+            self._hazards.command(self, name, reads, writes)
         return self._trace(name, kind, nbytes) if _profile.ACTIVE else None
 
     def _trace(self, name: str, kind: str, nbytes: int, grid: Any = None, block: Any = None) -> CommandTrace:
@@ -196,7 +253,7 @@ class Queue:
         return trace
 
     def __repr__(self) -> str:
-        return f"<hal.Queue on {self.device.spec}{' (closed)' if self._closed else ''}>"
+        return f"<hal.Queue {self.name} of {self.device.spec}{' (closed)' if self._closed else ''}>"
 
 
 def _check_same(dst: Any, src: Any) -> None:
@@ -216,7 +273,7 @@ def _check_same(dst: Any, src: Any) -> None:
 def _host_source(src: np.ndarray, dst: Array) -> np.ndarray:
     if not isinstance(src, np.ndarray):
         raise InvalidArgumentError(f"q.copy source must be a hal.Array or numpy.ndarray, got {type(src).__name__}")
-    return np.ascontiguousarray(src)  # a strided view is copied, never misread
+    return np.require(src, requirements="C")  # a strided view is copied, never misread; 0-d stays 0-d
 
 
 def _host_dest(dst: np.ndarray) -> np.ndarray:
@@ -230,7 +287,50 @@ def _host_dest(dst: np.ndarray) -> np.ndarray:
 
 
 _PATTERNS: dict[tuple[Any, type, Any], bytes] = {}
-"""Fill patterns already checked and encoded, by (dtype, type of value, value)."""
+"""Fill patterns already checked and encoded, by :func:`_pattern_key`."""
+
+
+def _pattern_key(dtype: np.dtype[Any], value: Any) -> tuple[Any, type, Any] | None:
+    """A cache key that tells apart every value with a different pattern: -0.0 is not 0.0 and
+    NaNs are not cached; None for values that are not plain hashable scalars."""
+    kind = type(value)
+    if kind is float or isinstance(value, np.floating):
+        if value != value or (value == 0 and math.copysign(1.0, value) < 0):
+            return None
+    elif not (kind is int or kind is bool or isinstance(value, (np.integer, np.bool_))):
+        return None
+    return (dtype, kind, value)
+
+
+def track(queue: Queue) -> Queue:
+    """Close ``queue``'s backend queue when it is dropped without ``close()`` (its worker thread,
+    C queue, ... would otherwise live on); the default queue lives as long as its device."""
+    def close(impl: QueueImpl = queue.impl) -> None:
+        try:
+            impl.close()
+        except Exception:  # a fault nobody can receive any more: the queue is gone
+            pass
+    queue._finalizer = weakref.finalize(queue, close)
+    queue._finalizer.atexit = False  # at exit, a kernel that never ends must not block the interpreter
+    return queue
+
+
+def wait_until(drain: Callable[[float], bool], timeout: float | None,
+               timed_out: Callable[[float], Exception], device: Device) -> None:
+    """Wait through ``drain(slice)`` in slices of at most 0.1 s, so that Ctrl-C (raised by Python
+    between slices) and ``timeout`` work even while a backend blocks in C."""
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout >= 0):
+        raise InvalidArgumentError(f"timeout is a number of seconds >= 0 (or None to wait forever), got {timeout!r}")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    step = 0.1 if timeout is None else min(0.1, timeout)
+    while not drain(step):
+        if device._forked:
+            device._raise_forked()
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise timed_out(timeout)  # type: ignore[arg-type]
+            step = min(0.1, left)
 
 
 def _fill_pattern(arr: Array, value: Any) -> bytes:

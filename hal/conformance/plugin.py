@@ -1,11 +1,14 @@
 """The pytest plugin behind the conformance suite (registered under ``pytest11``): its
-options, the ``feature`` marker and the feature x device matrix. The device fixture and
-the skip/xfail rules live in the suite's ``conftest.py``, so other test suites are untouched.
+options, the choice of devices, the ``feature`` marker, the feature x device matrix, the JSON
+report (outcome, duration, failure message or skip reason of every test; device model, driver,
+hal and plugin versions) and stable JUnit names. The device fixture and the skip/xfail rules
+live in the suite's ``conftest.py``, so other test suites are untouched.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 from collections import defaultdict
 from pathlib import Path
@@ -29,14 +32,111 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "feature(name): the hal.Feature this test needs")
     config.pluginmanager.register(_Matrix(config), "hal-conformance-matrix")
+    if config.getoption("--hal-backend") or config.getoption("--hal-device"):
+        device_specs(config)  # a bad name is one usage error now, not a collection error per module
 
 
-def _features_of(item: pytest.Item) -> list[str]:
+_SPECS = pytest.StashKey[list[str]]()
+
+
+def device_specs(config: pytest.Config) -> list[str]:
+    """The devices the suite runs on, from ``--hal-device``, ``--hal-backend`` or ``$HAL_DEVICE``
+    (default cpu); chosen once per run. A name that gives no device is a ``pytest.UsageError``
+    that lists the backends there are."""
+    if _SPECS not in config.stash:
+        config.stash[_SPECS] = _select(config)
+    return config.stash[_SPECS]
+
+
+def _select(config: pytest.Config) -> list[str]:
+    import hal
+
+    one = config.getoption("--hal-device")
+    if one:
+        try:
+            return [hal.device(one).spec]
+        except hal.HalError as exc:
+            raise pytest.UsageError(f"hal conformance: {exc}") from None
+    wanted = config.getoption("--hal-backend") or os.environ.get("HAL_DEVICE", "cpu").split(":")[0]
+    loaded = [b.name for b in hal.backends() if b.ok]
+    names = loaded if wanted == "all" else [n.strip() for n in wanted.split(",") if n.strip()]
+    available = f"available backends: {', '.join(loaded) or 'none'} (see `hal backends`)"
+    if not names:
+        raise pytest.UsageError(f"hal conformance: no backend to test; {available}")
+    devices = hal.devices()
+    specs = []
+    for name in names:
+        found = [d.spec for d in devices if d.backend.name == name]
+        if not found:
+            status = next((s for s in hal.backends() if s.name == name), None)  # a loaded row sorts first
+            if status is None:
+                why = f"no backend {name!r}"
+            elif status.ok:
+                why = f"backend {name!r} has no device"
+            else:
+                why = f"backend {name!r} is {status.status} ({status.error})"
+            raise pytest.UsageError(f"hal conformance: {why}; {available}")
+        specs += found
+    return specs
+
+
+SUITE = Path(__file__).resolve().parent
+"""The suite's directory: its tests are the ones this plugin reports on."""
+MESSAGE_CHARS = 2000
+"""A failure message in the JSON report is cut to this many characters."""
+
+
+def features_of(item: pytest.Item) -> list[str]:
     return [m.args[0] for m in item.iter_markers("feature")]
 
 
+def suite_id(item: pytest.Item) -> str:
+    """``test_kernels.py::test_saxpy[cpu:0]``: the test's id inside the suite, the same from any
+    working directory or rootdir (known failures match it; the JSON report uses it)."""
+    return f"{item.path.name}::{item.name}"
+
+
+def _device_of(item: pytest.Item) -> str | None:
+    spec = getattr(item, "callspec", None)
+    return spec.params.get("device_spec") if spec else None
+
+
+def _outcome(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail"):  # a known failure that failed (xfailed), or passed non-strictly
+        return "xfailed" if report.skipped else "failed"
+    return report.outcome
+
+
+def _message(report: pytest.TestReport) -> str:
+    """The one line a failure ends with (``AssertionError: 3 of 1000 elements differ ...``)."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS] + " [...]"
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail"):
+        return str(report.wasxfail)
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _name_for_junit(config: pytest.Config, item: pytest.Item, report: pytest.TestReport) -> None:
+    """JUnit ``classname="hal.conformance.test_kernels" name="test_saxpy[cpu:0]"`` whatever the rootdir
+    (pytest derives the class name from the path relative to it), so that a CI dashboard follows a
+    test across machines and checkouts."""
+    from _pytest.junitxml import xml_key  # pytest's LogXML, present only with --junitxml
+
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        reporter = xml.node_reporter(report)
+        reporter.add_attribute("classname", f"hal.conformance.{item.path.stem}")
+        reporter.add_attribute("name", item.name)
+
+
 class _Matrix:
-    """Counts outcomes per (device, feature) and prints/saves the matrix at the end."""
+    """Collects each test's outcome, duration and message per device; prints the feature x device
+    matrix and writes the JSON report at the end."""
 
     OUTCOMES = ("passed", "failed", "skipped", "xfailed")
 
@@ -44,24 +144,38 @@ class _Matrix:
         self.config = config
         self.counts: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
         self.tests: list[dict[str, Any]] = []
+        self.running: dict[str, dict[str, Any]] = {}
 
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
-        outcome = yield
-        report = outcome.get_result()
-        spec = getattr(item, "callspec", None)
-        device_spec = spec.params.get("device_spec") if spec else None
-        if device_spec is None:
-            return
-        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-            result = report.outcome
-            if hasattr(report, "wasxfail"):
-                result = "xfailed" if report.outcome == "skipped" else "failed"
-            features = _features_of(item) or [CORE]
-            for feature in features:
-                self.counts[device_spec][feature][result] += 1
-            self.tests.append({"test": item.nodeid.split("hal/conformance/")[-1], "device": device_spec,
-                               "features": features, "outcome": result})
+        report = yield
+        if report.when == "setup" and item.path.resolve().parent == SUITE:
+            _name_for_junit(self.config, item, report)
+        device_spec = _device_of(item)
+        if device_spec is not None:
+            self._record(item, device_spec, report)
+        return report
+
+    def _record(self, item: pytest.Item, device_spec: str, report: pytest.TestReport) -> None:
+        """Fold the setup, call and teardown reports into one entry; the first phase that did not pass
+        decides the outcome."""
+        entry = self.running.setdefault(item.nodeid, {
+            "test": suite_id(item), "device": device_spec, "features": features_of(item) or [CORE],
+            "outcome": "passed", "duration": 0.0, "message": None, "reason": None})
+        entry["duration"] += report.duration
+        outcome = _outcome(report)
+        if outcome != "passed" and entry["outcome"] == "passed":
+            entry["outcome"] = outcome
+            if outcome in ("failed", "xfailed"):
+                entry["message"] = _message(report)
+            if outcome in ("skipped", "xfailed"):
+                entry["reason"] = _skip_reason(report)
+        if report.when == "teardown":
+            del self.running[item.nodeid]
+            entry["duration"] = round(entry["duration"], 6)
+            for feature in entry["features"]:
+                self.counts[device_spec][feature][entry["outcome"]] += 1
+            self.tests.append(entry)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.counts:
@@ -86,14 +200,18 @@ class _Matrix:
     def report(self, devices: list[str]) -> dict[str, Any]:
         import hal
 
+        plugins = {s.name: s.plugin for s in hal.backends() if s.ok}
         out: dict[str, Any] = {"hal_version": hal.__version__, "api_version": list(hal.API_VERSION),
-                               "python": platform.python_version(), "devices": {}}
+                               "python": platform.python_version(), "platform": platform.platform(),
+                               "devices": {}}
         for spec in devices:
             dev = hal.device(spec)
+            info = dev.info
             out["devices"][spec] = {
-                "name": dev.info.name, "backend": dev.backend.name, "backend_version": dev.backend.version,
-                "simulated": dev.info.simulated,
-                "features_declared": sorted(f.value for f in dev.info.features),
+                "name": info.name, "model": info.model, "driver_version": getattr(info, "driver_version", None),
+                "backend": dev.backend.name, "backend_version": dev.backend.version,
+                "plugin": plugins.get(dev.backend.name), "simulated": info.simulated,
+                "features_declared": sorted(f.value for f in info.features),
                 "features": {f: {o: c.get(o, 0) for o in self.OUTCOMES} for f, c in self.counts[spec].items()},
             }
         out["tests"] = self.tests

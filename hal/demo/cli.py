@@ -40,12 +40,21 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Fail on an unwritable --json or --plot file now, not after the whole run."""
+    from .._cli import check_output_path
+
+    check_output_path(args.json, "--json")
+    check_output_path(args.plot, "--plot")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .train import Config, run_demo, summary
 
     if args.epochs < 1 or args.batch < 1:
         print("hal demo: --epochs and --batch must be >= 1", file=sys.stderr)
         return 2
+    _check_outputs(args)
     config = Config(epochs=args.epochs, batch=args.batch, seed=args.seed)
     result = run_demo(args.device, config, fallback=args.fallback)
     print(summary(result))
@@ -62,6 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import Sizes, run_bench, summary, to_json
 
+    _check_outputs(args)
     sizes = Sizes(4096, 1024, 1024, 16, 5, 1) if args.quick else Sizes()
     points = run_bench(args.device, sizes)
     print(summary(points))

@@ -53,6 +53,9 @@ hal_zero_step(hal_ctx *C, int line, int32_t lx, int32_t ly, int32_t lz) {
     hal_fail(C, line, "range() step is zero", lx, ly, lz);
 }
 
+/* the launch faulted or was aborted while a `while` loop runs: leave the range (each iteration checks) */
+static void __attribute__((noinline, cold, noreturn)) hal_quit(hal_ctx *C) { longjmp(C->jump, 1); }
+
 /* len(range(a, b, s)) for s != 0 */
 static inline uint64_t hal_trip(int64_t a, int64_t b, int64_t s) {
     if (s > 0) return a < b ? ((uint64_t)b - (uint64_t)a - 1) / (uint64_t)s + 1 : 0;

@@ -72,6 +72,10 @@ SOURCES = (Path(__file__), *(Path(inspect.getfile(m)) for m in (_cexpr, _cphases
 """The emitter's files: the CPU backend's kernel cache hashes them, so editing any one rebuilds kernels."""
 _RET = 255
 """State byte of a work-item that returned (continue/break of group-level loop d: 2d+1 / 2d+2)."""
+_STOP_CHECK = "if (__builtin_expect(l->fault->set != 0, 0)) hal_quit(C);"
+"""First statement of every ``while`` body (a ``continue`` cannot skip it): an unbounded loop stops
+once its launch faulted elsewhere or was aborted. Not in ``for`` loops, which end by themselves and
+must stay vectorisable."""
 
 
 def emit(kernel: ir.Kernel, *, entry: str = "hal_entry", checked: bool = False, key: str = "") -> str:
@@ -254,6 +258,7 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
                 self.out(f"for (int64_t w = 0; w < nt; w++) R{self.names[var]}[w] = {value};", ind + 2)
         else:
             self.out(f"while ({self.expr(s.cond, None)}) {{", ind + 1)
+            self.out(_STOP_CHECK, ind + 2)
         if state:
             self.out(f"for (int64_t w = 0; w < nt; w++) if (hal_st[w] == {cont}) hal_st[w] = 0;", ind + 2)
         self.nodes(node.body, ind + 2)
@@ -339,6 +344,7 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
             self.out("}", ind)
         elif isinstance(s, ir.While):
             self.out(f"while ({self.expr(s.cond, th, s.line)}) {{", ind)
+            self.out(_STOP_CHECK, ind + 1)
             self.block(s.body, ind + 1, loops + 1, gdepth)
             self.out("}", ind)
         elif isinstance(s, (ir.Break, ir.Continue)):

@@ -34,6 +34,8 @@ class KernelFunction:
         _check_function(fn, "@hal.kernel")
         self.fn = fn
         self._ir: ir.Kernel | None = None
+        self._compiled: dict[Any, Any] = {}
+        """Device -> its CompiledKernel: compiled code lives exactly as long as the kernel object."""
         functools.update_wrapper(self, fn)
 
     @property
@@ -53,11 +55,11 @@ class KernelFunction:
         if type(key) is tuple:
             if len(key) == 2:
                 return Launch(self, key[0], key[1], None)
-            if len(key) == 3:
+            if len(key) == 3 and (key[2] is None or hasattr(key[2], "launch")):
                 return Launch(self, key[0], key[1], key[2])
         raise InvalidArgumentError(
             f"launch kernel '{self.name}' as {self.name}[grid, block](...) or "
-            f"{self.name}[grid, block, queue](...), not {self.name}[{key!r}]"
+            f"{self.name}[grid, block, queue](...) with a hal.Queue, not {self.name}[{key!r}]"
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
@@ -81,7 +83,10 @@ class Launch:
         self.block = block
         self.queue = queue
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            raise InvalidArgumentError(f"kernel '{self.kernel.name}' takes its arguments by position, in the "
+                                       f"order of its parameters; got keywords {', '.join(kwargs)}")
         queue = self.queue
         if queue is None:
             queue = _default_queue(args)

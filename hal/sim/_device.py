@@ -52,6 +52,13 @@ class SimDevice(DeviceImpl):
     """
 
     host_visible = False
+    host_now = 0.0
+    """The latest simulated time the host has waited for: later work starts no earlier."""
+
+    def observe(self, seconds: float) -> None:
+        """The host waited until ``seconds`` of device time (a synchronize, an event)."""
+        if seconds > self.host_now:
+            self.host_now = seconds
 
     def allocate(self, nbytes: int) -> Buffer:
         try:

@@ -3,6 +3,11 @@
 The clock advances by each command's modelled duration, so ``Event.elapsed``
 reports what the modelled hardware would take, independent of how fast the
 host simulates it. Faults are kept and raised by the next ``synchronize``.
+
+All queues of a device share one time base: a command cannot start before the
+latest device time the host has waited for (``SimDevice.host_now``), as on real
+hardware where work submitted after a synchronisation starts after it. Queues
+with work in flight at once overlap (each is modelled as if it had the device).
 """
 
 from __future__ import annotations
@@ -36,7 +41,13 @@ class SimEvent(EventImpl):
         return self.queue.completed >= self.seq
 
     def synchronize(self) -> None:
-        self.queue.wait_for(self.seq)
+        self.wait(None)
+
+    def wait(self, timeout: float | None) -> bool:
+        if not self.queue.wait_for(self.seq, timeout):
+            return False
+        self.queue.device.observe(self.stamp)
+        return True
 
     def time(self) -> float:
         return self.stamp
@@ -48,7 +59,7 @@ class SimQueue(QueueImpl):
         self.clock = 0.0
         self.submitted = 0
         self.completed = 0
-        self._work: collections.deque[tuple[Work, CommandTrace | None]] = collections.deque()
+        self._work: collections.deque[tuple[Work, CommandTrace | None, float]] = collections.deque()
         self._cond = threading.Condition()
         self._fault: BaseException | None = None
         self._closed = False
@@ -61,7 +72,7 @@ class SimQueue(QueueImpl):
         returns (simulated seconds, counters); it may raise DeviceFault. Returns its sequence number."""
         with self._cond:
             self.submitted += 1
-            self._work.append((work, trace))
+            self._work.append((work, trace, self.device.host_now))
             self._cond.notify_all()
             return self.submitted
 
@@ -114,21 +125,31 @@ class SimQueue(QueueImpl):
         assert isinstance(event, SimEvent)
 
         def work() -> tuple[float, dict[str, Any]]:
-            event.synchronize()
+            event.queue.wait_for(event.seq, None)  # a device-side wait: the host observes nothing
             self.clock = max(self.clock, event.stamp)
             return 0.0, {}
         self.submit(work)
 
     # ------------------------------------------------------------ completion
-    def wait_for(self, seq: int) -> None:
+    def wait_for(self, seq: int, timeout: float | None) -> bool:
+        """Block until command ``seq`` completed (at most ``timeout`` seconds); True when it has."""
         with self._cond:
-            while self.completed < seq:
-                self._cond.wait()
+            return self._cond.wait_for(lambda: self.completed >= seq, timeout)
+
+    def idle(self) -> bool:
+        return self.completed >= self.submitted and self._fault is None
+
+    def drain(self, timeout: float | None) -> bool:
+        with self._cond:
+            done = self._cond.wait_for(lambda: self.completed >= self.submitted, timeout)
+            clock = self.clock
+        if done:
+            self.device.observe(clock)
+        return done
 
     def synchronize(self) -> None:
+        self.drain(None)
         with self._cond:
-            while self.completed < self.submitted:
-                self._cond.wait()
             fault, self._fault = self._fault, None
         if fault is not None:
             raise fault
@@ -146,7 +167,8 @@ class SimQueue(QueueImpl):
                     self._cond.wait()
                 if not self._work:
                     return
-                work, trace = self._work.popleft()
+                work, trace, floor = self._work.popleft()
+            self.clock = max(self.clock, floor)
             start_wall, start_clock = time.perf_counter(), self.clock
             try:
                 seconds, counters = work()

@@ -7,7 +7,7 @@ the simulated queue, where it computes on the device buffers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,7 +52,9 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return summed.astype(np.int64)
 
 
-def _submit(queue: Queue, name: str, est: Estimate, compute: Callable[[], None]) -> None:
+def _submit(queue: Queue, name: str, est: Estimate, compute: Callable[[], None], reads: Sequence[Any],
+            out: Array) -> None:
+    """Enqueue ``compute`` with its modelled cost; ``reads`` and ``out`` go to the hazard check."""
     part = _device(queue).part
     seconds, counters = est.seconds(part), est.counters(part)
 
@@ -60,7 +62,9 @@ def _submit(queue: Queue, name: str, est: Estimate, compute: Callable[[], None])
         compute()
         return seconds, counters
 
-    queue.impl.submit(work, queue.command_trace(name, "op"))  # type: ignore[attr-defined]
+    trace = queue.command_trace(name, "op", reads=[r for r in reads if not isinstance(r, (int, float))],
+                                writes=(out,))
+    queue.impl.submit(work, trace)  # type: ignore[attr-defined]
 
 
 def _device(queue: Queue) -> AccelDevice:
@@ -90,7 +94,7 @@ def gemm(a: Array, b: Array, out: Array, *, alpha: Any, beta: Any, trans_a: bool
             acc += vo.dtype.type(beta) * vo
         vo[...] = acc
 
-    _submit(queue, "gemm", est, compute)
+    _submit(queue, "gemm", est, compute, (a, b, out) if beta != 0 else (a, b), out)
 
 
 def conv2d(x: Array, w: Array, out: Array, *, stride: tuple[int, int], padding: tuple[int, int],
@@ -114,7 +118,7 @@ def conv2d(x: Array, w: Array, out: Array, *, stride: tuple[int, int], padding: 
         acc = _matmul(cols, vw.reshape(kout, k).T)
         vo[...] = acc.reshape(batch, p, q, kout).transpose(0, 3, 1, 2).astype(vo.dtype)
 
-    _submit(queue, "conv2d", est, compute)
+    _submit(queue, "conv2d", est, compute, (x, w), out)
 
 
 def binary(op_name: str, a: Array | float, b: Array | float, out: Array, *, queue: Queue) -> None:
@@ -129,7 +133,7 @@ def binary(op_name: str, a: Array | float, b: Array | float, out: Array, *, queu
     def compute() -> None:
         vo[...] = fn(va, vb)
 
-    _submit(queue, op_name, est, compute)
+    _submit(queue, op_name, est, compute, (a, b), out)
 
 
 def unary(op_name: str, x: Array, out: Array, *, queue: Queue) -> None:
@@ -142,7 +146,7 @@ def unary(op_name: str, x: Array, out: Array, *, queue: Queue) -> None:
         with np.errstate(over="ignore"):  # sigmoid of a large negative x: exp overflows to inf, 1/inf = 0
             vo[...] = fn(vx)
 
-    _submit(queue, op_name, est, compute)
+    _submit(queue, op_name, est, compute, (x,), out)
 
 
 def native_ops() -> list[OpImpl]:

@@ -9,7 +9,7 @@ from hal.hookspecs import hookimpl
 
 from ._backend import CpuBackend
 
-api_version = (1, 0)
+api_version = (1, 1)
 
 
 @hookimpl

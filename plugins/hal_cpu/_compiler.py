@@ -8,6 +8,9 @@ atomic (a private temporary file, then ``os.replace``), so processes compiling
 the same kernel at once all succeed and never read half a file; each object
 has a ``.sha256`` sidecar and exports its key, and any entry that fails either
 check is rebuilt, not trusted.
+
+A loaded object is shared by the CpuKernels of its key and closed (dlclose) when the last
+of them goes; queues keep a CpuKernel while a launch of it is pending.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,10 +74,29 @@ class Toolchain:
     digest: str
 
 
+@dataclass(eq=False)
+class Library:
+    """One loaded kernel object: cffi closes it (dlclose) when this goes, so only CpuKernels
+    hold it, and ``_loaded`` finds it while any of them lives."""
+
+    lib: Any
+    entry: Any
+    """cdata ``hal_kernel_fn`` (the runtime's ffi) of the generated entry point."""
+
+
 _toolchain: Toolchain | None = None
 _lock = threading.Lock()
-_loaded: dict[str, tuple[Any, Any]] = {}
-"""key -> (library, entry) of every object this process loaded: loaded once, never closed."""
+"""Serialises loading and building (replaced in a fork child: another thread may hold it at fork)."""
+_loaded: weakref.WeakValueDictionary[str, Library] = weakref.WeakValueDictionary()
+"""key -> the loaded object of that key, while a CpuKernel uses it."""
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def toolchain() -> Toolchain:
@@ -124,6 +147,9 @@ class CpuKernel(Executable):
     kernel: ir.Kernel
     entry: Any
     """cdata ``hal_kernel_fn`` (the runtime's ffi) of the generated entry point."""
+    cpu_target: tuple[Any, Any]
+    """(entry, where) as ``hal_queue_launch_bytes`` takes them; ``where`` (a ``char[]``) names the
+    kernel and its source location in fault messages."""
     pack: Callable[[Sequence[Any]], bytes]
     """Launch arguments -> 8-byte slots (hal_kernel_abi.h); made once per kernel."""
     nslots: int
@@ -133,7 +159,7 @@ class CpuKernel(Executable):
     cached: bool
     """Whether the object came from the on-disk cache."""
     compile_s: float
-    _lib: Any = field(repr=False, default=None)
+    library: Library = field(repr=False)
 
     def report(self) -> dict[str, Any]:
         return {"key": self.key, "object": str(self.path), "source": str(self.path.with_suffix(".c")),
@@ -171,29 +197,31 @@ def compile_kernel(kernel: ir.Kernel) -> CpuKernel:
     path = cache_dir() / f"{key}.so"
     cached = True
     with _lock:
-        loaded = _loaded.get(key)
-        if loaded is None:
-            loaded = _load_verified(path, key)
-            if loaded is None:
+        library = _loaded.get(key)
+        if library is None:
+            library = _load_verified(path, key)
+            if library is None:
                 cached = False
-                loaded = _build(kernel, checked, key, path)
-            _loaded[key] = loaded
-    lib, entry = loaded
+                library = _build(kernel, checked, key, path)
+            _loaded[key] = library
     pack, nslots = make_packer(kernel.params)
-    return CpuKernel(kernel, entry, pack, nslots, key, path, checked, cached, time.perf_counter() - t0, lib)
+    where = ffi.new("char[]", f"kernel '{kernel.name}' ({kernel.source_file or '<unknown>'}:{kernel.source_line})"
+                    .encode("utf-8", "replace"))
+    return CpuKernel(kernel, library.entry, (library.entry, where), pack, nslots, key, path, checked, cached,
+                     time.perf_counter() - t0, library)
 
 
-def _load(path: Path, key: str) -> tuple[Any, Any]:
+def _load(path: Path, key: str) -> Library:
     """dlopen ``path`` and check that it holds ``key`` for this ABI; raises OSError/ValueError otherwise."""
     lib = _cffi_backend.load_library(str(path))
     found = ffi.string(lib.read_variable(_KEY_TYPE, "hal_kernel_key")).decode()
     abi = lib.read_variable(_ABI_TYPE, "hal_kernel_abi")
     if found != key or abi != _rt.HAL_ABI_VERSION:
         raise ValueError(f"{path} holds kernel {found} (ABI {abi}), not {key} (ABI {_rt.HAL_ABI_VERSION})")
-    return lib, lib.load_function(_ENTRY_TYPE, ENTRY)
+    return Library(lib, lib.load_function(_ENTRY_TYPE, ENTRY))
 
 
-def _load_verified(path: Path, key: str) -> tuple[Any, Any] | None:
+def _load_verified(path: Path, key: str) -> Library | None:
     """The cached object if its bytes match its checksum sidecar and it exports ``key``; else None."""
     try:
         expected = path.with_suffix(".sha256").read_text().strip()
@@ -204,11 +232,21 @@ def _load_verified(path: Path, key: str) -> tuple[Any, Any] | None:
         return None
 
 
-def _build(kernel: ir.Kernel, checked: bool, key: str, path: Path) -> tuple[Any, Any]:
+def _build_dir(cache: Path, key: str) -> Path:
+    """A private directory inside the kernel cache to build in; an unusable cache (a file, read-only,
+    full) is a CompileError that says how to fix it, not a raw OSError at the first launch."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{key[:16]}-", dir=cache))
+    except OSError as exc:
+        raise CompileError(f"cpu: cannot use the kernel cache directory {cache}: {exc.strerror or exc}; set "
+                           "HAL_CACHE_DIR to a writable directory (or unset it to use ~/.cache/hal)") from exc
+
+
+def _build(kernel: ir.Kernel, checked: bool, key: str, path: Path) -> Library:
     source = cemit.emit(kernel, entry=ENTRY, checked=checked, key=key)
     tc = toolchain()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{key[:16]}-", dir=path.parent))
+    tmpdir = _build_dir(path.parent, key)
     try:
         src, obj = tmpdir / "kernel.c", tmpdir / "kernel.so"
         src.write_text(source)

@@ -11,7 +11,7 @@ from hal._errors import OutOfMemoryError
 from hal._features import Feature
 from hal.backend import Buffer, DeviceImpl, Executable
 
-from ._hostpool import HostPool
+from ._hostpool import HostPool, default_limit
 from ._queue import CpuQueue
 from ._runtime import ffi, lib
 
@@ -65,10 +65,7 @@ class CpuDevice(DeviceImpl):
 
     def __init__(self, index: int = 0) -> None:
         self.index = index
-        self.host_pool = HostPool(limit=int(lib.hal_physical_memory()) // 8)
-        self.entries: dict[Any, Any] = {}
-        """Executable -> its entry cast to ``hal_kernel_fn``, shared by this device's queues so a
-        launch casts once per executable (they live as long as the core's compile cache)."""
+        self.host_pool = HostPool(limit=default_limit())
 
     def info(self) -> DeviceInfo:
         from hal._info import DeviceInfo  # pydantic loads on first use, not at plugin import
@@ -101,6 +98,12 @@ class CpuDevice(DeviceImpl):
 
     def host_buffer(self, nbytes: int) -> np.ndarray | None:
         return self.host_pool.take(nbytes)
+
+    def host_cache_bytes(self) -> int:
+        return self.host_pool.cached_bytes()
+
+    def release_host_cache(self) -> int:
+        return self.host_pool.release()
 
     def create_queue(self) -> CpuQueue:
         return CpuQueue(self)

@@ -3,12 +3,18 @@
 Every enqueue is one cffi call (which releases the GIL) plus a few attribute
 lookups; the C side copies the command into the queue's ring and returns its
 sequence number, which is all an event or a profiling trace needs.
+
+A command holds raw pointers: host arrays of reads and writes, and a kernel's
+entry point and name (its shared object must stay loaded). The queue keeps
+those objects tagged with the command's sequence number and drops each only
+once the worker has passed it, whichever thread synchronises.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -26,10 +32,18 @@ _launch_bytes = lib.hal_queue_launch_bytes
 _from_buffer = ffi.from_buffer
 _ALL = 2**64 - 1
 """A sequence number past any submitted one: hal_queue_wait_host then waits for the last."""
+_KEEP_MAX = 2048
+"""Kept objects past which an enqueue first drops those of completed commands. Twice the C ring
+(1024 pending commands at most), so that most of them have completed by then."""
+
+T = TypeVar("T")
 
 
 class CpuExecutable(Protocol):
-    """What ``CpuQueue.launch`` needs of a compiled kernel (hal_kernel_abi.h is the contract)."""
+    """What ``CpuQueue.launch`` needs of a compiled kernel (hal_kernel_abi.h is the contract).
+
+    A CpuKernel also carries ``cpu_target`` (see :func:`launch_target`); ``launch`` stores it on
+    any other executable at its first launch."""
 
     entry: Any
     """cffi function pointer to ``void entry(const hal_launch *, int64_t begin, int64_t end)``."""
@@ -37,6 +51,34 @@ class CpuExecutable(Protocol):
     def pack(self, args: Sequence[Any]) -> bytes:
         """The launch arguments as 8-byte slots in parameter order (hal_kernel_abi.h)."""
         ...
+
+
+def launch_target(exe: Any) -> tuple[Any, Any]:
+    """``(entry, where)`` as ``hal_queue_launch_bytes`` takes them: the entry cast to the runtime's
+    ``hal_kernel_fn`` and the kernel's name for fault messages (NULL: none). A CpuKernel has it as
+    ``cpu_target``; any other executable gets it made once and stored on it under that name."""
+    target = (ffi.cast("hal_kernel_fn", exe.entry), ffi.NULL)
+    exe.cpu_target = target
+    return target
+
+
+def _take_done(items: deque[tuple[int, T]], done: int) -> list[tuple[int, T]]:
+    """Remove and return the items at the front of ``items`` whose command ``done`` covers.
+
+    Lock-free, for any number of threads: an item taken out and found pending goes back to the
+    front, so an item leaves only once its command completed (an item appended late, behind a
+    newer one, waits for that one)."""
+    taken = []
+    while items:
+        try:
+            item = items.popleft()
+        except IndexError:  # another thread took the last one
+            break
+        if item[0] > done:
+            items.appendleft(item)
+            break
+        taken.append(item)
+    return taken
 
 
 class CpuEvent(EventImpl):
@@ -55,6 +97,10 @@ class CpuEvent(EventImpl):
         if handle is not None:
             lib.hal_queue_wait_host(handle, self.seq)
 
+    def wait(self, timeout: float) -> bool:
+        handle = self.queue.handle
+        return handle is None or bool(lib.hal_queue_wait_host_for(handle, self.seq, timeout))
+
     def time(self) -> float:
         """CLOCK_MONOTONIC seconds when the marker ran (the queue keeps the last 65536)."""
         times = self.queue.times(self.seq)
@@ -67,6 +113,8 @@ class CpuEvent(EventImpl):
 class CpuQueue(QueueImpl):
     """One C queue, served by its own worker thread."""
 
+    handle: Any = None
+
     def __init__(self, device: CpuDevice) -> None:
         handle = lib.hal_queue_create()
         if handle == ffi.NULL:
@@ -74,12 +122,16 @@ class CpuQueue(QueueImpl):
                                    "close queues you no longer use")
         self.device = device
         self.handle: Any = ffi.gc(handle, lib.hal_queue_destroy)
-        """cdata ``hal_queue *`` (destroyed when collected, or by close); None once closed."""
-        self._entries = device.entries
-        self._keep: list[Any] = []
-        self._traces: list[tuple[int, CommandTrace]] = []
+        """cdata ``hal_queue *`` (destroyed by close, or when collected); None once closed."""
+        self._keep: deque[tuple[int, Any]] = deque()
+        """(seq, object) of what pending commands point to: host arrays, executables."""
+        self._traces: deque[tuple[int, CommandTrace]] = deque()
         self._times = ffi.new("double[2]")
         self._fault = ffi.new("char[]", lib.HAL_FAULT_MESSAGE)
+
+    def __del__(self) -> None:
+        # Drain before the kept objects go: collected in a reference cycle, they could go first.
+        self.close()
 
     # ------------------------------------------------------------ commands
     def copy(self, dst: Buffer, dst_offset: int, src: Buffer, src_offset: int, nbytes: int,
@@ -91,14 +143,20 @@ class CpuQueue(QueueImpl):
     def write(self, dst: Buffer, dst_offset: int, src: np.ndarray, trace: CommandTrace | None) -> None:
         host = _from_buffer(src)
         seq = _copy_at(self.handle, dst.ptr, dst_offset, host, 0, src.nbytes)  # type: ignore[attr-defined]
-        self._keep.append(host)  # after the enqueue: a concurrent synchronize cannot drop it early
+        keep = self._keep
+        keep.append((seq, host))
+        if len(keep) > _KEEP_MAX:
+            self._release_done()
         if trace is not None:
             self._traces.append((seq, trace))
 
     def read(self, dst: np.ndarray, src: Buffer, src_offset: int, trace: CommandTrace | None) -> None:
         host = _from_buffer(dst)  # the core passes a writable array
         seq = _copy_at(self.handle, host, 0, src.ptr, src_offset, dst.nbytes)  # type: ignore[attr-defined]
-        self._keep.append(host)
+        keep = self._keep
+        keep.append((seq, host))
+        if len(keep) > _KEEP_MAX:
+            self._release_done()
         if trace is not None:
             self._traces.append((seq, trace))
 
@@ -109,11 +167,16 @@ class CpuQueue(QueueImpl):
 
     def launch(self, exe: CpuExecutable, grid: Dim3, block: Dim3, args: Sequence[Any],  # type: ignore[override]
                trace: CommandTrace | None) -> None:
-        fn = self._entries.get(exe)
-        if fn is None:
-            fn = self._entries[exe] = ffi.cast("hal_kernel_fn", exe.entry)
+        try:
+            fn, where = exe.cpu_target  # type: ignore[attr-defined]
+        except AttributeError:
+            fn, where = launch_target(exe)
         packed = exe.pack(args)
-        seq = _launch_bytes(self.handle, fn, grid, block, packed, len(packed))
+        seq = _launch_bytes(self.handle, fn, grid, block, packed, len(packed), where)
+        keep = self._keep
+        keep.append((seq, exe))
+        if len(keep) > _KEEP_MAX:
+            self._release_done()
         if trace is not None:
             self._traces.append((seq, trace))
 
@@ -134,16 +197,35 @@ class CpuQueue(QueueImpl):
 
     def synchronize(self) -> None:
         lib.hal_queue_wait_host(self.handle, _ALL)
-        self._keep.clear()
-        if self._traces:
-            self._resolve_traces()
+        if self._keep or self._traces:
+            self._release_done()
         if lib.hal_queue_take_fault(self.handle, self._fault, len(self._fault)):
             raise DeviceFault(ffi.string(self._fault).decode("utf-8", "replace"))
 
-    def _resolve_traces(self) -> None:
-        """Give each profiled command its run time on the worker thread (device time = wall time here)."""
-        traces, self._traces = self._traces, []
-        for seq, trace in traces:
+    def idle(self) -> bool:
+        handle = self.handle
+        return handle is None or bool(lib.hal_queue_idle(handle))
+
+    def drain(self, timeout: float) -> bool:
+        handle = self.handle
+        if handle is None:
+            return True
+        if not lib.hal_queue_wait_host_for(handle, _ALL, timeout):
+            return False
+        self._release_done()
+        return True
+
+    def abort(self) -> bool:
+        handle = self.handle
+        return handle is not None and bool(lib.hal_queue_abort(handle))
+
+    def _release_done(self) -> None:
+        """Drop what completed commands kept alive, and give their profiled commands their run
+        times on the worker thread (device time = wall time here)."""
+        handle = self.handle
+        done = lib.hal_queue_completed(handle) if handle is not None else _ALL
+        _take_done(self._keep, done)
+        for seq, trace in _take_done(self._traces, done):
             times = self.times(seq)
             if times is not None:
                 trace.wall_start = trace.device_start = times[0]
@@ -151,6 +233,10 @@ class CpuQueue(QueueImpl):
 
     def close(self) -> None:
         """Drain and destroy the C queue (joins its worker thread)."""
-        if self.handle is not None:
-            ffi.release(self.handle)
+        handle = self.handle
+        if handle is not None:
+            lib.hal_queue_wait_host(handle, _ALL)
+            self._release_done()  # while the times of traced commands are still there
+            ffi.release(handle)
             self.handle = None
+            self._keep.clear()  # drained (or, in a fork child, a parent's queue whose commands never run here)

@@ -639,3 +639,84 @@ def test_pack_follows_the_abi() -> None:
     assert np.uint32(slots[2] & 0xFFFFFFFF).view(np.float32) == 1.5
     assert slots[3].view(np.int64) == -2 and slots[4].view(np.float64) == 0.25
     assert slots[5] == 2**32 - 1 and slots[6] == 1
+
+
+# ----------------------------------------------------------------- loaded objects
+def mapped(fragment: str) -> bool:
+    """Whether this process maps a file whose path contains ``fragment``."""
+    with open("/proc/self/maps") as maps:
+        return any(fragment in line for line in maps)
+
+
+DISTINCT = 10
+
+
+@pytest.fixture(scope="module")
+def distinct_kernels(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A module of DISTINCT kernels k0, k1, ...: ki stores i (kernels are parsed from their source file)."""
+    path = tmp_path_factory.mktemp("distinct") / "distinct_kernels.py"
+    path.write_text("import hal\n" + "".join(
+        f"\n\n@hal.kernel\ndef k{i}(x: hal.Ptr[hal.f32]):\n    x[hal.global_id(0)] = {i}.0\n" for i in range(DISTINCT)))
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("distinct_kernels", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/self/maps")
+def test_a_kernel_object_is_unloaded_once_no_kernel_or_launch_uses_it(distinct_kernels: Any, kernels: Any) -> None:
+    """50 kernels loaded and dropped in turn: none stays loaded. A launch still queued keeps its
+    kernel loaded after the program dropped the kernel."""
+    import struct
+
+    from hal_cpu import _compiler
+    from hal_cpu._device import CpuDevice
+
+    from .testkernels import KernelExe
+
+    class Arg:
+        def __init__(self, buffer: Any, size: int) -> None:
+            self.buffer, self.offset, self.size = buffer, 0, size
+
+    device = CpuDevice()
+    q = device.create_queue()
+    out, slot = device.allocate(4 * 64), device.allocate(8)
+    sleep = KernelExe(kernels.k_sleep_store, lambda a: struct.pack("<qqqq", a[0].address, 1, a[1], 0))
+    keys = set()
+    for n in range(5 * DISTINCT):
+        i = n % DISTINCT
+        exe = _compiler.compile_kernel(getattr(distinct_kernels, f"k{i}").ir)
+        shared = _compiler.compile_kernel(getattr(distinct_kernels, f"k{i}").ir)
+        assert shared.library is exe.library  # one loaded object per key
+        keys.add(exe.key)
+        key = exe.key[:16]  # in the object's path, whether built now (a private name) or from the cache
+        q.launch(sleep, (1, 1, 1), (1, 1, 1), [slot, 30 if n < 2 else 0], None)
+        q.launch(exe, (1, 1, 1), (64, 1, 1), [Arg(out, 64)], None)
+        del exe, shared
+        assert mapped(key)  # the queued launch keeps it
+        q.synchronize()
+        assert not mapped(key)
+        assert (out.host_array().view(np.float32) == i).all()
+    assert not keys & set(_compiler._loaded)
+    q.close()
+    device.free(out)
+    device.free(slot)
+
+
+@hal.kernel
+def _cache_probe(x: hal.Ptr[hal.i32], n: hal.i32):  # compiled by this test only
+    i = hal.global_id(0)
+    if i < n:
+        x[i] = i * 7 + 3
+
+
+def test_an_unusable_cache_dir_is_a_compile_error(tmp_path, monkeypatch):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    monkeypatch.setenv("HAL_CACHE_DIR", str(not_a_dir))
+    with pytest.raises(hal.CompileError, match="HAL_CACHE_DIR to a writable directory") as info:
+        hal.device("cpu").compile(_cache_probe)
+    assert isinstance(info.value.__cause__, NotADirectoryError)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 from hal_cpu._backend import CpuBackend
 from hal_cpu._device import CpuBuffer, CpuDevice
-from hal_cpu._queue import CpuEvent, CpuQueue
+from hal_cpu._queue import _KEEP_MAX, CpuEvent, CpuQueue
 
 from hal._errors import DeviceFault, OutOfMemoryError
 from hal._features import Feature
@@ -50,7 +52,7 @@ def trace(kind: str) -> CommandTrace:
 # ---- plugin, backend, device ---------------------------------------------------------------------
 
 def test_plugin_module_declares_its_backend() -> None:
-    assert hal_cpu.api_version == (1, 0)
+    assert hal_cpu.api_version == (1, 1)
     backends = hal_cpu.hal_backends()
     assert [type(b) for b in backends] == [CpuBackend]
     assert backends[0].name == "cpu" and backends[0].device_count() == 1 and backends[0].Options is None
@@ -200,9 +202,102 @@ def test_launch_casts_an_entry_once_per_executable(device: CpuDevice, queue: Cpu
     exe = KernelExe(kernels.k_count, packer)
     counts = device.allocate(4 * 100)
     counts.host_array()[:] = 0
-    for _ in range(3):
+    queue.launch(exe, (100, 1, 1), (1, 1, 1), [counts], None)
+    target = exe.cpu_target  # made at the first launch, stored on the executable
+    for _ in range(2):
         queue.launch(exe, (100, 1, 1), (1, 1, 1), [counts], None)
     queue.synchronize()
     assert (counts.host_array().view(np.int32) == 3).all()
-    assert packer.calls == 3 and exe in device.entries
+    assert packer.calls == 3 and exe.cpu_target is target
     device.free(counts)
+
+
+# ---- waits and lifetimes -------------------------------------------------------------------------
+
+def test_idle_drain_and_timed_event_wait(device: CpuDevice, queue: CpuQueue, kernels: Any) -> None:
+    slot = device.allocate(8)
+    assert queue.idle() and queue.drain(0.0)
+    queue.launch(sleep_store(kernels), (1, 1, 1), (1, 1, 1), [slot, 150, 4], None)
+    event = queue.record()
+    assert not queue.idle() and not event.query()
+    t0 = time.monotonic()
+    assert not queue.drain(0.05) and not event.wait(0.05)
+    assert 0.09 < time.monotonic() - t0 < 0.5
+    assert event.wait(5.0) and queue.drain(5.0) and queue.idle()
+    assert slot.host_array().view(np.int64)[0] == 4
+    queue.launch(KernelExe(kernels.k_fault, lambda a: struct.pack("<q", a[0])), (2, 1, 1), (1, 1, 1), [0], None)
+    assert queue.drain(5.0) and not queue.idle()  # a fault waits to be raised
+    with pytest.raises(DeviceFault):
+        queue.synchronize()
+    assert queue.idle()
+    device.free(slot)
+
+
+def test_a_queue_waited_on_may_go_first(device: CpuDevice, kernels: Any) -> None:
+    """``q2.wait(q1.record()); del q1`` while q2 is busy: q2's wait must not read the freed queue (nor
+    hang on a new queue made at its address)."""
+    slot = device.allocate(8)
+    for r in range(6):
+        q2 = device.create_queue()
+        q2.launch(sleep_store(kernels), (1, 1, 1), (1, 1, 1), [slot, 10, r], None)
+        q1 = device.create_queue()
+        q2.wait(q1.record())
+        del q1
+        others = [device.create_queue() for _ in range(4)]
+        for q3 in others:
+            q3.wait(q2.record())
+        assert q2.drain(5.0) and all(q3.drain(5.0) for q3 in others), f"round {r} deadlocked"
+        for q in (*others, q2):
+            q.close()
+    device.free(slot)
+
+
+def test_a_synchronize_from_another_thread_keeps_pending_host_arrays(device: CpuDevice, kernels: Any) -> None:
+    """A write's host array lives until its copy ran: a synchronize in another thread that waited
+    for older commands only used to drop it while the copy was still queued behind a kernel. Three
+    queues at once, each with a writer and a synchronizing thread."""
+    n, rounds = 64 << 10, 4
+    failures: list[str] = []
+
+    def writer(q: CpuQueue, tag: int) -> None:
+        dst, slot = device.allocate(n), device.allocate(8)
+        for r in range(rounds):
+            q.launch(sleep_store(kernels), (1, 1, 1), (1, 1, 1), [slot, 60, r], None)
+            syncer = threading.Thread(target=q.synchronize)  # its wait covers the first kernel only
+            syncer.start()
+            time.sleep(0.02)
+            q.launch(sleep_store(kernels), (1, 1, 1), (1, 1, 1), [slot, 60, r], None)
+            value = (tag * 16 + r) % 250 + 1
+            q.write(dst, 0, np.full(n, value, np.uint8), None)  # the queue holds the only reference
+            syncer.join()  # returned after the first kernel; the write is still queued
+            garbage = [np.full(n, 0xFF, np.uint8) for _ in range(8)]  # would take the freed memory
+            q.synchronize()
+            del garbage
+            if not (dst.host_array() == value).all():
+                failures.append(f"queue {tag} round {r}: the copy read freed memory")
+        device.free(dst)
+        device.free(slot)
+
+    queues = [device.create_queue() for _ in range(3)]
+    threads = [threading.Thread(target=writer, args=(q, i)) for i, q in enumerate(queues)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for q in queues:
+        q.close()
+    assert failures == []
+
+
+def test_kept_objects_go_once_their_commands_ran(device: CpuDevice, queue: CpuQueue, kernels: Any) -> None:
+    """Without a synchronize the kept list stays bounded (enqueues drop what completed)."""
+    buf = device.allocate(64)
+    host = np.zeros(64, np.uint8)
+    for _ in range(3 * _KEEP_MAX):
+        queue.read(host, buf, 0, None)
+    assert queue.drain(5.0)
+    assert len(queue._keep) <= _KEEP_MAX + 1
+    queue.read(host, buf, 0, None)
+    queue.synchronize()
+    assert not queue._keep
+    device.free(buf)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +15,8 @@ from hal_cpu._runtime import ffi, lib
 
 from .testkernels import f32_slot, pack_slots
 
+PAGE = os.sysconf("SC_PAGE_SIZE")
+ALL = 2**64 - 1
 # sizes around every threshold: inline (< 256 KiB), pooled, streaming stores (>= 4 MiB), mmap (>= 4 MiB)
 SIZES = [0, 1, 2, 7, 63, 64, 65, 4095, 4097, (256 << 10) - 1, 256 << 10, (256 << 10) + 3,
          (1 << 20) + 17, (4 << 20) + 9, (9 << 20) + 5]
@@ -32,7 +36,8 @@ def queue() -> Iterator[Any]:
 
 
 def launch(q: Any, entry: Any, grid: tuple[int, int, int], block: tuple[int, int, int], args: bytes) -> int:
-    return int(lib.hal_queue_launch_bytes(q, ffi.cast("hal_kernel_fn", entry), grid, block, args, len(args)))
+    return int(lib.hal_queue_launch_bytes(q, ffi.cast("hal_kernel_fn", entry), grid, block, args, len(args),
+                                          ffi.NULL))
 
 
 # ---- memory ------------------------------------------------------------------------------------
@@ -46,6 +51,34 @@ def test_alloc_is_aligned_and_writable(nbytes: int) -> None:
     view[:] = 7
     assert (view == 7).all()
     lib.hal_free(p)
+
+
+def mapping_of(address: int) -> str:
+    """The permissions ("rw-p", "---p", ...) of the mapping of this process that holds ``address``."""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            span, perms = line.split()[:2]
+            lo, hi = (int(x, 16) for x in span.split("-"))
+            if lo <= address < hi:
+                return perms
+    return ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/self/maps")
+@pytest.mark.parametrize("nbytes", [4 << 20, (4 << 20) + 512, (9 << 20) + 5, 64 << 20])
+def test_large_blocks_end_right_before_a_guard_page(nbytes: int) -> None:
+    """A kernel that runs off the end of a large block faults on its first byte past the 64-byte
+    rounded end (the core's pool rounds to 512 bytes: there the first byte past the end faults)."""
+    p = lib.hal_alloc(nbytes)
+    start = int(ffi.cast("uintptr_t", p))
+    end = start + nbytes
+    guard = -(-end // PAGE) * PAGE
+    assert start % 64 == 0 and guard - end < 64
+    assert mapping_of(end - 1).startswith("rw") and mapping_of(guard) == "---p"
+    view = np.frombuffer(ffi.buffer(p, nbytes), np.uint8)
+    view[:] = 1  # every usable byte is writable
+    lib.hal_free(p)
+    assert mapping_of(guard) == ""
 
 
 def test_alloc_failure_returns_null() -> None:
@@ -162,6 +195,59 @@ def test_cross_queue_wait(kernels: Any) -> None:
     assert seen[0] == 42
     lib.hal_queue_destroy(consumer)
     lib.hal_queue_destroy(producer)
+
+
+def test_a_queue_waited_on_may_be_destroyed_first(kernels: Any) -> None:
+    """A pending wait keeps the queue it waits on alive. Without that, the queue was freed under
+    the wait, and new queues made at once (malloc tends to hand one the same address) could be
+    taken for it: a deadlock when such a queue waits on the waiting one. Several threads at once."""
+    failures: list[str] = []
+
+    def rounds(tid: int) -> None:
+        slot = np.zeros(1, np.int64)
+        for r in range(8):
+            busy = lib.hal_queue_create()
+            launch(busy, kernels.k_sleep_store, (1, 1, 1), (1, 1, 1),
+                   pack_slots(int(ffi.cast("uintptr_t", host(slot))), 1, 10, r))
+            first = lib.hal_queue_create()
+            lib.hal_queue_wait(busy, first, lib.hal_queue_marker(first))
+            lib.hal_queue_destroy(first)  # before `busy` ran its wait on it
+            later = [lib.hal_queue_create() for _ in range(4)]
+            for q in later:
+                lib.hal_queue_wait(q, busy, lib.hal_queue_marker(busy))
+            if not all(lib.hal_queue_wait_host_for(q, ALL, 5.0) for q in [busy, *later]):
+                failures.append(f"thread {tid} round {r}: deadlocked")
+                return  # the queues cannot be destroyed: leave them
+            for q in [*later, busy]:
+                lib.hal_queue_destroy(q)
+
+    threads = [threading.Thread(target=rounds, args=(t,)) for t in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+
+
+def test_timed_host_waits(queue: Any, kernels: Any) -> None:
+    slot = np.zeros(1, np.int64)
+    seq = launch(queue, kernels.k_sleep_store, (1, 1, 1), (1, 1, 1),
+                 pack_slots(int(ffi.cast("uintptr_t", host(slot))), 1, 300, 5))
+    assert lib.hal_queue_wait_host_for(queue, seq, 0.0) == 0 and lib.hal_queue_wait_host_for(queue, seq, -1.0) == 0
+    t0 = time.monotonic()
+    assert lib.hal_queue_wait_host_for(queue, seq, 0.1) == 0
+    assert 0.09 < time.monotonic() - t0 < 0.25
+    assert lib.hal_queue_idle(queue) == 0
+    assert lib.hal_queue_wait_host_for(queue, ALL, float("inf")) == 1 and slot[0] == 5
+    assert lib.hal_queue_wait_host_for(queue, seq + 10, 0.0) == 1  # never waits for unsubmitted commands
+    assert lib.hal_queue_idle(queue) == 1
+
+
+def test_idle_is_false_while_a_fault_waits(queue: Any, kernels: Any) -> None:
+    buf = ffi.new("char[]", lib.HAL_FAULT_MESSAGE)
+    lib.hal_queue_wait_host(queue, launch(queue, kernels.k_fault, (4, 1, 1), (1, 1, 1), pack_slots(2)))
+    assert lib.hal_queue_completed(queue) == lib.hal_queue_submitted(queue) and lib.hal_queue_idle(queue) == 0
+    assert lib.hal_queue_take_fault(queue, buf, len(buf)) == 1 and lib.hal_queue_idle(queue) == 1
 
 
 def test_destroy_drains_pending_work(kernels: Any) -> None:

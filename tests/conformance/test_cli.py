@@ -1,0 +1,47 @@
+"""``hal conformance`` as a command: the same result from any working directory, and one line for a
+backend that does not exist."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _conformance(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hal", "conformance", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_the_working_directory_does_not_change_the_run(tmp_path: Path) -> None:
+    """A project's pytest.ini, conftest.py and tests/conftest.py (which used to register its test-only
+    backends into the run) are none of the suite's business."""
+    project = tmp_path / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "pytest.ini").write_text("[pytest]\naddopts = --no-such-option\n")
+    for conftest in (project / "conftest.py", project / "tests" / "conftest.py"):
+        conftest.write_text("raise RuntimeError('the project conftest was loaded')\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    runs = [_conformance(cwd, "fpga", "-k", "test_saxpy or test_listed_and_found_by_spec") for cwd in (project, elsewhere)]
+    for run in runs:
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    summaries = [r.stdout.splitlines()[-1].split(" in ")[0] for r in runs]  # "2 passed, N deselected"
+    assert summaries[0].startswith("2 passed") and summaries[0] == summaries[1]
+    assert not (project / ".pytest_cache").exists()
+
+
+def test_an_unknown_backend_is_one_line_listing_the_available_ones(tmp_path: Path) -> None:
+    run = _conformance(tmp_path, "nosuch")
+    assert run.returncode != 0
+    lines = [line for line in (run.stdout + run.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "no backend 'nosuch'" in lines[0] and "available backends: " in lines[0] and "cpu" in lines[0]
+
+
+def test_an_unwritable_report_fails_before_the_run(tmp_path: Path) -> None:
+    run = _conformance(tmp_path, "fpga", "--json", str(tmp_path / "missing" / "report.json"))
+    assert run.returncode == 1 and not run.stdout
+    assert run.stderr.splitlines() == [f"hal: error: cannot write --json '{tmp_path / 'missing' / 'report.json'}': "
+                                       f"directory '{tmp_path / 'missing'}' does not exist; name a writable file"]

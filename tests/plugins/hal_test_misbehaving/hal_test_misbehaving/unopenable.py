@@ -1,0 +1,17 @@
+"""Its device is listed, but opening it fails."""
+
+from hal.backend import Backend
+from hal.hookspecs import hookimpl
+
+from . import Counted
+
+api_version = (1, 0)
+
+
+class Unopenable(Counted):
+    name = "unopenable"
+
+
+@hookimpl
+def hal_backends() -> list[Backend]:
+    return [Unopenable()]
