@@ -35,6 +35,23 @@ def _block(device):
     return min(256, device.info.max_block_size)
 
 
+def _in_threads(work, count=4):
+    """Run ``work(i)`` in ``count`` threads at once; re-raise the first failure in the test."""
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            work(i)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+
+
 def test_created_arrays_are_ready_on_a_new_queue(device):
     for _ in range(REPEAT):
         x = device.full((N,), 3.0)
@@ -146,24 +163,15 @@ def test_cross_queue_chains(device):
 @pytest.mark.feature("kernels")
 def test_threads_with_their_own_queues(device):
     b = _block(device)
-    errors: list[BaseException] = []
 
     def work(seed: int) -> None:
-        try:
-            q = device.queue()
-            for i in range(8):
-                x = device.full((N,), float(seed))
-                _add[N // b, b, q](x, float(i), N)
-                assert (x.numpy() == float(seed + i)).all()
-            q.close()
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
-    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+        q = device.queue()
+        for i in range(8):
+            x = device.full((N,), float(seed))
+            _add[N // b, b, q](x, float(i), N)
+            assert (x.numpy() == float(seed + i)).all()
+        q.close()
+    _in_threads(work)
 
 
 @pytest.mark.feature("kernels")
@@ -171,20 +179,11 @@ def test_threads_sharing_one_queue(device):
     b = _block(device)
     q = device.queue()
     x = device.zeros((N,), np.float32)
-    errors: list[BaseException] = []
 
-    def work() -> None:
-        try:
-            for _ in range(10):
-                _add[N // b, b, q](x, 1.0, N)
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+    def work(_: int) -> None:
+        for _ in range(10):
+            _add[N // b, b, q](x, 1.0, N)
+    _in_threads(work)
     assert (x.numpy() == 40.0).all()  # one in-order queue: every launch ran, none lost
     q.close()
 
@@ -230,3 +229,24 @@ def test_synchronize_timeout_is_a_hal_error(device):
     with pytest.raises(hal.InvalidArgumentError):
         q.synchronize(timeout=-1.0)
     q.close()
+
+
+def test_operators_from_threads_with_their_own_queues(device):
+    """hal.ops (native or portable) on several queues at once, each thread checking its own."""
+    dtype = np.float32 if "float32" in device.info.dtypes else np.int8
+    a = device.array(np.full((16, 16), 1, dtype))
+    b = device.array(np.full((16, 16), 2, dtype))
+    try:
+        hal.ops.gemm(a, hal.ops.add(a, b))
+    except hal.UnsupportedError as exc:
+        pytest.skip(f"{device.info.name} runs neither kernels nor these operators: {exc}")
+
+    def work(_: int) -> None:
+        q = device.queue()
+        for _ in range(5):
+            c = hal.ops.add(a, b, queue=q)
+            g = hal.ops.gemm(a, b, queue=q)
+            assert (c.numpy() == 3).all()
+            assert (g.numpy() == 32).all()
+        q.close()
+    _in_threads(work)

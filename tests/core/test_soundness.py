@@ -16,6 +16,7 @@ import pytest
 
 import hal
 from hal.kernel.samples import saxpy
+from tests.forking import run_in_child
 
 SPECS = ["cpu", "simgpu", "fpga"]
 
@@ -301,33 +302,18 @@ def test_fork_child_gets_an_error_or_a_working_device_never_a_hang(spec: str) ->
     dev = hal.device(spec)
     x = dev.array(np.arange(4, dtype=np.float32))
     assert x.numpy()[3] == 3.0
-    pid = os.fork()
-    if pid == 0:  # the child: any hang shows as the parent's timeout below
-        status = 1
+    def child() -> bool:
         try:
-            try:
-                dev.array([2.0]).numpy()
-            except hal.InvalidHandleError as exc:
-                assert "fork" in str(exc)
-            fresh = hal.device(spec)
-            assert fresh is not dev
-            y = fresh.array(np.ones(256, np.float32))
-            z = fresh.zeros((256,), np.float32)
-            saxpy[1, 256](2.0, y, z, 256)
-            status = 0 if (z.numpy() == 2.0).all() else 2
-        finally:
-            os._exit(status)
-    deadline = time.monotonic() + 60
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail("the child process hung")
-        time.sleep(0.02)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+            dev.array([2.0]).numpy()
+            return False  # the parent's device must not be usable here
+        except hal.InvalidHandleError as exc:
+            assert "fork" in str(exc)
+        fresh = hal.device(spec)
+        y = fresh.array(np.ones(256, np.float32))
+        z = fresh.zeros((256,), np.float32)
+        saxpy[1, 256](2.0, y, z, 256)
+        return fresh is not dev and bool((z.numpy() == 2.0).all())
+    run_in_child(child, timeout=60)
     assert x.numpy()[3] == 3.0  # the parent keeps working
 
 
@@ -361,3 +347,15 @@ def test_bad_input_raises_hal_errors() -> None:
     y = dev.array(np.ones(8, np.float32))
     saxpy[1, 8](1.0, y, x, 8)
     assert (x.numpy() == 1.0).all()
+
+
+def test_host_cache_is_counted_and_released() -> None:
+    dev = hal.device("cpu")
+    dev.release_cache()
+    x = dev.zeros((1 << 20,), np.float32)  # 4 MiB: its readback comes from the host cache
+    host = x.numpy()
+    del host
+    gc.collect()
+    assert dev.memory_stats().host_cached >= x.nbytes
+    assert dev.release_cache() >= x.nbytes
+    assert dev.memory_stats().host_cached == 0
