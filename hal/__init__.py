@@ -23,10 +23,10 @@ from ._errors import (
     UnsupportedError,
 )
 from ._features import Feature
-from .backend import API_VERSION
+from .backend import API_VERSION, SDK_VERSION
 from .kernel.types import Ptr, ScalarType, bool_, f32, f64, i32, i64, u32
 
-__version__ = "0.1.0"
+__version__ = SDK_VERSION
 
 _LAZY = {
     "backends": "._lookup", "devices": "._lookup", "device": "._lookup",
