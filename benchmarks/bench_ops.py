@@ -22,8 +22,6 @@ from collections.abc import Callable
 import numpy as np
 
 import hal
-from hal.ops._cpu_native import host_impls
-from hal.ops._dispatch import dispatcher
 from hal.ops._portable.elementwise import binary_kernel
 
 
@@ -96,10 +94,6 @@ def main() -> None:
     args = parser.parse_args()
     dev = hal.device("cpu")
     print(f"device: {dev.info.name} ({dev.spec}), numpy {np.__version__}")
-    if dispatcher.choice("gemm", dev) is None:
-        for impl in host_impls():
-            hal.ops.register(impl)
-        print("note: hal_cpu's hal_ops hook provides no natives; the benchmark registered the host natives itself")
     for n in args.sizes:
         t_np, t_hal = bench_gemm(dev, n, args.repeat, portable=False)
         print(f"gemm {n}x{n} f32: numpy {t_np * 1e3:8.2f} ms, hal.ops.gemm {t_hal * 1e3:8.2f} ms, "

@@ -92,7 +92,7 @@ def enqueue_costs() -> None:
         ("bare cffi call (hal_queue_submitted)", best_of(lambda: lib.hal_queue_submitted(h), number, repeat, after=sync)),
         ("cffi hal_queue_marker", best_of(lambda: lib.hal_queue_marker(h), number, repeat, after=sync)),
         ("cffi hal_queue_copy_at (64 B)",
-         best_of(lambda: lib.hal_queue_copy_at(h, a.ptr, 0, b.ptr, 0, 64), number, repeat, after=sync)),
+         best_of(lambda: lib.hal_queue_copy_at(h, a.handle, 0, b.handle, 0, 64), number, repeat, after=sync)),
         ("CpuQueue.copy (64 B)", best_of(lambda: q.copy(a, 0, b, 0, 64, None), number, repeat, after=sync)),
         ("CpuQueue.fill (64 B)", best_of(lambda: q.fill(a, 0, 64, b"\0\0\0\0", None), number, repeat, after=sync)),
         ("CpuQueue.write (64 B)", best_of(lambda: q.write(a, 0, host, None), number, repeat, after=sync)),

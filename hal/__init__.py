@@ -23,10 +23,11 @@ from ._errors import (
     UnsupportedError,
 )
 from ._features import Feature
-from .backend import API_VERSION
+from .backend import API_VERSION, SDK_VERSION
+from .kernel import function as _function
 from .kernel.types import Ptr, ScalarType, bool_, f32, f64, i32, i64, u32
 
-__version__ = "0.1.0"
+__version__ = SDK_VERSION
 
 _LAZY = {
     "backends": "._lookup", "devices": "._lookup", "device": "._lookup",
@@ -47,6 +48,16 @@ _LAZY = {
     "pow": ".kernel.builtins",
 }
 _SUBMODULES = {"kernel", "ops", "backend", "hookspecs", "conformance"}
+
+
+def _default_device_queue() -> Any:
+    """Where ``kernel[grid, block](...)`` runs when no argument names a device."""
+    from ._lookup import device
+
+    return device().default_queue
+
+
+_function.default_device_queue = _default_device_queue
 
 
 def __getattr__(name: str) -> Any:

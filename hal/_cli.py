@@ -1,5 +1,8 @@
-"""The ``hal`` command: ``hal backends``, ``hal devices``, ``hal conformance`` (``hal demo`` and
-``hal bench`` come from :mod:`hal.demo.cli`)."""
+"""The ``hal`` command: ``hal backends``, ``hal devices``, ``hal conformance``, and the commands
+that distributions add through the entry-point group ``hal.commands`` (``name = module:function``,
+the function adds its sub-parser; hal-sdk's own demo adds ``hal demo`` and ``hal bench`` that way).
+An added command's module is imported only when that command runs (or for ``hal --help``), so
+``hal backends`` loads nothing of them."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._errors import HalError, InvalidArgumentError
+from ._plugins import entry_points
 from ._pool import format_bytes
 
 if TYPE_CHECKING:
@@ -140,6 +144,25 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
 }
 
 
+COMMAND_GROUP = "hal.commands"
+
+
+def add_commands(subparsers: Any, argv: Sequence[str]) -> None:
+    """Add the sub-parsers of the ``hal.commands`` entry points that ``argv`` may need: the named
+    command's only, or every one when no core command is named (``hal --help``, a typo)."""
+    named = next((a for a in argv if not a.startswith("-")), None)
+    if named in COMMANDS:
+        return
+    for ep in entry_points(COMMAND_GROUP):
+        if ep.name in COMMANDS or (named is not None and ep.name != named):
+            continue
+        try:
+            ep.load()(subparsers)
+        except Exception as exc:  # a broken extension must not take the core commands with it
+            print(f"hal: command {ep.name!r} ({ep.origin}) could not be added: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from . import API_VERSION, __version__
 
@@ -158,10 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--json", metavar="FILE", help="write a machine-readable report")
             p.add_argument("--junit", metavar="FILE", help="write JUnit XML (test names hal.conformance.<module>"
                                                            "::<test>[<device>], the same on every machine)")
-    from .demo.cli import add_bench_parser, add_demo_parser
-
-    add_demo_parser(sub)
-    add_bench_parser(sub)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    add_commands(sub, argv)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "conformance":  # only conformance passes extras on (to pytest)
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -36,7 +36,7 @@ class Device:
         self.index = index
         self.options = options
         self.spec = spec
-        self._impl: DeviceImpl | None = None
+        self._impl: DeviceImpl[Any] | None = None
         self._info: DeviceInfo | None = None
         self._pool_: MemoryPool | None = None
         self._default_queue: Queue | None = None
@@ -50,7 +50,7 @@ class Device:
         _ALL.add(self)
 
     @property
-    def impl(self) -> DeviceImpl:
+    def impl(self) -> DeviceImpl[Any]:
         """The backend's device object, opened on first use (listing devices opens none)."""
         if self._impl is None:
             with self._lock:

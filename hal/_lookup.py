@@ -56,16 +56,17 @@ def device(spec: str | Device | None = None, **options: Any) -> Device:
         raise DeviceNotFoundError(f"no device {spec!r}: backend {name!r} has {count} device(s); {_available()}")
     validated = None
     if options:
-        if backend.Options is None:
+        model = backend.options_model()
+        if model is None:
             raise InvalidArgumentError(f"backend {name!r} takes no options, got {sorted(options)}")
         from pydantic import ValidationError
 
         try:
-            validated = backend.Options(**options)
+            validated = model(**options)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}"
                                  for e in exc.errors())
-            known = ", ".join(backend.Options.model_fields)
+            known = ", ".join(model.model_fields)
             raise InvalidArgumentError(f"bad options for {name!r}: {problems}. Known options: {known}") from None
     return _open(name, index, validated, options)
 

@@ -47,7 +47,7 @@ class Array:
 
     # ------------------------------------------------------------ handles
     @property
-    def buffer(self) -> Buffer:
+    def buffer(self) -> Buffer[Any]:
         """The backend's buffer; raises InvalidHandleError once freed."""
         buffer = self._block.buffer
         if buffer is None:
@@ -203,7 +203,7 @@ class BufferArg:
 
     __slots__ = ("buffer", "offset", "size")
 
-    def __init__(self, buffer: Buffer, offset: int, size: int) -> None:
+    def __init__(self, buffer: Buffer[Any], offset: int, size: int) -> None:
         self.buffer = buffer
         self.offset = offset
         self.size = size

@@ -31,9 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from . import hookspecs
 from ._errors import DeviceNotFoundError, HalError, PluginError
-from .backend import API_VERSION, Backend
+from .backend import API_VERSION, Backend, _hooks
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -196,7 +195,7 @@ class Registry:
         """Forget every plugin: the state before discovery (and after an interrupted one)."""
         self._loaded = False
         self.manager = pluggy.PluginManager("hal")
-        self.manager.add_hookspecs(hookspecs)
+        self.manager.add_hookspecs(_hooks)
         self.backends: dict[str, Backend] = {}
         """The usable backends by name."""
         self.rows: list[BackendStatus] = []
@@ -273,7 +272,7 @@ class Registry:
             self.manager.register(module, name=name)
         except Exception as exc:
             self._fail(name, api, f"pluggy refused the plugin: {_describe(exc)}; its hooks must match "
-                                  "hal.hookspecs")
+                                  "the hooks of hal.backend")
             return
         problem = None
         try:
@@ -375,7 +374,7 @@ class Registry:
             return self._ops
 
 
-def open_device(backend: Backend, index: int, options: BaseModel | None, spec: str) -> DeviceImpl:
+def open_device(backend: Backend, index: int, options: BaseModel | None, spec: str) -> DeviceImpl[Any]:
     """``backend.open_device`` whose failure is a hal error naming the backend and the device.
 
     A hal error the backend raised passes through; a LookupError (the device went away) becomes

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ._errors import InvalidHandleError, OutOfMemoryError
 from .backend import Buffer, DeviceImpl, EventImpl
@@ -41,12 +42,12 @@ class Block:
 
     __slots__ = ("buffer", "size", "pool", "exports", "orphan", "__weakref__")
 
-    def __init__(self, buffer: Buffer, size: int, pool: MemoryPool) -> None:
-        self.buffer: Buffer | None = buffer
+    def __init__(self, buffer: Buffer[Any], size: int, pool: MemoryPool) -> None:
+        self.buffer: Buffer[Any] | None = buffer
         self.size = size
         self.pool = pool
         self.exports = 0
-        self.orphan: Buffer | None = None
+        self.orphan: Buffer[Any] | None = None
 
     def release(self) -> bool:
         """Return the memory to the pool (once no host view uses it); False if already released."""
@@ -60,7 +61,7 @@ class Block:
         self.pool.give_back(buffer, self.size)
         return True
 
-    def export(self) -> Buffer:
+    def export(self) -> Buffer[Any]:
         """Count one more host view of the memory; returns the buffer it views."""
         with self.pool._lock:
             buffer = self.buffer
@@ -89,15 +90,15 @@ class Block:
 
 
 class MemoryPool:
-    def __init__(self, impl: DeviceImpl, capacity: int, device_name: str,
+    def __init__(self, impl: DeviceImpl[Any], capacity: int, device_name: str,
                  pending_events: Callable[[], list[EventImpl]]) -> None:
         self._impl = impl
         self._capacity = capacity
         self._name = device_name
         self._pending_events = pending_events
         self._lock = threading.Lock()
-        self._bins: dict[int, list[Buffer]] = {}
-        self._parked: list[tuple[Buffer, int, list[EventImpl]]] = []
+        self._bins: dict[int, list[Buffer[Any]]] = {}
+        self._parked: list[tuple[Buffer[Any], int, list[EventImpl]]] = []
         self._in_use = 0
         self._cached = 0
         self._peak = 0
@@ -128,7 +129,7 @@ class MemoryPool:
             self._peak = max(self._peak, self._in_use)
         return Block(buffer, size, self)
 
-    def give_back(self, buffer: Buffer, size: int) -> None:
+    def give_back(self, buffer: Buffer[Any], size: int) -> None:
         events = self._pending_events()
         with self._lock:
             self._in_use -= size

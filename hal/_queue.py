@@ -32,7 +32,7 @@ class Queue:
     __slots__ = ("device", "impl", "name", "_keep", "_kept", "_keep_lock", "_closed", "_last_kernel", "_hazards",
                  "_finalizer", "__weakref__")
 
-    def __init__(self, device: Device, impl: QueueImpl, name: str) -> None:
+    def __init__(self, device: Device, impl: QueueImpl[Any], name: str) -> None:
         self.device = device
         self.impl = impl
         self.name = name
@@ -305,7 +305,7 @@ def _pattern_key(dtype: np.dtype[Any], value: Any) -> tuple[Any, type, Any] | No
 def track(queue: Queue) -> Queue:
     """Close ``queue``'s backend queue when it is dropped without ``close()`` (its worker thread,
     C queue, ... would otherwise live on); the default queue lives as long as its device."""
-    def close(impl: QueueImpl = queue.impl) -> None:
+    def close(impl: QueueImpl[Any] = queue.impl) -> None:
         try:
             impl.close()
         except Exception:  # a fault nobody can receive any more: the queue is gone

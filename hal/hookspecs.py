@@ -1,28 +1,22 @@
-"""The pluggy hook specifications of hal; plugins register under the entry-point group ``hal``.
+"""Deprecated (vendor API 1.2): the hooks moved to :mod:`hal.backend`; import ``hookimpl`` from there.
 
-Hooks run at start-up only (discovery). A launch calls the backend's objects
-directly, never through a hook.
+Kept so that plugins written against API 1.0/1.1 (``from hal.hookspecs import hookimpl``) load
+unchanged through 1.x.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import warnings
+from typing import Any
 
-import pluggy
+from .backend import _hooks
 
-if TYPE_CHECKING:
-    from .backend import Backend
-
-hookspec = pluggy.HookspecMarker("hal")
-hookimpl = pluggy.HookimplMarker("hal")
+_MOVED = {"hookimpl", "hookspec", "hal_backends", "hal_ops"}
 
 
-@hookspec
-def hal_backends() -> list[Backend]:  # type: ignore[empty-body]
-    """The backends this plugin provides."""
-
-
-@hookspec
-def hal_ops() -> list[Any]:  # type: ignore[empty-body]
-    """Native operator implementations (``hal.ops.OpImpl``): each names its operator, the
-    backends it serves and a priority; the highest priority that accepts a device wins."""
+def __getattr__(name: str) -> Any:
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"hal.hookspecs.{name} is deprecated since vendor API 1.2: import it from hal.backend "
+                  f"(`from hal.backend import hookimpl`)", DeprecationWarning, stacklevel=2)
+    return getattr(_hooks, name)

@@ -1,4 +1,5 @@
-"""``hal demo`` and ``hal bench``: parsers the ``hal`` command adds with two calls."""
+"""``hal demo`` and ``hal bench``: sub-parsers that the ``hal`` command adds through its
+``hal.commands`` entry points (pyproject.toml), so the core never imports the demo."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import types
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._errors import InvalidArgumentError
@@ -96,15 +97,18 @@ class Launch:
         return f"{self.kernel.name}[{self.grid!r}, {self.block!r}, {self.queue!r}]"
 
 
+default_device_queue: Callable[[], Any] | None = None
+"""The default queue of ``hal.device()``, installed by the core (which sits above this package)."""
+
+
 def _default_queue(args: tuple[Any, ...]) -> Any:
     """The default queue of the first argument's device, else of ``hal.device()``."""
     for arg in args:
         queue = getattr(getattr(arg, "device", None), "default_queue", None)
         if queue is not None:
             return queue
-    import hal  # the core sits above this package
-
-    return hal.device().default_queue
+    assert default_device_queue is not None, "hal (the core) installs it on import"
+    return default_device_queue()
 
 
 class DeviceFunction:

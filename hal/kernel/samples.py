@@ -5,37 +5,37 @@ the same code (benchmarks/gpu/measure_h100.py holds their CUDA C twins).
 
 from __future__ import annotations
 
-import hal
+import hal.kernel as hk
 
 
-@hal.kernel
-def saxpy(a: hal.f32, x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], n: hal.i32):
+@hk
+def saxpy(a: hk.f32, x: hk.Ptr[hk.f32], y: hk.Ptr[hk.f32], n: hk.i32):
     """y = a * x + y: the bandwidth-bound kernel every device is measured with."""
-    i = hal.global_id(0)
+    i = hk.global_id(0)
     if i < n:
         y[i] = a * x[i] + y[i]
 
 
-@hal.kernel
-def strided(x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], s: hal.i32, n: hal.i32):
+@hk
+def strided(x: hk.Ptr[hk.f32], y: hk.Ptr[hk.f32], s: hk.i32, n: hk.i32):
     """y[i] = x[i * s]: coalescing falls apart as the stride grows."""
-    i = hal.global_id(0)
+    i = hk.global_id(0)
     if i < n:
         y[i] = x[i * s]
 
 
-@hal.kernel
-def reduce128(x: hal.Ptr[hal.f32], out: hal.Ptr[hal.f32]):
+@hk
+def reduce128(x: hk.Ptr[hk.f32], out: hk.Ptr[hk.f32]):
     """Per-group sums of 128 elements: a shared-memory tree with a barrier per level."""
-    buf = hal.shared(hal.f32, 128)
-    t = hal.local_id(0)
-    buf[t] = x[hal.global_id(0)]
-    hal.barrier()
+    buf = hk.shared(hk.f32, 128)
+    t = hk.local_id(0)
+    buf[t] = x[hk.global_id(0)]
+    hk.barrier()
     s = 64
     while s > 0:
         if t < s:
             buf[t] = buf[t] + buf[t + s]
-        hal.barrier()
+        hk.barrier()
         s = s // 2
     if t == 0:
-        out[hal.group_id(0)] = buf[0]
+        out[hk.group_id(0)] = buf[0]

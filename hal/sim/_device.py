@@ -4,47 +4,37 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .._errors import OutOfMemoryError
-from ..backend import ArgBuffer, Buffer, DeviceImpl, Dim3, Executable, QueueImpl
-
-if TYPE_CHECKING:
-    from ..kernel import ir
+from ..backend import Buffer, DeviceImpl, Dim3, Executable, QueueImpl
 
 
-class HostBuffer(Buffer):
-    """Device memory simulated by a numpy byte array; host-visible only if the device says so."""
+class HostBuffer(Buffer[np.ndarray]):
+    """Device memory simulated by a numpy byte array (``handle``); host-visible only if the device says so."""
 
-    __slots__ = ("nbytes", "data", "visible")
+    __slots__ = ("nbytes", "handle", "visible")
 
     def __init__(self, nbytes: int, visible: bool) -> None:
         self.nbytes = nbytes
-        self.data = np.empty(nbytes, dtype=np.uint8)
+        self.handle = np.empty(nbytes, dtype=np.uint8)
         self.visible = visible
 
+    @property
+    def data(self) -> np.ndarray:
+        """API 1.0's name of ``handle``."""
+        return self.handle
+
     def host_array(self) -> np.ndarray | None:
-        return self.data if self.visible else None
+        return self.handle if self.visible else None
 
 
-def kernel_args(kernel: ir.Kernel, args: Sequence[Any]) -> list[Any]:
-    """Launch arguments as the reference interpreter takes them: a typed numpy view of each
-    pointer argument's elements, scalars unchanged."""
-    out: list[Any] = []
-    for param, arg in zip(kernel.params, args):
-        if param.pointer:
-            buf: ArgBuffer = arg
-            data = buf.buffer.data  # type: ignore[attr-defined]
-            itemsize = param.type.np_dtype.itemsize
-            out.append(data[buf.offset:buf.offset + buf.size * itemsize].view(param.type.np_dtype))
-        else:
-            out.append(arg)
-    return out
+_FREED = np.empty(0, dtype=np.uint8)
 
 
-class SimDevice(DeviceImpl):
+class SimDevice(DeviceImpl[HostBuffer]):
     """Base of simulated devices: memory and queues here, cost model and execution in the subclass.
 
     Times are simulated seconds; each queue keeps its own clock, and waiting on
@@ -60,17 +50,17 @@ class SimDevice(DeviceImpl):
         if seconds > self.host_now:
             self.host_now = seconds
 
-    def allocate(self, nbytes: int) -> Buffer:
+    def allocate(self, nbytes: int) -> HostBuffer:
         try:
             return HostBuffer(nbytes, self.host_visible)
         except MemoryError:
             raise OutOfMemoryError(f"the host has no memory left to simulate {nbytes} bytes of "
                                    f"{self.info().name} memory; free arrays first") from None
 
-    def free(self, buffer: Buffer) -> None:
-        buffer.data = None  # type: ignore[attr-defined]
+    def free(self, buffer: HostBuffer) -> None:
+        buffer.handle = _FREED
 
-    def create_queue(self) -> QueueImpl:
+    def create_queue(self) -> QueueImpl[HostBuffer]:
         from ._queue import SimQueue
 
         return SimQueue(self)

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._errors import DeviceFault, HalError
-from ..backend import Buffer, CommandTrace, Dim3, EventImpl, Executable, QueueImpl
+from ..backend import CommandTrace, Dim3, EventImpl, Executable, QueueImpl
 
 if TYPE_CHECKING:
-    from ._device import SimDevice
+    from ._device import HostBuffer, SimDevice
 
 Work = Callable[[], "tuple[float, dict[str, Any]]"]
 
@@ -53,7 +53,7 @@ class SimEvent(EventImpl):
         return self.stamp
 
 
-class SimQueue(QueueImpl):
+class SimQueue(QueueImpl["HostBuffer"]):
     def __init__(self, device: SimDevice) -> None:
         self.device = device
         self.clock = 0.0
@@ -76,31 +76,31 @@ class SimQueue(QueueImpl):
             self._cond.notify_all()
             return self.submitted
 
-    def copy(self, dst: Buffer, dst_offset: int, src: Buffer, src_offset: int, nbytes: int,
+    def copy(self, dst: HostBuffer, dst_offset: int, src: HostBuffer, src_offset: int, nbytes: int,
              trace: CommandTrace | None) -> None:
         def work() -> tuple[float, dict[str, Any]]:
-            dst.data[dst_offset:dst_offset + nbytes] = src.data[src_offset:src_offset + nbytes]  # type: ignore[attr-defined]
+            dst.handle[dst_offset:dst_offset + nbytes] = src.handle[src_offset:src_offset + nbytes]
             return self.device.transfer_seconds("copy_d2d", nbytes), {"bytes": nbytes}
         self.submit(work, trace)
 
-    def write(self, dst: Buffer, dst_offset: int, src: np.ndarray, trace: CommandTrace | None) -> None:
+    def write(self, dst: HostBuffer, dst_offset: int, src: np.ndarray, trace: CommandTrace | None) -> None:
         def work() -> tuple[float, dict[str, Any]]:
-            dst.data[dst_offset:dst_offset + src.nbytes] = src  # type: ignore[attr-defined]
+            dst.handle[dst_offset:dst_offset + src.nbytes] = src
             return self.device.transfer_seconds("copy_h2d", src.nbytes), {"bytes": src.nbytes}
         self.submit(work, trace)
 
-    def read(self, dst: np.ndarray, src: Buffer, src_offset: int, trace: CommandTrace | None) -> None:
+    def read(self, dst: np.ndarray, src: HostBuffer, src_offset: int, trace: CommandTrace | None) -> None:
         def work() -> tuple[float, dict[str, Any]]:
-            dst[...] = src.data[src_offset:src_offset + dst.nbytes]  # type: ignore[attr-defined]
+            dst[...] = src.handle[src_offset:src_offset + dst.nbytes]
             return self.device.transfer_seconds("copy_d2h", dst.nbytes), {"bytes": dst.nbytes}
         self.submit(work, trace)
 
-    def fill(self, dst: Buffer, offset: int, nbytes: int, pattern: bytes, trace: CommandTrace | None) -> None:
+    def fill(self, dst: HostBuffer, offset: int, nbytes: int, pattern: bytes, trace: CommandTrace | None) -> None:
         unit = np.dtype(f"u{len(pattern)}")
         value = np.frombuffer(pattern, dtype=unit)[0]
 
         def work() -> tuple[float, dict[str, Any]]:
-            region = dst.data[offset:offset + nbytes]  # type: ignore[attr-defined]
+            region = dst.handle[offset:offset + nbytes]
             region.view(unit)[...] = value
             return self.device.transfer_seconds("fill", nbytes), {"bytes": nbytes}
         self.submit(work, trace)

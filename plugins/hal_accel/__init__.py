@@ -7,14 +7,11 @@ model (README.md, "Timing model").
 
 from __future__ import annotations
 
-from typing import Any
-
-from hal.backend import Backend
-from hal.hookspecs import hookimpl
+from hal.backend import Backend, NativeOp, hookimpl
 
 from ._backend import AccelBackend
 
-api_version = (1, 0)
+api_version = (1, 2)
 
 __all__ = ["AccelBackend", "api_version"]
 
@@ -25,7 +22,7 @@ def hal_backends() -> list[Backend]:
 
 
 @hookimpl
-def hal_ops() -> list[Any]:
+def hal_ops() -> list[NativeOp]:
     from ._ops import native_ops
 
     return native_ops()

@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hal._errors import UnsupportedError
-from hal._features import Feature
-from hal.backend import Dim3, Executable
+from hal.backend import Dim3, Executable, Feature, UnsupportedError
 from hal.sim import SimDevice
 
 from ._presets import Preset
 
 if TYPE_CHECKING:
-    from hal._info import DeviceInfo
+    from hal.backend import DeviceInfo
     from hal.kernel import ir
 
 FEATURES = frozenset({Feature.TENSOR_OPS, Feature.INT8, Feature.SIMULATED_TIMING})
@@ -32,7 +30,7 @@ class AccelDevice(SimDevice):
 
     def info(self) -> DeviceInfo:
         if self._info is None:
-            from hal._info import DeviceInfo  # pydantic: loaded when a program first asks, not at discovery
+            from hal.backend import DeviceInfo  # pydantic: loaded when a program first asks, not at discovery
 
             p = self.part
             self._info = DeviceInfo(

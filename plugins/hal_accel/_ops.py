@@ -1,26 +1,28 @@
 """The native hal.ops operators of the NPU: exact numpy results, time from :mod:`._model`.
 
-The public op has validated shapes, dtypes and devices and allocated ``out``;
-each function here prices the command with the model, then enqueues it on
-the simulated queue, where it computes on the device buffers.
+The public op has validated shapes, dtypes and devices, allocated ``out`` and announced the
+command; each function here prices it with the model, then enqueues it on the device's own
+simulated queue, where it computes on the DRAM buffers (the contract: :mod:`hal.backend._ops`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from hal.backend import CommandTrace, NativeOp, Operand, operand_view
+from hal.sim import HostBuffer, SimQueue
+
 from ._model import Estimate, gemm_estimate, vector_estimate
 
 if TYPE_CHECKING:
-    from hal._memory import Array
-    from hal._queue import Queue
-    from hal.ops import OpImpl
-
     from ._device import AccelDevice
+
+Dram = Operand[HostBuffer]
+"""An operand in the NPU's simulated DRAM."""
 
 BINARY: dict[str, Callable[..., Any]] = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "maximum": np.maximum, "minimum": np.minimum}
@@ -30,12 +32,6 @@ UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "tanh": np.tanh,
 }
 """What the vector unit (the TPU's activation pipeline) computes; no divider, no exp/log/sqrt."""
-
-
-def _view(arr: Array) -> np.ndarray:
-    """The typed numpy view of a simulated-DRAM array (raises InvalidHandleError when freed)."""
-    data: np.ndarray = arr.buffer.data  # type: ignore[attr-defined]
-    return data[arr.offset:arr.offset + arr.nbytes].view(arr.dtype).reshape(arr.shape)
 
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -52,9 +48,8 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return summed.astype(np.int64)
 
 
-def _submit(queue: Queue, name: str, est: Estimate, compute: Callable[[], None], reads: Sequence[Any],
-            out: Array) -> None:
-    """Enqueue ``compute`` with its modelled cost; ``reads`` and ``out`` go to the hazard check."""
+def _submit(queue: SimQueue, est: Estimate, compute: Callable[[], None], trace: CommandTrace | None) -> None:
+    """Enqueue ``compute`` in order on the device's queue, charged its modelled cost."""
     part = _device(queue).part
     seconds, counters = est.seconds(part), est.counters(part)
 
@@ -62,19 +57,17 @@ def _submit(queue: Queue, name: str, est: Estimate, compute: Callable[[], None],
         compute()
         return seconds, counters
 
-    trace = queue.command_trace(name, "op", reads=[r for r in reads if not isinstance(r, (int, float))],
-                                writes=(out,))
-    queue.impl.submit(work, trace)  # type: ignore[attr-defined]
+    queue.submit(work, trace)
 
 
-def _device(queue: Queue) -> AccelDevice:
-    return queue.device.impl  # type: ignore[return-value]
+def _device(queue: SimQueue) -> AccelDevice:
+    return cast("AccelDevice", queue.device)
 
 
-def gemm(a: Array, b: Array, out: Array, *, alpha: Any, beta: Any, trans_a: bool, trans_b: bool,
-         queue: Queue) -> None:
+def gemm(queue: SimQueue, a: Dram, b: Dram, out: Dram, *, alpha: Any, beta: Any, trans_a: bool,
+         trans_b: bool, trace: CommandTrace | None) -> None:
     """``out = alpha * op(a) @ op(b) + beta * out`` on the systolic array (int8 in, int32 out, wrapping)."""
-    va, vb, vo = _view(a), _view(b), _view(out)
+    va, vb, vo = operand_view(a), operand_view(b), operand_view(out)
     va, vb = (va.T if trans_a else va), (vb.T if trans_b else vb)
     (m, k), n = va.shape, vb.shape[1]
     est = gemm_estimate(m, n, k, _device(queue).part, in_itemsize=a.dtype.itemsize,
@@ -94,14 +87,14 @@ def gemm(a: Array, b: Array, out: Array, *, alpha: Any, beta: Any, trans_a: bool
             acc += vo.dtype.type(beta) * vo
         vo[...] = acc
 
-    _submit(queue, "gemm", est, compute, (a, b, out) if beta != 0 else (a, b), out)
+    _submit(queue, est, compute, trace)
 
 
-def conv2d(x: Array, w: Array, out: Array, *, stride: tuple[int, int], padding: tuple[int, int],
-           queue: Queue) -> None:
+def conv2d(queue: SimQueue, x: Dram, w: Dram, out: Dram, *, stride: tuple[int, int],
+           padding: tuple[int, int], trace: CommandTrace | None) -> None:
     """NCHW x KCRS -> NKPQ as im2col + gemm: the DMA gathers each output pixel's receptive field
     into one row of an (N*P*Q) x (C*R*S) matrix that streams through the array."""
-    vx, vw, vo = _view(x), _view(w), _view(out)
+    vx, vw, vo = operand_view(x), operand_view(w), operand_view(out)
     batch, channels = x.shape[:2]
     kout, _, r, s = w.shape
     p, q = out.shape[2:]
@@ -118,43 +111,42 @@ def conv2d(x: Array, w: Array, out: Array, *, stride: tuple[int, int], padding: 
         acc = _matmul(cols, vw.reshape(kout, k).T)
         vo[...] = acc.reshape(batch, p, q, kout).transpose(0, 3, 1, 2).astype(vo.dtype)
 
-    _submit(queue, "conv2d", est, compute, (x, w), out)
+    _submit(queue, est, compute, trace)
 
 
-def binary(op_name: str, a: Array | float, b: Array | float, out: Array, *, queue: Queue) -> None:
+def binary(queue: SimQueue, op_name: str, a: Dram | float, b: Dram | float, out: Dram, *,
+           trace: CommandTrace | None) -> None:
     """An elementwise binary op on the vector unit; one operand may be a Python float."""
     fn = BINARY[op_name]
-    va = _view(a) if not isinstance(a, (int, float)) else a
-    vb = _view(b) if not isinstance(b, (int, float)) else b
-    vo = _view(out)
+    va = operand_view(a) if isinstance(a, Operand) else a
+    vb = operand_view(b) if isinstance(b, Operand) else b
+    vo = operand_view(out)
     moved = sum(v.nbytes for v in (va, vb) if isinstance(v, np.ndarray)) + out.nbytes
     est = vector_estimate(out.size, moved, _device(queue).part)
 
     def compute() -> None:
         vo[...] = fn(va, vb)
 
-    _submit(queue, op_name, est, compute, (a, b), out)
+    _submit(queue, est, compute, trace)
 
 
-def unary(op_name: str, x: Array, out: Array, *, queue: Queue) -> None:
+def unary(queue: SimQueue, op_name: str, x: Dram, out: Dram, *, trace: CommandTrace | None) -> None:
     """An elementwise activation on the vector unit."""
     fn = UNARY[op_name]
-    vx, vo = _view(x), _view(out)
+    vx, vo = operand_view(x), operand_view(out)
     est = vector_estimate(out.size, x.nbytes + out.nbytes, _device(queue).part)
 
     def compute() -> None:
         with np.errstate(over="ignore"):  # sigmoid of a large negative x: exp overflows to inf, 1/inf = 0
             vo[...] = fn(vx)
 
-    _submit(queue, op_name, est, compute, (x,), out)
+    _submit(queue, est, compute, trace)
 
 
-def native_ops() -> list[OpImpl]:
-    """One OpImpl per operator the NPU runs; any other op finds no native here, so hal.ops raises
+def native_ops() -> list[NativeOp]:
+    """One NativeOp per operator the NPU runs; any other op finds no native here, so hal.ops raises
     UnsupportedError for it on this device (which runs no portable kernels)."""
-    from hal.ops import OpImpl
-
     accel = frozenset({"accel"})
-    return [OpImpl(op="gemm", fn=gemm, backends=accel), OpImpl(op="conv2d", fn=conv2d, backends=accel),
-            *(OpImpl(op=name, fn=binary, backends=accel) for name in BINARY),
-            *(OpImpl(op=name, fn=unary, backends=accel) for name in UNARY)]
+    return [NativeOp(op="gemm", fn=gemm, backends=accel), NativeOp(op="conv2d", fn=conv2d, backends=accel),
+            *(NativeOp(op=name, fn=binary, backends=accel) for name in BINARY),
+            *(NativeOp(op=name, fn=unary, backends=accel) for name in UNARY)]

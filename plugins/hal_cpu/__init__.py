@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from hal.backend import Backend
-from hal.hookspecs import hookimpl
+from hal.backend import Backend, NativeOp, hookimpl
 
 from ._backend import CpuBackend
 
-api_version = (1, 1)
+api_version = (1, 2)
 
 
 @hookimpl
@@ -19,8 +16,8 @@ def hal_backends() -> list[Backend]:
 
 
 @hookimpl
-def hal_ops() -> list[Any]:
+def hal_ops() -> list[NativeOp]:
     """Native operators for host memory: gemm through the BLAS numpy links."""
-    from hal.ops._cpu_native import host_impls  # lazy: the plugin's import stays cheap
+    from ._ops import native_ops  # lazy: the plugin's import stays cheap
 
-    return host_impls()
+    return native_ops()

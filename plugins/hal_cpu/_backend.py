@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any
 
-import hal
-from hal.backend import Backend
+from hal.backend import SDK_VERSION, Backend
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
-
     from ._device import CpuDevice
 
 
 class CpuBackend(Backend):
-    """One device: every core the runtime uses (``HAL_CPU_THREADS`` narrows it)."""
+    """One device: every core the runtime uses (``HAL_CPU_THREADS`` narrows it); it takes no options."""
 
-    name: ClassVar[str] = "cpu"
-    version: ClassVar[str] = hal.__version__
-    Options: ClassVar[type[BaseModel] | None] = None
+    name = "cpu"
+    version = SDK_VERSION
 
     def device_count(self) -> int:
         return 1
 
-    def open_device(self, index: int, options: BaseModel | None) -> CpuDevice:
+    def open_device(self, index: int, options: Any) -> CpuDevice:
         from ._device import CpuDevice  # the C runtime loads when the device opens
 
         return CpuDevice(index)

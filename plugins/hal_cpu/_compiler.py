@@ -31,8 +31,7 @@ from typing import Any
 
 import _cffi_backend
 
-from hal._errors import CompileError, HalError, UnsupportedError
-from hal.backend import Executable
+from hal.backend import CompileError, Executable, HalError, UnsupportedError
 from hal.kernel import cemit, ir
 
 from ._runtime import ffi

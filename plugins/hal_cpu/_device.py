@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import platform
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hal._errors import OutOfMemoryError
-from hal._features import Feature
-from hal.backend import Buffer, DeviceImpl, Executable
+from hal.backend import Buffer, DeviceImpl, Executable, Feature, OutOfMemoryError
 
 from ._hostpool import HostPool, default_limit
 from ._queue import CpuQueue
 from ._runtime import ffi, lib
 
 if TYPE_CHECKING:
-    from hal._info import DeviceInfo
+    from hal.backend import DeviceInfo
     from hal.kernel import ir
 
 _FEATURES = frozenset({
@@ -42,12 +40,12 @@ def _cpuinfo() -> dict[str, str]:
     return fields
 
 
-class CpuBuffer(Buffer):
-    """``nbytes`` of 64-byte aligned host memory; ``ptr`` is what the C runtime's calls take."""
+class CpuBuffer(Buffer[Any]):
+    """``nbytes`` of 64-byte aligned host memory; ``handle`` (cdata ``void *`` from ``hal_alloc``) is
+    what the C runtime's calls take."""
 
     def __init__(self, ptr: Any, nbytes: int) -> None:
-        self.ptr = ptr
-        """cdata ``void *`` from ``hal_alloc``."""
+        self.handle = ptr
         self.nbytes = nbytes
         self.address = int(ffi.cast("uintptr_t", ptr))
         """The same pointer as an int (for DLPack and debugging)."""
@@ -56,11 +54,11 @@ class CpuBuffer(Buffer):
     def host_array(self) -> np.ndarray:
         """Zero-copy uint8 view of the memory, made once."""
         if self._host is None:
-            self._host = np.frombuffer(ffi.buffer(self.ptr, self.nbytes), np.uint8)
+            self._host = np.frombuffer(ffi.buffer(self.handle, self.nbytes), np.uint8)
         return self._host
 
 
-class CpuDevice(DeviceImpl):
+class CpuDevice(DeviceImpl[CpuBuffer]):
     """The host as a device: memory is host-visible, kernels run on the runtime's thread pool."""
 
     def __init__(self, index: int = 0) -> None:
@@ -68,7 +66,7 @@ class CpuDevice(DeviceImpl):
         self.host_pool = HostPool(limit=default_limit())
 
     def info(self) -> DeviceInfo:
-        from hal._info import DeviceInfo  # pydantic loads on first use, not at plugin import
+        from hal.backend import DeviceInfo  # pydantic loads on first use, not at plugin import
 
         cpu = _cpuinfo()
         from ._compiler import checked_mode
@@ -90,11 +88,10 @@ class CpuDevice(DeviceImpl):
                                    "free arrays or use smaller ones")
         return CpuBuffer(ptr, nbytes)
 
-    def free(self, buffer: Buffer) -> None:
-        buf = cast(CpuBuffer, buffer)
-        lib.hal_free(buf.ptr)
-        buf.ptr = ffi.NULL
-        buf._host = None
+    def free(self, buffer: CpuBuffer) -> None:
+        lib.hal_free(buffer.handle)
+        buffer.handle = ffi.NULL
+        buffer._host = None
 
     def host_buffer(self, nbytes: int) -> np.ndarray | None:
         return self.host_pool.take(nbytes)

@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import numpy as np
 
-from hal._errors import DeviceFault, InvalidHandleError, OutOfMemoryError
-from hal.backend import Buffer, CommandTrace, Dim3, EventImpl, QueueImpl
+from hal.backend import CommandTrace, DeviceFault, Dim3, EventImpl, InvalidHandleError, OutOfMemoryError, QueueImpl
 
 from ._runtime import ffi, lib
 
 if TYPE_CHECKING:
-    from ._device import CpuDevice
+    from ._device import CpuBuffer, CpuDevice
 
 _copy_at = lib.hal_queue_copy_at
 _fill_at = lib.hal_queue_fill_at
@@ -110,7 +109,7 @@ class CpuEvent(EventImpl):
         return times[1]
 
 
-class CpuQueue(QueueImpl):
+class CpuQueue(QueueImpl["CpuBuffer"]):
     """One C queue, served by its own worker thread."""
 
     handle: Any = None
@@ -134,15 +133,15 @@ class CpuQueue(QueueImpl):
         self.close()
 
     # ------------------------------------------------------------ commands
-    def copy(self, dst: Buffer, dst_offset: int, src: Buffer, src_offset: int, nbytes: int,
+    def copy(self, dst: CpuBuffer, dst_offset: int, src: CpuBuffer, src_offset: int, nbytes: int,
              trace: CommandTrace | None) -> None:
-        seq = _copy_at(self.handle, dst.ptr, dst_offset, src.ptr, src_offset, nbytes)  # type: ignore[attr-defined]
+        seq = _copy_at(self.handle, dst.handle, dst_offset, src.handle, src_offset, nbytes)
         if trace is not None:
             self._traces.append((seq, trace))
 
-    def write(self, dst: Buffer, dst_offset: int, src: np.ndarray, trace: CommandTrace | None) -> None:
+    def write(self, dst: CpuBuffer, dst_offset: int, src: np.ndarray, trace: CommandTrace | None) -> None:
         host = _from_buffer(src)
-        seq = _copy_at(self.handle, dst.ptr, dst_offset, host, 0, src.nbytes)  # type: ignore[attr-defined]
+        seq = _copy_at(self.handle, dst.handle, dst_offset, host, 0, src.nbytes)
         keep = self._keep
         keep.append((seq, host))
         if len(keep) > _KEEP_MAX:
@@ -150,9 +149,9 @@ class CpuQueue(QueueImpl):
         if trace is not None:
             self._traces.append((seq, trace))
 
-    def read(self, dst: np.ndarray, src: Buffer, src_offset: int, trace: CommandTrace | None) -> None:
+    def read(self, dst: np.ndarray, src: CpuBuffer, src_offset: int, trace: CommandTrace | None) -> None:
         host = _from_buffer(dst)  # the core passes a writable array
-        seq = _copy_at(self.handle, host, 0, src.ptr, src_offset, dst.nbytes)  # type: ignore[attr-defined]
+        seq = _copy_at(self.handle, host, 0, src.handle, src_offset, dst.nbytes)
         keep = self._keep
         keep.append((seq, host))
         if len(keep) > _KEEP_MAX:
@@ -160,15 +159,15 @@ class CpuQueue(QueueImpl):
         if trace is not None:
             self._traces.append((seq, trace))
 
-    def fill(self, dst: Buffer, offset: int, nbytes: int, pattern: bytes, trace: CommandTrace | None) -> None:
-        seq = _fill_at(self.handle, dst.ptr, offset, nbytes, pattern, len(pattern))  # type: ignore[attr-defined]
+    def fill(self, dst: CpuBuffer, offset: int, nbytes: int, pattern: bytes, trace: CommandTrace | None) -> None:
+        seq = _fill_at(self.handle, dst.handle, offset, nbytes, pattern, len(pattern))
         if trace is not None:
             self._traces.append((seq, trace))
 
     def launch(self, exe: CpuExecutable, grid: Dim3, block: Dim3, args: Sequence[Any],  # type: ignore[override]
                trace: CommandTrace | None) -> None:
         try:
-            fn, where = exe.cpu_target  # type: ignore[attr-defined]
+            fn, where = exe.cpu_target
         except AttributeError:
             fn, where = launch_target(exe)
         packed = exe.pack(args)

@@ -5,10 +5,9 @@ See README.md for the model, its latency table, sources and expected error.
 
 from __future__ import annotations
 
-from hal.backend import Backend
-from hal.hookspecs import hookimpl
+from hal.backend import Backend, hookimpl
 
-api_version = (1, 0)
+api_version = (1, 2)
 
 
 @hookimpl

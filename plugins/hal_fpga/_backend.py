@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any
 
-import hal
-from hal.backend import Backend
+from hal.backend import SDK_VERSION, Backend
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -16,11 +15,10 @@ if TYPE_CHECKING:
 class FpgaBackend(Backend):
     """One simulated card; ``hal.device("fpga", preset=..., slots=..., clock_mhz=..., pipeline=...)``."""
 
-    name: ClassVar[str] = "fpga"
-    version: ClassVar[str] = hal.__version__
+    name = "fpga"
+    version = SDK_VERSION
 
-    @property
-    def Options(self) -> type[BaseModel]:  # type: ignore[override]  # noqa: N802 - the vendor interface's name
+    def options_model(self) -> type[BaseModel]:
         """Built on first use, so importing the plugin does not import pydantic."""
         from ._presets import options_model
 
@@ -29,7 +27,7 @@ class FpgaBackend(Backend):
     def device_count(self) -> int:
         return 1
 
-    def open_device(self, index: int, options: BaseModel | None) -> FpgaDevice:
+    def open_device(self, index: int, options: Any) -> FpgaDevice:
         from ._device import FpgaDevice
         from ._presets import DEFAULTS
 

@@ -12,17 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hal._features import Feature
-from hal.backend import Dim3, Executable
+from hal.backend import Dim3, Executable, Feature, kernel_args
 from hal.kernel import ir
-from hal.sim import SimDevice, kernel_args
+from hal.sim import SimDevice
 
 from ._presets import MODEL_VERSION, PRESETS, RESOURCES, Part
 from ._slots import Resources, Slots
 
 if TYPE_CHECKING:
 
-    from hal._info import DeviceInfo
+    from hal.backend import DeviceInfo
 
     from ._report import SynthesisReport
     from ._synth import Design
@@ -71,7 +70,7 @@ class FpgaDevice(SimDevice):
         self._slots = Slots(self.part.budget(self.slots), self.slots)
 
     def info(self) -> DeviceInfo:
-        from hal._info import DeviceInfo
+        from hal.backend import DeviceInfo
 
         part = self.part
         return DeviceInfo(

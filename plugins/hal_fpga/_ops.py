@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hal._errors import UnsupportedError
+from hal.backend import UnsupportedError
 from hal.kernel.types import ScalarType
 
 

@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from hal._errors import CompileError, UnsupportedError
+from hal.backend import CompileError, UnsupportedError
 from hal.kernel import ir
 
 from ._ops import (

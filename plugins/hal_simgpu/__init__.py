@@ -3,12 +3,11 @@ analytic timing model. See README.md for the model, its sources and its expected
 
 from __future__ import annotations
 
-from hal.backend import Backend
-from hal.hookspecs import hookimpl
+from hal.backend import Backend, hookimpl
 
 from ._backend import SimGpuBackend
 
-api_version = (1, 0)
+api_version = (1, 2)
 
 
 @hookimpl

@@ -2,37 +2,31 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from hal.backend import Backend
+from hal.backend import SDK_VERSION, Backend
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
-
     from ._device import SimGpuDevice
+    from ._options import Options
 
 PRESET_ORDER = ("a100", "h100", "h200")
 """Device index -> preset (kept here so hal.devices() need not import pydantic or numpy work)."""
 
 
-class _LazyOptions:
-    """``Backend.Options`` resolved on first access: importing the plugin stays cheap."""
-
-    def __get__(self, obj: Any, owner: type) -> type[BaseModel]:
-        from ._options import Options
-
-        return Options
-
-
 class SimGpuBackend(Backend):
-    name: ClassVar[str] = "simgpu"
-    version: ClassVar[str] = "0.1.0"
-    Options = _LazyOptions()
+    name = "simgpu"
+    version = SDK_VERSION
 
     def device_count(self) -> int:
         return len(PRESET_ORDER)
 
-    def open_device(self, index: int, options: BaseModel | None) -> SimGpuDevice:
+    def options_model(self) -> type[Options]:
+        from ._options import Options
+
+        return Options
+
+    def open_device(self, index: int, options: Any) -> SimGpuDevice:
         from ._device import SimGpuDevice
         from ._options import Options
         from ._presets import PRESETS

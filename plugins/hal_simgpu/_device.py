@@ -7,11 +7,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from hal._features import Feature
-from hal._info import DeviceInfo
-from hal.backend import Dim3, Executable
+from hal.backend import DeviceInfo, Dim3, Executable, Feature, kernel_args
 from hal.kernel import interpreter, ir
-from hal.sim import SimDevice, kernel_args
+from hal.sim import SimDevice
 
 from . import _model
 from ._executable import SimGpuExecutable

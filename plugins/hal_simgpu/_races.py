@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hal._errors import DeviceFault
+from hal.backend import DeviceFault
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,8 @@ from typing import Any
 import hal
 from hal._features import Feature
 from hal._info import DeviceInfo
-from hal.backend import Backend, DeviceImpl, Dim3, Executable
-from hal.hookspecs import hookimpl
-from hal.sim import SimDevice, kernel_args
+from hal.backend import Backend, DeviceImpl, Dim3, Executable, hookimpl, kernel_args
+from hal.sim import SimDevice
 
 
 class FakeExecutable(Executable):

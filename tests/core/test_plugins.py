@@ -13,7 +13,7 @@ import pytest
 import hal
 from hal import _lookup
 from hal._plugins import BUNDLED, EntryPoint, Registry, check_api_version, entry_points, open_device
-from hal.hookspecs import hookimpl
+from hal.backend import hookimpl
 
 from .fakes import FakeBackend
 
@@ -84,7 +84,7 @@ class _Counting(_Failing):
 
 PLUGIN_SOURCE = '''
 from hal.backend import Backend
-from hal.hookspecs import hookimpl
+from hal.backend import hookimpl
 
 api_version = (1, 0)
 

@@ -67,7 +67,7 @@ def busy_parent() -> Iterator[tuple[CpuDevice, CpuQueue, Any]]:
             with _compiler._lock, dev.host_pool._lock:
                 other.launch(exe, (N // 256, 1, 1), (256, 1, 1), [Arg(a, 0, N)], None)
                 other.copy(b, 0, a, 0, 4 * N, None)
-                lib.hal_copy(b.ptr, a.ptr, 4 * N)  # the pool, from a thread of the parent
+                lib.hal_copy(b.handle, a.handle, 4 * N)  # the pool, from a thread of the parent
         other.close()
 
     thread = threading.Thread(target=churn)
@@ -113,7 +113,7 @@ def test_a_parents_queue_is_dead_in_the_child(busy_parent: tuple[CpuDevice, CpuQ
     def child() -> bool:
         h = parent_q.handle
         idle = lib.hal_queue_idle(h) == 1 and lib.hal_queue_wait_host_for(h, 2**64 - 1, 10.0) == 1
-        enqueued = lib.hal_queue_fill(h, buf.ptr, 64, b"\x01", 1)  # nothing runs it here
+        enqueued = lib.hal_queue_fill(h, buf.handle, 64, b"\x01", 1)  # nothing runs it here
         fresh = lib.hal_queue_create()
         waited = lib.hal_queue_wait(fresh, h, 1)  # on a parent's queue: nothing to wait for
         lib.hal_queue_wait_host(fresh, waited)

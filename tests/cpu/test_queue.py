@@ -52,10 +52,10 @@ def trace(kind: str) -> CommandTrace:
 # ---- plugin, backend, device ---------------------------------------------------------------------
 
 def test_plugin_module_declares_its_backend() -> None:
-    assert hal_cpu.api_version == (1, 1)
+    assert hal_cpu.api_version == (1, 2)
     backends = hal_cpu.hal_backends()
     assert [type(b) for b in backends] == [CpuBackend]
-    assert backends[0].name == "cpu" and backends[0].device_count() == 1 and backends[0].Options is None
+    assert backends[0].name == "cpu" and backends[0].device_count() == 1 and backends[0].options_model() is None
 
 
 def test_device_info(device: CpuDevice) -> None:

@@ -1,37 +1,25 @@
-"""The host-visible natives: the CPU device's gemm is numpy's BLAS on the arrays' own memory."""
+"""The CPU plugin's native gemm (plugins/hal_cpu/_ops.py): numpy's BLAS on the arrays' own memory."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
+from hal_cpu._ops import host_gemm, serves
 
 import hal
-from hal.ops._cpu_native import host_gemm, host_impls
+from hal.backend import Operand
 from hal.ops._dispatch import dispatcher
 
 
 @pytest.fixture
-def cpu_native(cpu: hal.Device) -> Iterator[hal.Device]:
-    """The CPU device with the host natives served (registered here if the hal_cpu hook does not yet)."""
-    extra = [] if _served(cpu) else [hal.ops.register(i) for i in host_impls()]
-    yield cpu
-    for impl in extra:
-        hal.ops.unregister(impl)
-
-
-def _served(dev: hal.Device) -> bool:
-    chosen = dispatcher.choice("gemm", dev)
-    return chosen is not None and chosen.fn is host_gemm
-
-
-def test_hal_cpu_registers_the_host_natives(cpu: hal.Device) -> None:
-    assert _served(cpu), "plugins/hal_cpu must return hal.ops._cpu_native.host_impls() from its hal_ops hook"
+def cpu_native(cpu: hal.Device) -> hal.Device:
+    chosen = dispatcher.choice("gemm", cpu)
+    assert chosen is not None and chosen.fn is host_gemm, "hal_cpu's hal_ops hook must return its host gemm"
+    return cpu
 
 
 def test_simulated_devices_are_not_served(interp: hal.Device) -> None:
-    assert not any(impl.serves("gemm", interp) for impl in host_impls())
+    assert not serves(interp.info)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -72,7 +60,9 @@ def test_int8_gemm_wraps_like_int32_accumulation(cpu_native: hal.Device) -> None
     else:  # the device does not declare int8: the public op refuses it, the native itself still works
         with pytest.raises(hal.UnsupportedError, match="int8"):
             hal.ops.gemm(da, db)
-        host_gemm(da, db, out, alpha=3, beta=-1, trans_a=False, trans_b=False, queue=cpu_native.default_queue)
+        da_, db_, out_ = (Operand(x.buffer, x.offset, x.shape, x.dtype) for x in (da, db, out))
+        host_gemm(cpu_native.default_queue.impl, da_, db_, out_, alpha=3, beta=-1, trans_a=False, trans_b=False,
+                  trace=None)
     np.testing.assert_array_equal(out.numpy(), ref)
 
 
@@ -81,4 +71,4 @@ def test_profiled_native_gemm(cpu_native: hal.Device) -> None:
     with hal.profile() as prof:
         hal.ops.gemm(a, a)
     (record,) = [r for r in prof.records if r.name == "gemm"]
-    assert record.kind == "native" and record.device_s > 0
+    assert record.kind == "op" and record.device_s > 0

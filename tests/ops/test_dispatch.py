@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import hal
-from hal.hookspecs import hookimpl
+from hal.backend import NativeOp, Operand, QueueImpl, hookimpl
 from hal.ops import OpImpl
 from hal.ops._dispatch import dispatcher
 
@@ -126,7 +127,18 @@ def test_choice_is_made_once_per_op_and_device(interp: hal.Device, registered: l
     assert made == ["add", "relu", "add"]
 
 
-def test_natives_come_from_the_hal_ops_hook(interp: hal.Device) -> None:
+def vendor_recorder(calls: list[Any], value: float) -> Any:
+    """A vendor NativeOp gemm: it gets the backend's own queue and Operands, and fills out on that queue."""
+    def fn(queue: QueueImpl[Any], a: Operand[Any], b: Operand[Any], out: Operand[Any], *, trace: Any,
+           **kwargs: Any) -> None:
+        assert isinstance(queue, QueueImpl) and all(isinstance(x, Operand) for x in (a, b, out))
+        calls.append(kwargs)
+        queue.fill(out.buffer, out.offset, out.nbytes, np.float32(value).tobytes(), trace)
+    return fn
+
+
+@pytest.mark.parametrize("vendor", [True, False], ids=["NativeOp", "OpImpl-1.0"])
+def test_natives_come_from_the_hal_ops_hook(interp: hal.Device, vendor: bool) -> None:
     enabled: list[bool] = []
     calls: list[Any] = []
     plugin = types.ModuleType("hal_ops_hook_tests")
@@ -134,16 +146,25 @@ def test_natives_come_from_the_hal_ops_hook(interp: hal.Device) -> None:
 
     @hookimpl
     def hal_ops() -> list[Any]:
+        if vendor:
+            return [NativeOp("gemm", vendor_recorder(calls, 4.0), priority=50, accepts=lambda info: bool(enabled))]
         return [OpImpl("gemm", recorder(calls, 4.0), priority=50, accepts=lambda d: bool(enabled))]
 
     plugin.hal_ops = hal_ops  # type: ignore[attr-defined]
-    hal.register_plugin(plugin, "ops_hook_tests")
+    hal.register_plugin(plugin, f"ops_hook_tests_{vendor}")
     hal.backends()  # make sure plugins are loaded
     enabled.append(True)
     dispatcher.clear_cache()
     try:
         a = interp.array(np.eye(2, dtype=np.float32))
-        assert hal.ops.gemm(a, a).numpy()[0, 0] == 4.0 and len(calls) == 1
+        with warnings.catch_warnings(record=True) as caught, hal.profile() as prof:
+            warnings.simplefilter("always")
+            assert hal.ops.gemm(a, a).numpy()[0, 0] == 4.0 and len(calls) == 1
+        deprecated = [w for w in caught if issubclass(w.category, DeprecationWarning) and "OpImpl" in str(w.message)]
+        assert bool(deprecated) is not vendor  # a plugin's 1.0 OpImpl still works, with a deprecation warning
+        if vendor:  # the core announced the command: its profile record, filled by the backend's queue
+            (record,) = [r for r in prof.records if r.name == "gemm"]
+            assert record.kind == "op" and record.device_s > 0
     finally:
         enabled.clear()
         dispatcher.clear_cache()

@@ -22,11 +22,15 @@ except ImportError:  # Python 3.10: pytest brings tomli
 
 
 def install(project: Path, site: Path) -> None:
-    """Install ``project`` (a pyproject.toml and one package of the distribution's name) into ``site``."""
-    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    """Install ``project`` (a pyproject.toml and its packages: ``[tool.setuptools] packages``, else the one
+    of the distribution's name) into ``site``."""
+    config = tomllib.loads((project / "pyproject.toml").read_text())
+    meta = config["project"]
     name, version = meta["name"], meta["version"]
     package = name.replace("-", "_")
-    shutil.copytree(project / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
+    packages = config.get("tool", {}).get("setuptools", {}).get("packages", [package])
+    for pkg in packages:
+        shutil.copytree(project / pkg, site / pkg, ignore=shutil.ignore_patterns("__pycache__"))
     info = site / f"{package}-{version}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("\n".join(
@@ -37,7 +41,7 @@ def install(project: Path, site: Path) -> None:
         for group, entries in meta.get("entry-points", {}).items()))
     (info / "INSTALLER").write_text("hal-tests\n")
     rows = []
-    mine = (package, info.name)
+    mine = (*packages, info.name)
     for path in sorted(p for p in site.rglob("*") if p.is_file() and p.relative_to(site).parts[0] in mine):
         digest = base64.urlsafe_b64encode(hashlib.sha256(path.read_bytes()).digest()).rstrip(b"=").decode()
         rows.append(f"{path.relative_to(site).as_posix()},sha256={digest},{path.stat().st_size}")

@@ -5,11 +5,11 @@ backends from the ``hal_backends`` hook. Keep this import cheap: hal imports
 every plugin when devices are first listed.
 """
 
-from hal.hookspecs import hookimpl
+from hal.backend import hookimpl
 
 from .backend import ExampleBackend
 
-api_version = (1, 0)
+api_version = (1, 2)
 """hal's vendor API (hal.API_VERSION) this plugin targets: same major, minor <= hal's."""
 
 

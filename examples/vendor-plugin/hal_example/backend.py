@@ -7,12 +7,12 @@ core validates (arguments, dtypes, launch limits, kernel features) never reaches
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from hal.backend import Backend, DeviceImpl
+from hal.backend import Backend
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
+    from .device import ExampleDevice, ExampleOptions
 
 
 class ExampleBackend(Backend):
@@ -27,14 +27,13 @@ class ExampleBackend(Backend):
     def device_count(self) -> int:
         return 1
 
-    @property
-    def Options(self) -> type[BaseModel]:  # type: ignore[override]  # noqa: N802 - the interface's name
-        """Looked up only when options are passed: pydantic stays out of hal's start-up."""
+    def options_model(self) -> type[ExampleOptions]:
+        """Called only when options are passed: pydantic stays out of hal's start-up."""
         from .device import ExampleOptions
 
         return ExampleOptions
 
-    def open_device(self, index: int, options: BaseModel | None) -> DeviceImpl:
+    def open_device(self, index: int, options: Any) -> ExampleDevice:
         from .device import ExampleDevice, ExampleOptions  # loaded when the device is first used
 
         return ExampleDevice(options if isinstance(options, ExampleOptions) else ExampleOptions())

@@ -13,10 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hal import Feature
-from hal.backend import Dim3, Executable
-from hal.kernel import interpreter, ir
-from hal.sim import SimDevice, kernel_args
+from hal.backend import DeviceInfo, Dim3, Executable, Feature, interpret, kernel_args
+from hal.kernel import ir
+from hal.sim import SimDevice
 
 
 class ExampleOptions(BaseModel):
@@ -39,9 +38,7 @@ class ExampleDevice(SimDevice):
     def __init__(self, options: ExampleOptions) -> None:
         self.options = options
 
-    def info(self) -> Any:
-        from hal import DeviceInfo
-
+    def info(self) -> DeviceInfo:
         return DeviceInfo(
             name="Example interpreter device", backend="example", kind="gpu", vendor="Example Corp",
             memory_bytes=1 << 30, compute_units=1, max_block_size=1024, warp_size=32,
@@ -59,6 +56,6 @@ class ExampleDevice(SimDevice):
         return nbytes / self.options.bandwidth
 
     def execute(self, exe: Executable, grid: Dim3, block: Dim3, args: Sequence[Any]) -> tuple[float, dict[str, Any]]:
-        interpreter.run(exe.kernel, grid, block, kernel_args(exe.kernel, args))
+        interpret(exe.kernel, grid, block, kernel_args(exe.kernel, args))
         moved = sum(a.size * p.type.np_dtype.itemsize for p, a in zip(exe.kernel.params, args) if p.pointer)
         return 5e-6 + moved / self.options.bandwidth, {"bytes": moved}

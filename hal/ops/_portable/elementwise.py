@@ -9,7 +9,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import hal
+import hal.kernel as hk
 
 from ..._device import Device
 from ..._memory import Array
@@ -21,62 +21,62 @@ from ._common import pow2_block, scalar_type, stride_groups
 
 @functools.cache
 def _binary_funcs(T: ScalarType) -> dict[str, DeviceFunction]:
-    @hal.func
+    @hk.func
     def add(a: T, b: T) -> T:
         return a + b
 
-    @hal.func
+    @hk.func
     def sub(a: T, b: T) -> T:
         return a - b
 
-    @hal.func
+    @hk.func
     def mul(a: T, b: T) -> T:
         return a * b
 
-    @hal.func
+    @hk.func
     def div(a: T, b: T) -> T:
         return a / b
 
-    @hal.func
+    @hk.func
     def maximum(a: T, b: T) -> T:
-        return hal.max(a, b)
+        return hk.max(a, b)
 
-    @hal.func
+    @hk.func
     def minimum(a: T, b: T) -> T:
-        return hal.min(a, b)
+        return hk.min(a, b)
 
     return {"add": add, "sub": sub, "mul": mul, "div": div, "maximum": maximum, "minimum": minimum}
 
 
 @functools.cache
 def _unary_funcs(T: ScalarType) -> dict[str, DeviceFunction]:
-    @hal.func
+    @hk.func
     def relu(x: T) -> T:
-        return hal.max(x, 0)
+        return hk.max(x, 0)
 
-    @hal.func
+    @hk.func
     def gelu(x: T) -> T:
-        return 0.5 * x * (1 + hal.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+        return 0.5 * x * (1 + hk.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
 
-    @hal.func
+    @hk.func
     def sigmoid(x: T) -> T:
-        return 1 / (1 + hal.exp(-x))
+        return 1 / (1 + hk.exp(-x))
 
-    @hal.func
+    @hk.func
     def tanh(x: T) -> T:
-        return hal.tanh(x)
+        return hk.tanh(x)
 
-    @hal.func
+    @hk.func
     def exp(x: T) -> T:
-        return hal.exp(x)
+        return hk.exp(x)
 
-    @hal.func
+    @hk.func
     def log(x: T) -> T:
-        return hal.log(x)
+        return hk.log(x)
 
-    @hal.func
+    @hk.func
     def sqrt(x: T) -> T:
-        return hal.sqrt(x)
+        return hk.sqrt(x)
 
     return {"relu": relu, "gelu": gelu, "sigmoid": sigmoid, "tanh": tanh, "exp": exp, "log": log, "sqrt": sqrt}
 
@@ -85,10 +85,10 @@ def _unary_funcs(T: ScalarType) -> dict[str, DeviceFunction]:
 def binary_kernel(op: str, T: ScalarType) -> KernelFunction:
     f = _binary_funcs(T)[op]
 
-    @hal.kernel
-    def binary(a: hal.Ptr[T], b: hal.Ptr[T], s: T, mode: hal.i32, out: hal.Ptr[T], n: hal.i32):
-        i = hal.global_id(0)
-        stride = hal.global_size(0)
+    @hk
+    def binary(a: hk.Ptr[T], b: hk.Ptr[T], s: T, mode: hk.i32, out: hk.Ptr[T], n: hk.i32):
+        i = hk.global_id(0)
+        stride = hk.global_size(0)
         while i < n:
             if mode == 0:
                 out[i] = f(a[i], b[i])
@@ -105,10 +105,10 @@ def binary_kernel(op: str, T: ScalarType) -> KernelFunction:
 def unary_kernel(op: str, T: ScalarType) -> KernelFunction:
     f = _unary_funcs(T)[op]
 
-    @hal.kernel
-    def unary(x: hal.Ptr[T], out: hal.Ptr[T], n: hal.i32):
-        i = hal.global_id(0)
-        stride = hal.global_size(0)
+    @hk
+    def unary(x: hk.Ptr[T], out: hk.Ptr[T], n: hk.i32):
+        i = hk.global_id(0)
+        stride = hk.global_size(0)
         while i < n:
             out[i] = f(x[i])
             i += stride

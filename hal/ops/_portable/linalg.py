@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-import hal
+import hal.kernel as hk
 
 from ..._device import Device
 from ..._errors import UnsupportedError
@@ -30,15 +30,15 @@ from ._common import pow2_block, scalar_type, stride_groups
 
 @functools.cache
 def gemm_kernel(T: ScalarType, TILE: int) -> KernelFunction:
-    @hal.kernel
-    def gemm(a: hal.Ptr[T], b: hal.Ptr[T], c: hal.Ptr[T], m: hal.i32, n: hal.i32, k: hal.i32,
-             sa0: hal.i32, sa1: hal.i32, sb0: hal.i32, sb1: hal.i32, alpha: T, beta: T, tiles_n: hal.i32):
-        ta = hal.shared(T, TILE * TILE)
-        tb = hal.shared(T, TILE * TILE)
-        lid = hal.local_id(0)
+    @hk
+    def gemm(a: hk.Ptr[T], b: hk.Ptr[T], c: hk.Ptr[T], m: hk.i32, n: hk.i32, k: hk.i32,
+             sa0: hk.i32, sa1: hk.i32, sb0: hk.i32, sb1: hk.i32, alpha: T, beta: T, tiles_n: hk.i32):
+        ta = hk.shared(T, TILE * TILE)
+        tb = hk.shared(T, TILE * TILE)
+        lid = hk.local_id(0)
         tx = lid % TILE
         ty = lid // TILE
-        g = hal.group_id(0)
+        g = hk.group_id(0)
         row = (g // tiles_n) * TILE + ty
         col = (g % tiles_n) * TILE + tx
         acc = T(0)
@@ -47,10 +47,10 @@ def gemm_kernel(T: ScalarType, TILE: int) -> KernelFunction:
             ta[lid] = a[row * sa0 + ka * sa1] if row < m and ka < k else T(0)
             kb = t + ty
             tb[lid] = b[kb * sb0 + col * sb1] if kb < k and col < n else T(0)
-            hal.barrier()
+            hk.barrier()
             for kk in range(TILE):
                 acc += ta[ty * TILE + kk] * tb[kk * TILE + tx]
-            hal.barrier()
+            hk.barrier()
         if row < m and col < n:
             if beta == 0:
                 c[row * n + col] = alpha * acc
@@ -88,12 +88,12 @@ def _tile(device: Device, itemsize: int) -> int:
 
 @functools.cache
 def conv2d_kernel(T: ScalarType) -> KernelFunction:
-    @hal.kernel
-    def conv2d(x: hal.Ptr[T], w: hal.Ptr[T], out: hal.Ptr[T], batch: hal.i32, chans: hal.i32, height: hal.i32,
-               width: hal.i32, kout: hal.i32, kh: hal.i32, kw: hal.i32, oh: hal.i32, ow: hal.i32,
-               sh: hal.i32, sw: hal.i32, ph: hal.i32, pw: hal.i32):
+    @hk
+    def conv2d(x: hk.Ptr[T], w: hk.Ptr[T], out: hk.Ptr[T], batch: hk.i32, chans: hk.i32, height: hk.i32,
+               width: hk.i32, kout: hk.i32, kh: hk.i32, kw: hk.i32, oh: hk.i32, ow: hk.i32,
+               sh: hk.i32, sw: hk.i32, ph: hk.i32, pw: hk.i32):
         total = batch * kout * oh * ow
-        i = hal.global_id(0)
+        i = hk.global_id(0)
         while i < total:
             q = i % ow
             p = (i // ow) % oh
@@ -110,7 +110,7 @@ def conv2d_kernel(T: ScalarType) -> KernelFunction:
                                 acc += x[((nb * chans + c) * height + h) * width + col] * \
                                     w[((ko * chans + c) * kh + r) * kw + s]
             out[i] = acc
-            i += hal.global_size(0)
+            i += hk.global_size(0)
 
     return conv2d
 
@@ -125,9 +125,9 @@ def conv2d(x: Array, w: Array, out: Array, *, stride: tuple[int, int], padding: 
 
 @functools.cache
 def transpose_kernel(T: ScalarType) -> KernelFunction:
-    @hal.kernel
-    def transpose(x: hal.Ptr[T], out: hal.Ptr[T], table: hal.Ptr[hal.i32], ndim: hal.i32, total: hal.i32):
-        i = hal.global_id(0)
+    @hk
+    def transpose(x: hk.Ptr[T], out: hk.Ptr[T], table: hk.Ptr[hk.i32], ndim: hk.i32, total: hk.i32):
+        i = hk.global_id(0)
         while i < total:
             rest = i
             src = 0
@@ -136,7 +136,7 @@ def transpose_kernel(T: ScalarType) -> KernelFunction:
                 src += (rest % extent) * table[ndim + d]
                 rest = rest // extent
             out[i] = x[src]
-            i += hal.global_size(0)
+            i += hk.global_size(0)
 
     return transpose
 

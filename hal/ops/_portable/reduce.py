@@ -11,7 +11,7 @@ so it never overflows.
 import functools
 import math
 
-import hal
+import hal.kernel as hk
 
 from ..._memory import Array
 from ..._queue import Queue
@@ -24,13 +24,13 @@ NEG_INF = -math.inf
 
 @functools.cache
 def _combiners(T: ScalarType) -> dict[str, DeviceFunction]:
-    @hal.func
+    @hk.func
     def add(a: T, b: T) -> T:
         return a + b
 
-    @hal.func
+    @hk.func
     def maximum(a: T, b: T) -> T:
-        return hal.max(a, b)
+        return hk.max(a, b)
 
     return {"sum": add, "mean": add, "max": maximum}
 
@@ -38,18 +38,18 @@ def _combiners(T: ScalarType) -> dict[str, DeviceFunction]:
 def _tree(T: ScalarType, B: int, combine: DeviceFunction) -> DeviceFunction:
     """``tree(buf, lid, v)``: every thread of the group gets the combination of all threads' ``v``."""
 
-    @hal.func
-    def tree(buf: hal.Ptr[T], lid: hal.i32, v: T) -> T:
+    @hk.func
+    def tree(buf: hk.Ptr[T], lid: hk.i32, v: T) -> T:
         buf[lid] = v
-        hal.barrier()
+        hk.barrier()
         s = B // 2
         while s > 0:
             if lid < s:
                 buf[lid] = combine(buf[lid], buf[lid + s])
-            hal.barrier()
+            hk.barrier()
             s = s // 2
         r = buf[0]
-        hal.barrier()
+        hk.barrier()
         return r
 
     return tree
@@ -62,11 +62,11 @@ def reduce_kernel(op: str, T: ScalarType, B: int) -> KernelFunction:
     init = NEG_INF if op == "max" else 0.0
     mean = op == "mean"
 
-    @hal.kernel
-    def reduce(x: hal.Ptr[T], out: hal.Ptr[T], n: hal.i32, inner: hal.i32):
-        buf = hal.shared(T, B)
-        lid = hal.local_id(0)
-        g = hal.group_id(0)
+    @hk
+    def reduce(x: hk.Ptr[T], out: hk.Ptr[T], n: hk.i32, inner: hk.i32):
+        buf = hk.shared(T, B)
+        lid = hk.local_id(0)
+        g = hk.group_id(0)
         base = (g // inner) * n * inner + g % inner
         acc = T(init)
         for j in range(lid, n, B):
@@ -86,22 +86,22 @@ def softmax_kernel(T: ScalarType, B: int) -> KernelFunction:
     combiners = _combiners(T)
     tree_max, tree_sum = _tree(T, B, combiners["max"]), _tree(T, B, combiners["sum"])
 
-    @hal.kernel
-    def softmax(x: hal.Ptr[T], out: hal.Ptr[T], n: hal.i32, inner: hal.i32):
-        buf = hal.shared(T, B)
-        lid = hal.local_id(0)
-        g = hal.group_id(0)
+    @hk
+    def softmax(x: hk.Ptr[T], out: hk.Ptr[T], n: hk.i32, inner: hk.i32):
+        buf = hk.shared(T, B)
+        lid = hk.local_id(0)
+        g = hk.group_id(0)
         base = (g // inner) * n * inner + g % inner
         m = T(NEG_INF)
         for j in range(lid, n, B):
-            m = hal.max(m, x[base + j * inner])
+            m = hk.max(m, x[base + j * inner])
         m = tree_max(buf, lid, m)
         s = T(0)
         for j in range(lid, n, B):
-            s += hal.exp(x[base + j * inner] - m)
+            s += hk.exp(x[base + j * inner] - m)
         s = tree_sum(buf, lid, s)
         for j in range(lid, n, B):
-            out[base + j * inner] = hal.exp(x[base + j * inner] - m) / s
+            out[base + j * inner] = hk.exp(x[base + j * inner] - m) / s
 
     return softmax
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hal.backend import Backend
-from hal.hookspecs import hookimpl
+from hal.backend import Backend, hookimpl
 
 api_version = (1, 0)
 

@@ -1,7 +1,6 @@
 """Backends whose device_count() is not an int >= 0."""
 
-from hal.backend import Backend
-from hal.hookspecs import hookimpl
+from hal.backend import Backend, hookimpl
 
 from . import Counted
 

@@ -1,7 +1,6 @@
 """Registers a second backend named ``cpu``: the bundled one must stay in use."""
 
-from hal.backend import Backend
-from hal.hookspecs import hookimpl
+from hal.backend import Backend, hookimpl
 
 from . import Counted
 

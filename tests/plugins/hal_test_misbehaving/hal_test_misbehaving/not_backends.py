@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from hal.hookspecs import hookimpl
+from hal.backend import hookimpl
 
 from . import Counted
 

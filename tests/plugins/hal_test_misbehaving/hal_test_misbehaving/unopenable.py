@@ -1,7 +1,6 @@
 """Its device is listed, but opening it fails."""
 
-from hal.backend import Backend
-from hal.hookspecs import hookimpl
+from hal.backend import Backend, hookimpl
 
 from . import Counted
 

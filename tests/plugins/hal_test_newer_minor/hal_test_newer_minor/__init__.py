@@ -1,6 +1,6 @@
 """A plugin that needs hal vendor API 1.99, newer than this hal: refused with "upgrade hal"."""
 
-from hal.hookspecs import hookimpl
+from hal.backend import hookimpl
 
 api_version = (1, 99)
 

@@ -1,6 +1,6 @@
 """A plugin written against hal vendor API 0.9: hal 1.x must refuse it and say why."""
 
-from hal.hookspecs import hookimpl
+from hal.backend import hookimpl
 
 api_version = (0, 9)
 

@@ -1,0 +1,70 @@
+"""The vendor interface: everything a backend plugin needs, in one public package.
+
+A plugin module declares ``api_version = (major, minor)`` and implements the ``hal_backends``
+hook (decorated with :data:`hookimpl`) returning :class:`Backend` instances, and optionally
+``hal_ops`` returning :class:`NativeOp` values. It imports from here and from ``hal``'s public
+names only. The core validates every argument before it reaches these classes (sizes, dtypes,
+devices, bounds of copies, launch limits, kernel features against ``DeviceInfo.features``), so
+implementations never repeat those checks: they do the work.
+
+Object graph: ``Backend`` -> ``DeviceImpl`` -> ``Buffer`` / ``QueueImpl`` / ``Executable``; a
+``QueueImpl`` hands out ``EventImpl`` markers. docs/writing-a-backend.md lists every method.
+
+``import hal`` loads this package, so it stays light: ``DeviceInfo`` (pydantic), ``hookimpl``
+(pluggy) and the reference interpreter load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .._errors import (
+    CompileError,
+    DeviceFault,
+    DeviceNotFoundError,
+    DeviceTimeout,
+    HalError,
+    HazardError,
+    InvalidArgumentError,
+    InvalidHandleError,
+    OutOfMemoryError,
+    PluginError,
+    UnsupportedError,
+)
+from .._features import Feature
+from ._backend import Backend, KnownFailure
+from ._device import DeviceImpl
+from ._event import EventImpl
+from ._memory import ArgBuffer, Buffer, host_bytes, kernel_args
+from ._ops import FAMILIES, FAMILY_OF, NativeOp, Operand, operand_view
+from ._program import Executable
+from ._queue import CommandTrace, Dim3, QueueImpl
+from ._version import API_VERSION, SDK_VERSION
+
+_LAZY = {"DeviceInfo": "hal._info", "hookimpl": "hal.backend._hooks", "interpret": "hal.kernel.interpreter"}
+"""Loaded on first use, so that ``import hal`` imports neither pydantic nor pluggy."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name])
+    value = module.run if name == "interpret" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .._info import DeviceInfo as DeviceInfo
+    from ..kernel.interpreter import run as interpret
+    from ._hooks import hookimpl as hookimpl
+
+__all__ = [
+    "API_VERSION", "SDK_VERSION", "FAMILIES", "FAMILY_OF",
+    "Backend", "DeviceImpl", "QueueImpl", "EventImpl", "Buffer", "Executable",
+    "ArgBuffer", "CommandTrace", "Dim3", "KnownFailure", "NativeOp", "Operand",
+    "DeviceInfo", "Feature", "hookimpl", "interpret", "host_bytes", "kernel_args", "operand_view",
+    "HalError", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "HazardError",
+    "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "UnsupportedError",
+]

@@ -1,0 +1,61 @@
+"""DeviceImpl: one device of a backend: its description, memory, queues and compiler."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Generic
+
+from ._memory import B
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .._info import DeviceInfo
+    from ..kernel.ir import Kernel
+    from ._program import Executable
+    from ._queue import QueueImpl
+
+
+class DeviceImpl(ABC, Generic[B]):
+    """One device, opened by ``Backend.open_device``; its buffers are ``B``. The core calls it from
+    any thread: ``allocate``, ``free`` and ``compile`` may run at once."""
+
+    @abstractmethod
+    def info(self) -> DeviceInfo:
+        """The device's description; called once and cached by the core."""
+
+    @abstractmethod
+    def allocate(self, nbytes: int) -> B:
+        """Fresh memory of ``nbytes`` > 0 bytes (the core's pool caches and reuses it, and calls
+        this only when the pool cannot serve). Raise ``OutOfMemoryError``."""
+
+    @abstractmethod
+    def free(self, buffer: B) -> None:
+        """Return memory that no queued command uses any more (the core waited for them)."""
+
+    @abstractmethod
+    def create_queue(self) -> QueueImpl[B]:
+        """A new queue (``dev.queue()``; the device's default queue is the first one)."""
+
+    def compile(self, kernel: Kernel) -> Executable:
+        """Compile a kernel whose features the device declares (called once per kernel and device).
+        Raise ``CompileError`` or ``UnsupportedError`` (naming the construct) for what this backend
+        cannot build. The default refuses: a device without ``Feature.KERNELS`` keeps it."""
+        from .._errors import UnsupportedError
+
+        raise UnsupportedError(f"{self.info().name} does not run kernels", feature="kernels")
+
+    def host_buffer(self, nbytes: int) -> np.ndarray | None:
+        """Optional: a C-contiguous uint8 host array that transfers from this device fill
+        fastest (page-locked or recycled memory, as cudaMallocHost or a caching host
+        allocator); ``x.numpy()`` returns a view of it. None: the core uses ``numpy.empty``."""
+        return None
+
+    def host_cache_bytes(self) -> int:
+        """Optional (1.1): bytes of host memory the backend caches for transfers (counted by
+        ``dev.memory_stats().host_cached``)."""
+        return 0
+
+    def release_host_cache(self) -> int:
+        """Optional (1.1): free that host cache (``dev.release_cache()``); bytes released."""
+        return 0

@@ -1,0 +1,19 @@
+"""The vendor interface's version, and the version of the hal-sdk it ships in."""
+
+from __future__ import annotations
+
+API_VERSION = (1, 2)
+"""The vendor interface's version: a plugin with the same major and a minor <= this loads.
+
+1.1 added optional methods, each with a default that keeps 1.0 plugins correct:
+``QueueImpl.idle/drain/abort``, ``EventImpl.wait`` and ``DeviceImpl.host_cache_bytes/
+release_host_cache``; launch arguments became immutable :class:`ArgBuffer` snapshots.
+
+1.2 made :mod:`hal.backend` the one vendor package (errors, ``Feature``, ``DeviceInfo``,
+``hookimpl`` and the helpers re-exported there); added ``Backend.options_model()``, the
+native-operator contract on the vendor's own objects (:class:`NativeOp`, :class:`Operand`),
+``Buffer.handle`` with ``Buffer``, ``DeviceImpl`` and ``QueueImpl`` generic over it, and the
+host-memory helpers (``host_bytes``, ``operand_view``, ``kernel_args``)."""
+
+SDK_VERSION = "0.1.0"
+"""hal-sdk's version (``hal.__version__``); the bundled plugins report it as theirs."""
