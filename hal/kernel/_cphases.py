@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from . import ir
+from ._cinterchange import interchangeable, lane_varying
 from .analysis import Uniformity, uniform_control
 
 
@@ -37,6 +38,8 @@ class _GroupLoop:
     body: list[_Node]
     depth: int
     """1 for an outermost group-level loop."""
+    lanes: bool = False
+    """A lane-varying ``for`` (see :mod:`hal.kernel._cinterchange`): work-items run masked trips."""
 
 
 _Node = _Phase | _GroupIf | _GroupLoop
@@ -97,16 +100,10 @@ class _Planner:
         self.k = kernel
         self.uniform: Uniformity = uniform_control(kernel)
         self.params, self.decls, self.assigned = params, decls, assigned
-
-    def _interchangeable(self, s: ir.Stmt) -> bool:
-        """A uniform-bound ``for`` whose body is straight-line enough to vectorise across work-items."""
-        return (isinstance(s, ir.For)
-                and not _has(s.body, (ir.Barrier, ir.For, ir.While, ir.Break, ir.Continue, ir.Return,
-                                      ir.AtomicRMW))
-                and all(self.uniform.is_uniform(e) for e in (s.start, s.stop, s.step)))
+        self.types = dict(kernel.variables)
 
     def _group_level(self, s: ir.Stmt) -> bool:
-        return _has((s,), (ir.Barrier,)) or self._interchangeable(s)
+        return _has((s,), (ir.Barrier,)) or interchangeable(s, self.uniform, self.types)
 
     def _split(self, body: tuple[ir.Stmt, ...], depth: int, plan: _Plan) -> list[_Node]:
         nodes: list[_Node] = []
@@ -127,7 +124,8 @@ class _Planner:
                 nodes.append(_GroupIf(s, self._split(s.then, depth, plan), self._split(s.orelse, depth, plan)))
             elif isinstance(s, (ir.For, ir.While)) and self._group_level(s):
                 flush()
-                nodes.append(_GroupLoop(s, self._split(s.body, depth + 1, plan), depth + 1))
+                lanes = isinstance(s, ir.For) and lane_varying(s, self.uniform, self.types)
+                nodes.append(_GroupLoop(s, self._split(s.body, depth + 1, plan), depth + 1, lanes))
             else:
                 run.append(s)
         flush()
@@ -141,7 +139,7 @@ class _Planner:
             return plan
         plan.remat = self._rematerialisable()
         group_fors = [n.stmt.var for n in _walk_nodes(plan.nodes)
-                      if isinstance(n, _GroupLoop) and isinstance(n.stmt, ir.For)]
+                      if isinstance(n, _GroupLoop) and isinstance(n.stmt, ir.For) and not n.lanes]
         phase_defs: set[str] = set()
         for phase in plan.phases:
             phase_defs |= _defined(phase.stmts)

@@ -43,7 +43,7 @@ import inspect
 from pathlib import Path
 
 from .._errors import CompileError
-from . import _cexpr, _cphases, _cprelude, _cranges, ir
+from . import _cexpr, _cinterchange, _cphases, _cprelude, _cranges, ir
 from ._cexpr import (
     _C_OPS,
     _SUFFIX,
@@ -60,7 +60,7 @@ from ._cexpr import (
     _thread_index,
     _unary,
 )
-from ._cphases import _defined, _GroupIf, _GroupLoop, _Node, _Phase, _plan, _referenced
+from ._cphases import _defined, _GroupIf, _GroupLoop, _has, _Node, _Phase, _plan, _referenced
 from ._cprelude import _HELPERS, _INCLUDES, _RANGE_HELPERS
 from ._cranges import _Ranges
 from .analysis import check_barriers
@@ -68,7 +68,8 @@ from .types import ScalarType
 
 EMITTER_VERSION = 1
 """Bump when the generated code changes meaning (caches key on it)."""
-SOURCES = (Path(__file__), *(Path(inspect.getfile(m)) for m in (_cexpr, _cphases, _cprelude, _cranges)))
+SOURCES = (Path(__file__), *(Path(inspect.getfile(m)) for m in (_cexpr, _cinterchange, _cphases, _cprelude,
+                                                                  _cranges)))
 """The emitter's files: the CPU backend's kernel cache hashes them, so editing any one rebuilds kernels."""
 _RET = 255
 """State byte of a work-item that returned (continue/break of group-level loop d: 2d+1 / 2d+2)."""
@@ -109,6 +110,8 @@ class _Emitter:
         self.assigned = _defined(kernel.body)
         self.plan = _plan(kernel, self.params, self.decls, self.assigned)
         self.ranges = _Ranges(kernel, self.var_types, self.names, self.params, self.assigned)
+        self.masks: list[tuple[ir.For, int]] = []
+        """The lane-varying loops around the code being emitted, with their counters."""
         self.fast = False
         """Emitting ``hal_run_fast``: the ranges' fast nodes without wrapping, their variables in int64."""
         self.lines: list[str] = []
@@ -246,7 +249,10 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         brk, cont = 2 * d + 2, 2 * d + 1
         state = self.plan.state
         self.out("{", ind)
-        if isinstance(s, ir.For):
+        if node.lanes:
+            assert isinstance(s, ir.For)
+            self.lanes_header(s, ind + 1)
+        elif isinstance(s, ir.For):
             self.counter += 1
             t = f"hal_t{self.counter}"
             self.range_header(s, t, ind + 1, None)
@@ -262,7 +268,11 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         if state:
             self.out(f"for (int64_t w = 0; w < nt; w++) if (hal_st[w] == {cont}) hal_st[w] = 0;", ind + 2)
         self.nodes(node.body, ind + 2)
-        if state:
+        if node.lanes:
+            self.masks.pop()
+        elif state and _has(s.body, (ir.Break, ir.Return)):
+            # uniform control: work-item 0 left when all did (not so for one that returned before the
+            # loop: an interchanged loop's body never leaves, so it runs to its end)
             self.out(f"if (hal_st[0] == {brk} || hal_st[0] == {_RET}) break;", ind + 2)
         self.out("}", ind + 1)
         if state:
@@ -281,16 +291,51 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         self.out("const uint64_t hal_n = hal_trip(hal_s0, hal_s1, hal_sp);", ind)
         self.out(f"for (uint64_t {t} = 0; {t} < hal_n; {t}++) {{", ind)
 
+    def lanes_header(self, s: ir.For, ind: int) -> None:
+        """Open a lane-varying ``for`` (:mod:`hal.kernel._cinterchange`): the group runs the largest
+        trip count of its live work-items; :meth:`lane_masks` skips a work-item past its own."""
+        self.counter += 1
+        c = self.counter
+        vt = self.var_types[s.var]
+        stop, step = (self.cast(self.expr(e, None), e.type, vt) for e in (s.stop, s.step))
+        self.out(f"const int64_t hal_s1_{c} = (int64_t)({stop}), hal_sp_{c} = (int64_t)({step});", ind)
+        self.out(f"uint64_t hal_n{c} = 0;", ind)
+        self.lane_loop(ind)
+        self.lane_masks(ind + 2)
+        self.out(f"if (hal_sp_{c} == 0) hal_zero_step(C, {s.line}, lx, ly, lz);", ind + 2)
+        start = self.cast(self.expr(s.start, "w"), s.start.type, vt)
+        self.out(f"const uint64_t hal_m = hal_trip((int64_t)({start}), hal_s1_{c}, hal_sp_{c});", ind + 2)
+        self.out(f"if (hal_m > hal_n{c}) hal_n{c} = hal_m;", ind + 2)
+        self.out("}", ind + 1)
+        self.out("}", ind)
+        self.out(f"for (uint64_t hal_t{c} = 0; hal_t{c} < hal_n{c}; hal_t{c}++) {{", ind)
+        self.masks.append((s, c))
+
+    def lane_masks(self, ind: int) -> None:
+        """In a lane loop: skip a work-item that left, or whose lane-varying loops ran out; else set
+        their variables (``start + t * step``, exact in int64 for 32-bit variables)."""
+        if self.plan.state:
+            self.out("if (hal_st[w]) continue;", ind)
+        for s, c in self.masks:
+            vt = self.var_types[s.var]
+            start = self.cast(self.expr(s.start, "w"), s.start.type, vt)
+            self.out(f"const int64_t hal_v{c} = (int64_t)({start}) + (int64_t)hal_t{c} * hal_sp_{c};", ind)
+            self.out(f"if (hal_sp_{c} > 0 ? hal_v{c} >= hal_s1_{c} : hal_v{c} <= hal_s1_{c}) continue;", ind)
+            self.out(f"{self.storage(s.var, 'w')} = ({vt.c_name})hal_v{c};", ind)
+
     # ----------------------------------------------------------- work-items
-    def phase(self, phase: _Phase, ind: int) -> None:
-        p = phase.index
+    def lane_loop(self, ind: int) -> None:
+        """Open the loop nest over the work-items of a group (``w``: linear id); two braces to close."""
         self.out("for (int32_t lz = 0; lz < bz; lz++) for (int32_t ly = 0; ly < by; ly++) {", ind)
         self.out("const int64_t wrow = ((int64_t)lz * by + ly) * bx; (void)wrow;", ind + 1)
         self.out("#pragma GCC ivdep", ind + 1)
         self.out("for (int32_t lx = 0; lx < bx; lx++) {", ind + 1)
         self.out("const int64_t w = wrow + lx; (void)w;", ind + 2)
-        if self.plan.state:
-            self.out("if (hal_st[w]) continue;", ind + 2)
+
+    def phase(self, phase: _Phase, ind: int) -> None:
+        p = phase.index
+        self.lane_loop(ind)
+        self.lane_masks(ind + 2)
         refs = _referenced(phase.stmts)
         for name in sorted(refs):
             if name in self.decls:
@@ -378,6 +423,13 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         return "int64_t" if self.fast and name in self.ranges.widened else self.c_type(self.var_types[name])
 
     def var(self, name: str, thread: str | None) -> str:
+        if thread is not None and any(s.var == name for s, _ in self.masks):
+            # inside its lane-varying loop: the exact int64 value (gcc sees the index as affine)
+            return f"hal_v{next(k for s, k in reversed(self.masks) if s.var == name)}"
+        return self.storage(name, thread)
+
+    def storage(self, name: str, thread: str | None) -> str:
+        """Where a scalar lives: a per-group scalar, a work-item's array element or a phase-local."""
         c = self.names[name]
         if name in self.plan.remat:
             return f"({self.expr(self.plan.remat[name], thread)})"
