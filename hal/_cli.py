@@ -105,7 +105,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
-def conformance_argv(backends: str, json_path: str | None, extra: Sequence[str], junit_path: str | None = None) -> list[str]:
+def conformance_argv(backends: str, extra: Sequence[str] = (), *, json_path: str | None = None,
+                     junit_path: str | None = None) -> list[str]:
     """pytest's arguments for the suite, independent of the working directory: the suite's directory
     as the path (with ``--pyargs``, pytest also loads the conftest.py of ``./test*/``), as rootdir and
     as conftest boundary, no ini file and no cache."""
@@ -134,7 +135,8 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     check_output_path(args.junit, "--junit")
     import pytest
 
-    return int(pytest.main(conformance_argv("all" if args.all else args.backend, args.json, args.extra, args.junit)))
+    return int(pytest.main(conformance_argv("all" if args.all else args.backend, args.extra, json_path=args.json,
+                                            junit_path=args.junit)))
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
@@ -178,9 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name == "conformance":
             p.add_argument("backend", nargs="?", help="backend name, or several comma-separated (see `hal backends`)")
             p.add_argument("--all", action="store_true", help="every loaded backend, one matrix column per device")
-            p.add_argument("--json", metavar="FILE", help="write a machine-readable report")
-            p.add_argument("--junit", metavar="FILE", help="write JUnit XML (test names hal.conformance.<module>"
-                                                           "::<test>[<device>], the same on every machine)")
+            p.add_argument("--json", metavar="FILE", help="write a machine-readable report: each test's outcome, "
+                                                          "duration, failure message or skip reason; each device's "
+                                                          "model, driver, hal and plugin versions")
+            p.add_argument("--junit", metavar="FILE", help="write JUnit XML for CI, each test named "
+                                                           "hal.conformance.<module> / <test>[<device>] on every machine")
     argv = sys.argv[1:] if argv is None else list(argv)
     add_commands(sub, argv)
     args, extra = parser.parse_known_args(argv)

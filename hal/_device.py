@@ -304,6 +304,9 @@ _ALL: weakref.WeakSet[Device] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
+    from . import _pool
+
+    _pool._EXPORTS = threading.Lock()
     for dev in list(_ALL.data):  # type: ignore[attr-defined]
         dev = dev()
         if dev is not None:

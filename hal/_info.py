@@ -31,6 +31,8 @@ class DeviceInfo(BaseModel):
     simulated: bool = False
     host_visible: bool = False
     model: str | None = Field(default=None, description="Timing model and preset of a simulated device.")
+    driver_version: str | None = Field(default=None, description="The vendor driver or runtime version, for "
+                                                                 "conformance reports; None where there is none.")
     peak_flops: float | None = Field(default=None, ge=0, description="Peak arithmetic operations/s of the main "
                                      "engine at its native precision (FP32 on a GPU, int8 on an NPU; a multiply-add "
                                      "counts two); the model's figure on a simulated device; None where unknown.")

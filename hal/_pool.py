@@ -51,7 +51,7 @@ class Block:
 
     def release(self) -> bool:
         """Return the memory to the pool (once no host view uses it); False if already released."""
-        with self.pool._lock:
+        with _EXPORTS:
             buffer, self.buffer = self.buffer, None
             if buffer is None:
                 return False
@@ -63,7 +63,7 @@ class Block:
 
     def export(self) -> Buffer[Any]:
         """Count one more host view of the memory; returns the buffer it views."""
-        with self.pool._lock:
+        with _EXPORTS:
             buffer = self.buffer
             if buffer is None:
                 raise InvalidHandleError("this array was freed; allocate a new one")
@@ -71,22 +71,26 @@ class Block:
             return buffer
 
     def unexport(self) -> None:
-        """A host view went away; the last one of a released block gives its memory back."""
-        with self.pool._lock:
+        """A host view went away; the last one of a released block gives its memory back (through
+        ``drop``: this runs from a finalizer, possibly inside the pool's own locked code)."""
+        with _EXPORTS:
             self.exports -= 1
             orphan = self.orphan if not self.exports else None
             if orphan is not None:
                 self.orphan = None
         if orphan is not None:
-            self.pool.give_back(orphan, self.size)
+            self.pool.drop(orphan, self.size)
 
     def __del__(self) -> None:
         # An Array dropped without free() still returns its memory (no export holds the block).
-        try:
-            if self.buffer is not None:
-                self.release()
-        except Exception:  # interpreter shutdown: nothing useful left to do
-            pass
+        buffer, self.buffer = self.buffer, None
+        if buffer is not None:
+            self.pool.drop(buffer, self.size)
+
+
+_EXPORTS = threading.Lock()
+"""Guards ``Block.buffer/exports/orphan``; held for a few assignments only, never around a backend
+call or an allocation, so a finalizer can take it whatever the interrupted code holds."""
 
 
 class MemoryPool:
@@ -102,9 +106,27 @@ class MemoryPool:
         self._in_use = 0
         self._cached = 0
         self._peak = 0
+        self._dropped: list[tuple[Buffer[Any], int]] = []
+        """Memory of blocks collected by the garbage collector, returned at the next pool call."""
+
+    def drop(self, buffer: Buffer[Any], size: int) -> None:
+        """``give_back`` for finalizers: a collection can run inside the pool's locked code (a
+        backend call that allocates), so this only appends (atomic) and the next pool call
+        returns the memory, behind markers of the queues busy by then (later, so still safe)."""
+        self._dropped.append((buffer, size))
+
+    def _reclaim(self) -> None:
+        while self._dropped:
+            try:
+                buffer, size = self._dropped.pop()
+            except IndexError:  # another thread took the last one
+                return
+            self.give_back(buffer, size)
 
     def allocate(self, nbytes: int) -> Block:
         size = -(-max(nbytes, 1) // ROUND) * ROUND
+        if self._dropped:
+            self._reclaim()
         with self._lock:
             if self._parked:
                 self._unpark()
@@ -157,6 +179,7 @@ class MemoryPool:
 
     def release_cache(self) -> int:
         """Return every cached block to the backend (waiting for parked ones); bytes released."""
+        self._reclaim()
         with self._lock:
             for _, _, events in self._parked:
                 for e in events:
@@ -167,6 +190,7 @@ class MemoryPool:
             return before - self._cached
 
     def stats(self) -> MemoryStats:
+        self._reclaim()
         with self._lock:
             return MemoryStats(self._in_use, self._cached, self._peak, self._capacity)
 

@@ -11,6 +11,7 @@ import json
 import os
 import platform
 from collections import defaultdict
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,10 @@ import pytest
 
 CORE = "core"
 """Feature column of tests that every device must pass."""
+SUITE = Path(__file__).resolve().parent
+"""The suite's directory: JUnit names are made stable for its tests."""
+MESSAGE_CHARS = 2000
+"""A failure message in the JSON report is cut to this many characters."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -80,13 +85,8 @@ def _select(config: pytest.Config) -> list[str]:
     return specs
 
 
-SUITE = Path(__file__).resolve().parent
-"""The suite's directory: its tests are the ones this plugin reports on."""
-MESSAGE_CHARS = 2000
-"""A failure message in the JSON report is cut to this many characters."""
-
-
 def features_of(item: pytest.Item) -> list[str]:
+    """The hal.Feature names a test is tagged with (``@pytest.mark.feature``)."""
     return [m.args[0] for m in item.iter_markers("feature")]
 
 
@@ -125,7 +125,7 @@ def _name_for_junit(config: pytest.Config, item: pytest.Item, report: pytest.Tes
     """JUnit ``classname="hal.conformance.test_kernels" name="test_saxpy[cpu:0]"`` whatever the rootdir
     (pytest derives the class name from the path relative to it), so that a CI dashboard follows a
     test across machines and checkouts."""
-    from _pytest.junitxml import xml_key  # pytest's LogXML, present only with --junitxml
+    from _pytest.junitxml import xml_key  # pytest's LogXML (since pytest 7), present only with --junitxml
 
     xml = config.stash.get(xml_key, None)
     if xml is not None:
@@ -201,6 +201,7 @@ class _Matrix:
         import hal
 
         plugins = {s.name: s.plugin for s in hal.backends() if s.ok}
+        distributions = {ep.name: ep.dist.version for ep in entry_points(group="hal") if ep.dist is not None}
         out: dict[str, Any] = {"hal_version": hal.__version__, "api_version": list(hal.API_VERSION),
                                "python": platform.python_version(), "platform": platform.platform(),
                                "devices": {}}
@@ -208,9 +209,10 @@ class _Matrix:
             dev = hal.device(spec)
             info = dev.info
             out["devices"][spec] = {
-                "name": info.name, "model": info.model, "driver_version": getattr(info, "driver_version", None),
+                "name": info.name, "model": info.model, "driver_version": info.driver_version,
                 "backend": dev.backend.name, "backend_version": dev.backend.version,
-                "plugin": plugins.get(dev.backend.name), "simulated": info.simulated,
+                "plugin": plugins.get(dev.backend.name),
+                "plugin_version": distributions.get(plugins.get(dev.backend.name, "")), "simulated": info.simulated,
                 "features_declared": sorted(f.value for f in info.features),
                 "features": {f: {o: c.get(o, 0) for o in self.OUTCOMES} for f, c in self.counts[spec].items()},
             }

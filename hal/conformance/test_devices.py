@@ -1,9 +1,12 @@
 """Devices and DeviceInfo: what every backend must describe truthfully."""
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
 import hal
+
+from ._compare import assert_array_equal
 
 
 def test_info_is_frozen_and_complete(device):
@@ -17,20 +20,17 @@ def test_info_is_frozen_and_complete(device):
         info.name = "renamed"
 
 
-def test_simulated_devices_name_their_model(device):
-    if device.info.simulated:
-        assert device.info.model, "a simulated device says which preset and model version produced its figures"
-
-
 def test_listed_and_found_by_spec(device):
     assert device in hal.devices()
     assert hal.device(device.spec) is device
 
 
-def test_supports_matches_declared_features(device):
-    for feature in hal.Feature:
-        assert device.supports(feature.value) == (feature in device.info.features)
-
-
 def test_host_visible_feature_matches_info(device):
     assert device.supports("host_visible") == device.info.host_visible
+
+
+def test_unknown_option_is_refused(device):
+    """The backend's Options model forbids what it does not know (pydantic ``extra="forbid"``)."""
+    with pytest.raises(hal.InvalidArgumentError):
+        hal.device(device.backend.name, definitely_not_an_option=1)
+    assert_array_equal(device.array(np.arange(4, dtype=np.int32)), np.arange(4), what="a round trip afterwards")

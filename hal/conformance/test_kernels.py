@@ -12,6 +12,8 @@ import pytest
 import hal
 from hal.kernel.samples import saxpy
 
+from ._compare import assert_allclose, assert_array_equal
+
 pytestmark = pytest.mark.feature("kernels")
 F32_TOL = dict(rtol=2e-6, atol=1e-6)  # one rounding of the libm functions
 N = 1000
@@ -27,7 +29,7 @@ def test_saxpy(device):
     y = np.ones(N, np.float32)
     dx, dy = device.array(x), device.array(y)
     run1d(device, saxpy, N, 2.5, dx, dy, N)
-    np.testing.assert_array_equal(dy.numpy(), np.float32(2.5) * x + y)
+    assert_array_equal(dy, np.float32(2.5) * x + y, what="2.5 * x + y")
 
 
 @hal.kernel
@@ -55,14 +57,14 @@ def test_integer_semantics(device):
     run1d(device, int_ops, N, device.array(a), device.array(b), out, N)
     got = out.numpy().reshape(N, 8)
     with np.errstate(over="ignore"):
-        np.testing.assert_array_equal(got[:, 0], a // b)
-        np.testing.assert_array_equal(got[:, 1], a % b)
-        np.testing.assert_array_equal(got[:, 2], a * b + np.int32(2147483647))
-        np.testing.assert_array_equal(got[:, 3], (a << (b & 7)) ^ (a >> 2))
-    np.testing.assert_array_equal(got[:, 4], (a & b) | ~a)
-    np.testing.assert_array_equal(got[:, 5], np.minimum(a, b) - np.maximum(a, b) + np.abs(a))
-    np.testing.assert_array_equal(got[:, 6], np.where(a < b, -a, a * 3))
-    np.testing.assert_array_equal(got[:, 7], (a.astype(np.float32) * np.float32(0.5)).astype(np.int32))
+        assert_array_equal(got[:, 0], a // b, what="x // y")
+        assert_array_equal(got[:, 1], a % b, what="x % y")
+        assert_array_equal(got[:, 2], a * b + np.int32(2147483647), what="x * y + 2147483647 (wraps)")
+        assert_array_equal(got[:, 3], (a << (b & 7)) ^ (a >> 2), what="shifts and xor")
+    assert_array_equal(got[:, 4], (a & b) | ~a, what="and, or, not")
+    assert_array_equal(got[:, 5], np.minimum(a, b) - np.maximum(a, b) + np.abs(a), what="min, max, abs")
+    assert_array_equal(got[:, 6], np.where(a < b, -a, a * 3), what="select")
+    assert_array_equal(got[:, 7], (a.astype(np.float32) * np.float32(0.5)).astype(np.int32), what="casts")
 
 
 @hal.kernel
@@ -77,7 +79,7 @@ def test_unsigned_wraps(device):
     out = device.zeros((N,), np.uint32)
     run1d(device, unsigned_ops, N, device.array(a), out, N)
     with np.errstate(over="ignore"):
-        np.testing.assert_array_equal(out.numpy(), (a * np.uint32(2654435761)) >> np.uint32(7))
+        assert_array_equal(out, (a * np.uint32(2654435761)) >> np.uint32(7), what="u32 multiply and shift")
 
 
 @hal.kernel
@@ -105,7 +107,7 @@ def test_math_functions_f32(device):
                 np.floor(x) + np.ceil(-x), (x.astype(np.float64) * x + 1).astype(np.float32),
                 np.power(x, np.float32(1.5)) / (x + one)]
     for k, want in enumerate(expected):
-        np.testing.assert_allclose(got[:, k], want, **F32_TOL, err_msg=f"column {k}")
+        assert_allclose(got[:, k], want, **F32_TOL, what=f"column {k}")
 
 
 @hal.kernel
@@ -121,7 +123,7 @@ def test_f64(device):
     out = device.zeros((N,), np.float64)
     run1d(device, f64_kernel, N, device.array(np.abs(x)), out, N)
     ax = np.abs(x)
-    np.testing.assert_allclose(out.numpy(), np.sqrt(ax) * 1e-300 * 1e300 + ax % 0.75 + ax // 0.3, rtol=1e-15)
+    assert_allclose(out, np.sqrt(ax) * 1e-300 * 1e300 + ax % 0.75 + ax // 0.3, rtol=1e-15, atol=0.0, what="f64")
 
 
 @hal.kernel
@@ -136,7 +138,7 @@ def test_i64(device):
     x = np.arange(N, dtype=np.int64)
     dx = device.array(x)
     run1d(device, i64_kernel, N, dx, N)
-    np.testing.assert_array_equal(dx.numpy(), x * 3000000000 + np.arange(N))
+    assert_array_equal(dx, x * 3000000000 + np.arange(N), what="i64")
 
 
 @hal.kernel
@@ -177,7 +179,7 @@ def _control_flow_reference(i: int) -> int:
 def test_control_flow(device):
     out = device.zeros((N,), np.int32)
     run1d(device, control_flow, N, out, N)
-    np.testing.assert_array_equal(out.numpy(), [_control_flow_reference(i) for i in range(N)])
+    assert_array_equal(out, [_control_flow_reference(i) for i in range(N)], what="control flow")
 
 
 @hal.kernel
@@ -196,7 +198,7 @@ def test_select_and_short_circuit_are_lazy(device):
     out = device.zeros((N + 64,), np.float32)
     run1d(device, lazy_eval, N + 64, device.array(x), out, N, block=64)
     want = np.concatenate([np.where(x > 0.5, x * 2, x), -np.ones(64, np.float32)])
-    np.testing.assert_array_equal(out.numpy(), want)
+    assert_array_equal(out, want, what="lazy select and and")
 
 
 @hal.kernel
@@ -220,9 +222,10 @@ def test_thread_indices_in_3d(device):
     got = out.numpy().reshape(d, h, w, 4)
     z, y, x = np.meshgrid(np.arange(d), np.arange(h), np.arange(w), indexing="ij")
     lx, ly, lz = x % 4, y % 2, z % 2
-    np.testing.assert_array_equal(got[..., 0], lx + 10 * ly + 100 * lz)
-    np.testing.assert_array_equal(got[..., 1], x // 4 + 10 * (y // 2) + 100 * (z // 2))
-    assert (got[..., 2] == 16).all() and (got[..., 3] == 12 + w).all()
+    assert_array_equal(got[..., 0], lx + 10 * ly + 100 * lz, what="local_id")
+    assert_array_equal(got[..., 1], x // 4 + 10 * (y // 2) + 100 * (z // 2), what="group_id")
+    assert_array_equal(got[..., 2], 16, what="local_size product")
+    assert_array_equal(got[..., 3], 12 + w, what="num_groups product + global_size(0)")
 
 
 BLOCK = 128
@@ -254,7 +257,7 @@ def test_shared_memory_tree_reduction(device):
     partial = device.zeros((groups,), np.float32)
     block_sum[groups, BLOCK, device.default_queue](device.array(x), partial, n)
     want = np.pad(x, (0, groups * BLOCK - n)).reshape(groups, BLOCK).sum(axis=1)
-    np.testing.assert_array_equal(partial.numpy(), want)
+    assert_array_equal(partial, want, what="per-group sums")
 
 
 @hal.kernel
@@ -272,7 +275,7 @@ def reverse_in_block(x: hal.Ptr[hal.i32]):
 def test_barrier_orders_shared_memory(device):
     x = device.array(np.arange(256, dtype=np.int32))
     reverse_in_block[4, 64, device.default_queue](x)
-    np.testing.assert_array_equal(x.numpy(), np.arange(256).reshape(4, 64)[:, ::-1].ravel())
+    assert_array_equal(x, np.arange(256).reshape(4, 64)[:, ::-1].ravel(), what="blocks reversed through shared memory")
 
 
 @hal.kernel
@@ -297,7 +300,7 @@ def test_local_arrays(device):
     want = np.zeros(N, np.int64)
     for k in range(7, -1, -1):
         want = want * 2 + buf[:, k]
-    np.testing.assert_array_equal(out.numpy(), want)
+    assert_array_equal(out, want, what="per-thread arrays")
 
 
 @hal.kernel
@@ -315,8 +318,8 @@ def test_atomics_with_collisions(device):
     bins = device.zeros((8,), np.int32)
     lo = device.array(np.array([2**31 - 1, -(2**31)], np.int32))
     run1d(device, histogram, N, device.array(x), bins, lo, N)
-    np.testing.assert_array_equal(bins.numpy(), np.bincount(x % 8, minlength=8))
-    np.testing.assert_array_equal(lo.numpy(), [x.min(), x.max()])
+    assert_array_equal(bins, np.bincount(x % 8, minlength=8), what="histogram")
+    assert_array_equal(lo, [x.min(), x.max()], what="atomic min and max")
 
 
 @hal.kernel
@@ -334,7 +337,7 @@ def test_atomic_old_values_are_a_permutation(device):
     flag = device.zeros((2,), np.int32)
     run1d(device, ticket, N, counter, order, flag, N)
     assert counter.numpy()[0] == N
-    np.testing.assert_array_equal(np.sort(order.numpy()), np.arange(N))
+    assert_array_equal(np.sort(order.numpy()), np.arange(N), what="sorted tickets")
     f = flag.numpy()
     assert 1 <= f[0] <= N and f[1] == 5
 
@@ -357,7 +360,28 @@ def test_device_functions_are_inlined(device):
     x = np.linspace(0, 4, N, dtype=np.float32)
     dx = device.array(x)
     run1d(device, uses_func, N, dx, N)
-    np.testing.assert_array_equal(dx.numpy(), np.where(x > 2, np.float32(4), x * x) + np.float32(0.25))
+    assert_array_equal(dx, np.where(x > 2, np.float32(4), x * x) + np.float32(0.25), what="inlined functions")
+
+
+@hal.kernel
+def scale_shift(x: hal.Ptr[hal.f32], out: hal.Ptr[hal.f32], a: hal.f32, b: hal.i32, n: hal.i32):
+    i = hal.global_id(0)
+    if i < n:
+        out[i] = x[i] * a + hal.f32(b)
+
+
+def test_relaunch_with_new_arguments(device):
+    """One compiled kernel, launched again with other scalars and arrays: a backend must bind every
+    argument of every launch (a cached argument block from the first launch is a classic bug)."""
+    x = np.arange(N, dtype=np.float32)
+    dx = device.array(x)
+    outs = [device.zeros((N,), np.float32) for _ in range(3)]
+    for k, out in enumerate(outs):
+        run1d(device, scale_shift, N, dx, out, 0.5 + k, 10 * k - 7, N - k)
+    for k, out in enumerate(outs):
+        want = x * np.float32(0.5 + k) + np.float32(10 * k - 7)
+        want[N - k:] = 0.0
+        assert_array_equal(out, want, what=f"launch {k}: x * {0.5 + k} + {10 * k - 7} on {N - k} elements")
 
 
 @hal.kernel

@@ -1,9 +1,11 @@
-"""Allocation, host transfers, DLPack and the memory pool."""
+"""Allocation, host transfers, DLPack, the memory pool and running out of memory."""
 
 import numpy as np
 import pytest
 
 import hal
+
+from ._compare import assert_array_equal
 
 DTYPES = ["float32", "int32", "float64", "int64", "uint32", "int8", "bool"]
 
@@ -13,37 +15,27 @@ def test_roundtrip_every_declared_dtype(device, dtype):
     if dtype not in device.info.dtypes:
         pytest.skip(f"{device.info.name} does not store {dtype}")
     host = (np.arange(37) % 5).astype(dtype)
-    np.testing.assert_array_equal(device.array(host).numpy(), host)
+    assert_array_equal(device.array(host), host, what=f"{dtype} round trip")
 
 
 def test_shapes_zero_size_and_views(device):
     x = device.array(np.arange(24, dtype=np.float32).reshape(2, 3, 4))
     assert (x.shape, x.dtype, x.nbytes) == ((2, 3, 4), np.float32, 96)
-    np.testing.assert_array_equal(x.reshape(6, 4).numpy(), np.arange(24).reshape(6, 4))
+    assert_array_equal(x.reshape(6, 4), np.arange(24).reshape(6, 4), what="reshaped view")
     assert device.empty((0,), np.float32).numpy().shape == (0,)
     assert device.zeros((3, 0), np.float32).nbytes == 0
 
 
 def test_zeros_and_non_contiguous_source(device):
-    assert not device.zeros((5, 5), np.float32).numpy().any()
+    assert_array_equal(device.zeros((5, 5), np.float32), 0.0, what="zeros")
     host = np.arange(30, dtype=np.float32).reshape(5, 6)[:, ::2]
-    np.testing.assert_array_equal(device.array(host).numpy(), host)
-
-
-def test_free_and_use_after_free(device):
-    x = device.array(np.ones(8, np.float32))
-    x.free()
-    with pytest.raises(hal.InvalidHandleError):
-        x.numpy()
-    with pytest.raises(hal.InvalidHandleError):
-        x.free()
-    assert device.array(np.ones(2, np.float32)).numpy().sum() == 2
+    assert_array_equal(device.array(host), host, what="array from a strided source")
 
 
 def test_dlpack(device):
     x = device.array(np.arange(6, dtype=np.float32))
     if device.info.host_visible:
-        np.testing.assert_array_equal(np.from_dlpack(x), np.arange(6))
+        assert_array_equal(np.from_dlpack(x), np.arange(6), what="DLPack view")
     else:
         with pytest.raises(hal.UnsupportedError):
             np.from_dlpack(x)
@@ -61,13 +53,31 @@ def test_pool_reuses_memory_and_reports(device):
     assert device.release_cache() >= 4096 * 4
 
 
-def test_out_of_memory_is_an_error_and_the_device_survives(device):
-    with pytest.raises(hal.OutOfMemoryError):
-        device.empty((device.info.memory_bytes // 4 + 1024,), np.float32)
-    np.testing.assert_array_equal(device.array(np.arange(3, dtype=np.int32)).numpy(), [0, 1, 2])
-
-
-@pytest.mark.parametrize("shape", [(-1,), (3, -2)])
-def test_negative_shapes_are_refused(device, shape):
-    with pytest.raises(hal.InvalidArgumentError):
-        device.empty(shape, np.float32)
+def test_filling_the_device_ends_in_out_of_memory(device):
+    """Fill the device: allocate eighths of the declared memory until ``OutOfMemoryError``, then halves
+    of that, down to 1/1024. The error comes from the backend where it has less than it declares (a
+    driver's reserve, other processes), else from hal's pool at the declared capacity; never another
+    error. Every block is memory of its own (its first and last elements keep their values), and the
+    device keeps working. Only those elements are touched, so this is fast on any size of device."""
+    device.release_cache()
+    q = device.queue()
+    size, smallest = device.info.memory_bytes // 8, device.info.memory_bytes // 1024
+    blocks = []
+    while size >= max(smallest, 64):
+        try:
+            x = device.empty((size // 4,), np.float32)
+        except hal.OutOfMemoryError:
+            size //= 2
+            continue
+        q.fill(x[:4], float(len(blocks)))
+        q.fill(x[-4:], float(len(blocks)))
+        blocks.append(x)
+    assert blocks, "not even 1/1024 of the declared memory could be allocated"
+    for k, x in enumerate(blocks):
+        assert_array_equal(x[:4], float(k), what=f"the first elements of block {k} of {len(blocks)} ({x.nbytes} bytes)")
+        assert_array_equal(x[-4:], float(k), what=f"the last elements of block {k} of {len(blocks)} ({x.nbytes} bytes)")
+    for x in blocks:
+        x.free()
+    q.close()
+    device.release_cache()
+    assert_array_equal(device.array(np.arange(3, dtype=np.int32)), [0, 1, 2], what="a round trip afterwards")

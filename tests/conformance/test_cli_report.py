@@ -106,7 +106,18 @@ def test_json_report_matrix_and_strict_known_failures(site: Path) -> None:
     assert kf["backend"] == "knownfail" and kf["backend_version"] == "0.1" and kf["simulated"] is True
     assert kf["features_declared"] == ["host_visible", "i64", "kernels"]
 
-    outcome = {(t["device"], t["test"].split("::")[-1].split("[")[0]): t["outcome"] for t in report["tests"]}
+    assert kf["model"] == "none" and "driver_version" in kf
+    assert (kf["plugin"], kf["plugin_version"]) == ("knownfail", "0.1")  # the entry point and its distribution
+    assert report["devices"]["cpu:0"]["plugin_version"] == hal.__version__
+    entry = {(t["device"], t["test"].split("::")[-1].split("[")[0]): t for t in report["tests"]}
+    outcome = {key: t["outcome"] for key, t in entry.items()}
+    assert all(t["duration"] >= 0 for t in report["tests"])
+    assert entry["knownfail:0", "test_atomics_with_collisions"]["reason"] == \
+        "KnownFail device does not declare feature 'atomics'"
+    xfailed = entry["knownfail:0", "test_i64"]
+    assert xfailed["reason"] == "known failure: i64 stores are lost" and "elements differ" in xfailed["message"]
+    assert "[XPASS(strict)] known failure: declared broken, but it passes" in entry["knownfail:0", "test_saxpy"]["message"]
+    assert entry["cpu:0", "test_saxpy"]["message"] is None and entry["cpu:0", "test_saxpy"]["reason"] is None
     assert outcome["knownfail:0", "test_saxpy"] == "failed"  # XPASS(strict)
     assert outcome["knownfail:0", "test_i64"] == "xfailed"
     assert outcome["knownfail:0", "test_integer_semantics"] == "passed"
@@ -127,9 +138,14 @@ def test_json_report_matrix_and_strict_known_failures(site: Path) -> None:
 
 def test_known_failures_can_be_run_as_ordinary_tests(site: Path) -> None:
     out = run_python(site, "-m", "hal", "conformance", "knownfail", "-k", "test_i64 or test_saxpy",
-                     HAL_CONFORMANCE_RUN_KNOWN_FAILURES="1")
+                     "--json", "ordinary.json", HAL_CONFORMANCE_RUN_KNOWN_FAILURES="1")
     assert out.returncode == 1
     failed = [line for line in out.stdout.splitlines() if line.startswith("FAILED ")]
     assert len(failed) == 1 and failed[0].endswith("test_kernels.py::test_i64[knownfail:0]")  # path from the cwd
     assert "1 failed, 1 passed" in out.stdout
     assert "XPASS" not in out.stdout
+    # the failure is a one-line mismatch summary, not "assert np.False_" and two array reprs
+    summary = "AssertionError: i64: 999 of 1000 elements differ (shape (1000,), int64); first: [1] got 1 want 3000000001"
+    assert summary in out.stdout and "np.False_" not in out.stdout
+    (entry,) = [t for t in json.loads((site / "ordinary.json").read_text())["tests"] if t["outcome"] == "failed"]
+    assert entry["message"].startswith(summary) and "max abs error 2.997e+12" in entry["message"]

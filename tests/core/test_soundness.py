@@ -359,3 +359,35 @@ def test_host_cache_is_counted_and_released() -> None:
     assert dev.memory_stats().host_cached >= x.nbytes
     assert dev.release_cache() >= x.nbytes
     assert dev.memory_stats().host_cached == 0
+
+
+def test_garbage_collection_inside_the_pool_does_not_deadlock() -> None:
+    """A collection that runs inside the pool's locked code (a backend call that allocates) used
+    to free a dropped array's block under the same lock: the process hung."""
+    dev = hal.device("simgpu")
+    pool = dev._pool
+    impl_free = pool._impl.free
+    gc.collect()
+    before = dev.memory_stats().in_use
+
+    def free_and_collect(buffer: object) -> None:
+        gc.collect()
+        impl_free(buffer)
+
+    def run() -> None:
+        for _ in range(3):
+            cycle: list[object] = [dev.zeros((1024,), np.float32)]
+            cycle.append(cycle)  # only the collector frees it
+            dev.zeros((2048,), np.float32)  # something cached for release_cache to free
+            del cycle
+            dev.release_cache()
+    pool._impl.free = free_and_collect  # type: ignore[method-assign]
+    try:
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        t.join(20)
+        assert not t.is_alive(), "the pool deadlocked"
+    finally:
+        del pool._impl.free
+    gc.collect()
+    assert dev.memory_stats().in_use == before  # every collected block came back
