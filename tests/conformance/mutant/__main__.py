@@ -78,10 +78,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown bug(s) {', '.join(unknown)}; known: {', '.join(BUGS)}")
     os.environ["HAL_PLUGINS_DISABLED"] = ",".join(sorted({ep.name for ep in entry_points(group="hal")}))
     register()
-    # Collect cyclic garbage only where the suite asks (gc.collect()): an automatic collection inside
-    # hal's memory pool, which calls the backend under its lock, finalizes dropped arrays that take
-    # that lock again and deadlocks (hal/_pool.py: Block.__del__ -> Block.release).
-    gc.disable()
     _clean_up()
     # The clean run is the whole suite on both devices. Its differential tests compare hal's interpreter
     # (which runs this backend's kernels) with itself, so a few examples of each do.
