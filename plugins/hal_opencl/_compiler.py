@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyopencl as cl
 
 from hal.backend import CompileError, Executable
@@ -96,7 +97,17 @@ def compile_kernel(device: OpenCLDevice, kernel: ir.Kernel) -> OpenCLKernel:
     if program is None:
         program = _build(device, kernel, source, path)
     cl_kernel = cl.Kernel(program, source.entry)
+    cl_kernel.set_scalar_arg_dtypes(arg_dtypes(kernel))  # pyopencl then packs arguments without inspecting them
     return OpenCLKernel(kernel, source, cl_kernel, key, path, cached, time.perf_counter() - t0)
+
+
+def arg_dtypes(kernel: ir.Kernel) -> list[Any]:
+    """The kernel's OpenCL arguments (hal.kernel.simt): a pointer is (buffer, byte offset, count), a scalar
+    its numpy type (bool as uint8), then the fault record and the launch's number; None marks a buffer."""
+    dtypes: list[Any] = []
+    for p in kernel.params:
+        dtypes += [None, np.int64, np.int64] if p.pointer else [np.uint8 if p.type.value == "bool" else p.type.np_dtype]
+    return [*dtypes, None, np.int32]
 
 
 def _load(device: OpenCLDevice, path: Path) -> cl.Program | None:

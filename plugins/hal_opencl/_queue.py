@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from ._device import OpenCLBuffer, OpenCLDevice
 
 _COMPLETE = cl.command_execution_status.COMPLETE
-_SCALARS = {"i32": np.int32, "i64": np.int64, "u32": np.uint32, "f32": np.float32, "f64": np.float64,
-            "bool": np.uint8}
 _POLL_S = 0.0005
 
 
@@ -100,20 +98,17 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
         values: list[Any] = []
         for p, a in zip(exe.kernel.params, args):
             if p.pointer:
-                values += [a.buffer.handle, np.int64(a.offset), np.int64(a.size)]
+                values += [a.buffer.handle, a.offset, a.size]
             else:
-                values.append(_SCALARS[p.type.value](a))
+                values.append(a)
         number = 0
         if exe.source.can_fault:
             with self._lock:
                 number = len(self._faulting)
                 self._faulting.append(exe)
-        values += [self.faults, np.int32(number)]
         size = (grid[0] * block[0], grid[1] * block[1], grid[2] * block[2])
-        k = exe.cl_kernel
-        with exe.lock:
-            k.set_args(*values)
-            event = cl.enqueue_nd_range_kernel(self.queue, k, size, tuple(block))
+        with exe.lock:  # the kernel's argument slots are shared: set and enqueue together
+            event = exe.cl_kernel(self.queue, size, block, *values, self.faults, number)
         self._issued(event, trace)
 
     # ------------------------------------------------------------ ordering
