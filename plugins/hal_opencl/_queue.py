@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -71,27 +71,31 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
         self._faulting: list[OpenCLKernel] = []
         """Launches since the last synchronize whose kernels can write the fault record, by number."""
 
-    def _issued(self, event: cl.Event, trace: CommandTrace | None) -> None:
+    def _issue(self, enqueue: Callable[[], cl.Event], trace: CommandTrace | None) -> None:
+        """Enqueue and note the event under one lock: ``_last`` must be the queue's newest command
+        (threads sharing the queue would otherwise leave an older one there, and ``idle`` lie)."""
         with self._lock:
-            self._last = event
+            event = self._last = enqueue()
             if trace is not None:
                 self._traces.append((event, trace))
 
     # ------------------------------------------------------------ commands
     def copy(self, dst: OpenCLBuffer, dst_offset: int, src: OpenCLBuffer, src_offset: int, nbytes: int,
              trace: CommandTrace | None) -> None:
-        self._issued(cl.enqueue_copy(self.queue, dst.handle, src.handle, byte_count=nbytes, src_offset=src_offset,
-                                     dst_offset=dst_offset), trace)
+        self._issue(lambda: cl.enqueue_copy(self.queue, dst.handle, src.handle, byte_count=nbytes,
+                                            src_offset=src_offset, dst_offset=dst_offset), trace)
 
     def write(self, dst: OpenCLBuffer, dst_offset: int, src: np.ndarray, trace: CommandTrace | None) -> None:
-        self._issued(cl.enqueue_copy(self.queue, dst.handle, src, dst_offset=dst_offset, is_blocking=False), trace)
+        self._issue(lambda: cl.enqueue_copy(self.queue, dst.handle, src, dst_offset=dst_offset, is_blocking=False),
+                    trace)
 
     def read(self, dst: np.ndarray, src: OpenCLBuffer, src_offset: int, trace: CommandTrace | None) -> None:
-        self._issued(cl.enqueue_copy(self.queue, dst, src.handle, src_offset=src_offset, is_blocking=False), trace)
+        self._issue(lambda: cl.enqueue_copy(self.queue, dst, src.handle, src_offset=src_offset, is_blocking=False),
+                    trace)
 
     def fill(self, dst: OpenCLBuffer, offset: int, nbytes: int, pattern: bytes, trace: CommandTrace | None) -> None:
-        self._issued(cl.enqueue_fill_buffer(self.queue, dst.handle, np.frombuffer(pattern, np.uint8), offset, nbytes),
-                     trace)
+        self._issue(lambda: cl.enqueue_fill_buffer(self.queue, dst.handle, np.frombuffer(pattern, np.uint8), offset,
+                                                   nbytes), trace)
 
     def launch(self, exe: OpenCLKernel, grid: Dim3, block: Dim3, args: Sequence[Any],  # type: ignore[override]
                trace: CommandTrace | None) -> None:
@@ -107,22 +111,21 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
                 number = len(self._faulting)
                 self._faulting.append(exe)
         size = (grid[0] * block[0], grid[1] * block[1], grid[2] * block[2])
-        with exe.lock:  # the kernel's argument slots are shared: set and enqueue together
-            event = exe.cl_kernel(self.queue, size, block, *values, self.faults, number)
-        self._issued(event, trace)
+        def enqueue() -> cl.Event:
+            with exe.lock:  # the kernel's argument slots are shared: set and enqueue together
+                return exe.cl_kernel(self.queue, size, block, *values, self.faults, number)
+        self._issue(enqueue, trace)
 
     # ------------------------------------------------------------ ordering
     def record(self) -> OpenCLEvent:
-        event = cl.enqueue_marker(self.queue)
         with self._lock:
-            self._last = event
+            event = self._last = cl.enqueue_marker(self.queue)
         return OpenCLEvent(event)
 
     def wait(self, event: EventImpl) -> None:
         assert isinstance(event, OpenCLEvent)
-        barrier = cl.enqueue_barrier(self.queue, wait_for=[event.event])
         with self._lock:
-            self._last = barrier
+            self._last = cl.enqueue_barrier(self.queue, wait_for=[event.event])
 
     def synchronize(self) -> None:
         self.queue.finish()
