@@ -139,10 +139,46 @@ def cmd_conformance(args: argparse.Namespace) -> int:
                                             junit_path=args.junit)))
 
 
+TARGETS = ("cpu", "opencl")
+
+
+def kernel_source(spec: str, target: str, checked: bool = False) -> str:
+    """The generated source of ``FILE.py:KERNEL`` for ``target`` (what its backend compiles)."""
+    import importlib.util
+
+    from .kernel import cemit, opencl, simt
+
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path.endswith(".py") or not name:
+        raise InvalidArgumentError(f"hal compile: {spec!r} is not FILE.py:KERNEL; name a @hal.kernel in a file")
+    module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    if module_spec is None or module_spec.loader is None or not Path(path).is_file():
+        raise InvalidArgumentError(f"hal compile: cannot read {path!r}; name an existing Python file")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    kernel = getattr(getattr(module, name, None), "ir", None)
+    if kernel is None:
+        raise InvalidArgumentError(f"hal compile: {path} has no @hal.kernel named {name!r}")
+    if target == "cpu":
+        return cemit.emit(kernel, checked=checked)
+    return simt.emit(kernel, opencl.OpenCL(), checked=checked).text
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    check_output_path(args.output, "-o")
+    text = kernel_source(args.kernel, args.target, checked=os.environ.get("HAL_CHECK", "").strip() not in ("", "0"))
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text, end="")
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "backends": ("list discovered backends with their status and errors", cmd_backends),
     "devices": ("list usable devices (one line on stderr for each that cannot be opened)", cmd_devices),
     "conformance": ("run the conformance suite on a backend", cmd_conformance),
+    "compile": ("print or write the source a backend generates for a kernel", cmd_compile),
 }
 
 
@@ -185,6 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                           "model, driver, hal and plugin versions")
             p.add_argument("--junit", metavar="FILE", help="write JUnit XML for CI, each test named "
                                                            "hal.conformance.<module> / <test>[<device>] on every machine")
+        if name == "compile":
+            p.add_argument("kernel", metavar="FILE.py:KERNEL", help="a @hal.kernel in a Python file")
+            p.add_argument("--target", choices=TARGETS, default="cpu", help="the backend whose source to generate")
+            p.add_argument("--emit", choices=("source",), default="source", help="what to output (the source)")
+            p.add_argument("-o", dest="output", metavar="OUT", help="write to OUT instead of printing")
     argv = sys.argv[1:] if argv is None else list(argv)
     add_commands(sub, argv)
     args, extra = parser.parse_known_args(argv)

@@ -66,6 +66,17 @@ _THREAD = {
 }
 
 
+def _cast(code: str, src: ScalarType, dst: ScalarType) -> str:
+    """An explicit IR cast: to bool by comparison; a float to u32 through int64 (as numpy does)."""
+    if src == dst:
+        return code
+    if dst == BOOL:
+        return f"(({code}) != 0)"
+    if src.is_float and dst == U32:
+        return f"((uint32_t)(int64_t)({code}))"
+    return f"(({dst.c_name})({code}))"
+
+
 def _loop_value(t: str, vt: ScalarType) -> str:
     """Value of a ``range`` loop's variable on trip ``t``: exact int64 arithmetic for 32-bit types (it lies
     between start and stop, so nothing wraps and gcc sees it as affine), unsigned for i64 (t * step may

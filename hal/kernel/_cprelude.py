@@ -23,7 +23,7 @@ typedef struct hal_ctx {
 } hal_ctx;
 """
 
-_HELPERS = r"""
+_CPU_FAULTS = r"""
 /* bytes of one per-work-item segment of nt elements of `size` bytes: 64-byte aligned */
 static inline size_t hal_seg(int64_t nt, size_t size) { return ((size_t)nt * size + 63) & ~(size_t)63; }
 
@@ -56,6 +56,9 @@ hal_zero_step(hal_ctx *C, int line, int32_t lx, int32_t ly, int32_t lz) {
 /* the launch faulted or was aborted while a `while` loop runs: leave the range (each iteration checks) */
 static void __attribute__((noinline, cold, noreturn)) hal_quit(hal_ctx *C) { longjmp(C->jump, 1); }
 
+"""
+
+_PORTABLE = r"""
 /* len(range(a, b, s)) for s != 0 */
 static inline uint64_t hal_trip(int64_t a, int64_t b, int64_t s) {
     if (s > 0) return a < b ? ((uint64_t)b - (uint64_t)a - 1) / (uint64_t)s + 1 : 0;
@@ -132,6 +135,11 @@ HAL_INT_MINMAX(i32, int32_t)
 HAL_INT_MINMAX(i64, int64_t)
 HAL_INT_MINMAX(u32, uint32_t)
 
+"""
+"""Helpers in the C subset every dialect compiles (C99, OpenCL C with C99 math names mapped, CUDA):
+trip counts, floor ``//`` and ``%``, shifts, pow, NaN-propagating min/max. Reused by :mod:`hal.kernel.simt`."""
+
+_CPU_ATOMICS = r"""
 /* atomics on global memory: the old value; wrapping adds, CAS loops for the rest */
 #define HAL_ATOMICS(N, T, B) \
 static inline T hal_from_bits_##N(B b) { T t; memcpy(&t, &b, sizeof t); return t; } \
@@ -175,6 +183,8 @@ static inline uint32_t hal_atomic_add_u32(uint32_t *p, uint32_t v) { return __at
 static inline float hal_atomic_add_f32(float *p, float v) { return hal_atomic_rmw_f32(p, v, 0); }
 static inline double hal_atomic_add_f64(double *p, double v) { return hal_atomic_rmw_f64(p, v, 0); }
 """
+
+_HELPERS = _CPU_FAULTS + _PORTABLE[1:] + _CPU_ATOMICS[1:]
 
 
 _RANGE_HELPERS = r"""

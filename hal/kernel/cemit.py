@@ -47,13 +47,12 @@ from . import _cexpr, _cinterchange, _cphases, _cprelude, _cranges, ir
 from ._cexpr import (
     _C_OPS,
     _SUFFIX,
-    BOOL,
     F32,
     F64,
-    U32,
     _binary,
     _c_string,
     _call,
+    _cast,
     _const,
     _ident,
     _loop_value,
@@ -452,13 +451,7 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
                 f"hal_oob(C, {line}, {what}, hal_i, {size}, lx, ly, lz); &{c}[hal_i]; }}))")
 
     def cast(self, code: str, src: ScalarType, dst: ScalarType) -> str:
-        if src == dst:
-            return code
-        if dst == BOOL:
-            return f"(({code}) != 0)"
-        if src.is_float and dst == U32:
-            return f"((uint32_t)(int64_t)({code}))"
-        return f"(({dst.c_name})({code}))"
+        return _cast(code, src, dst)
 
     def expr(self, e: ir.Expr, thread: str | None, line: int = 0) -> str:
         if isinstance(e, ir.Const):

@@ -1,0 +1,263 @@
+"""IR -> SIMT C: one work-item per hardware thread, the dialect-independent part.
+
+GPU-style runtimes (OpenCL, CUDA, HIP, Level Zero) run a kernel as one thread per work-item, so
+the IR prints almost line for line: no phases and no loop fission as in :mod:`hal.kernel.cemit`
+(where a CPU core loops over work-items), a barrier is the dialect's barrier. This module owns
+everything that follows from the IR's semantics — wrapping integers, floor ``//`` and ``%``,
+``range`` trip counts, NaN-propagating min/max (the portable helpers of :mod:`._cprelude`), bounds
+checks and their fault records, argument layout — and a :class:`Dialect` supplies only spelling:
+qualifiers, thread indices, the barrier, the atomics and the prelude. :mod:`hal.kernel.opencl`
+is the first dialect; a CUDA one adds its own class and nothing else.
+
+Arguments: a pointer parameter ``x`` is three kernel arguments (the allocation, the byte offset
+of element 0, the element count), a scalar one argument (``bool`` as ``uchar``), and the kernel
+ends with the fault record (``int32 [FAULT_WORDS]``) and the launch's number. A fault (an
+out-of-bounds access in checked mode, a zero ``range`` step) is written once, by the first
+work-item to claim the record; the access continues at index 0 (in bounds: buffers are padded),
+and the host turns the record into a ``DeviceFault`` with :func:`fault_message`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from .._errors import CompileError
+from . import ir
+from ._cexpr import _binary, _call, _cast, _const, _ident, _loop_value, _unary
+from .analysis import check_barriers
+from .types import ScalarType
+
+SIMT_VERSION = 1
+"""Bump when the generated code changes meaning (caches key on it)."""
+FAULT_WORDS = 16
+"""int32 words of the fault record: [claimed, launch, site, gx, gy, gz, grx, gry, grz, lx, ly, lz,
+index lo, index hi, size lo, size hi]."""
+ZERO_STEP = -1
+"""Site number of a zero ``range`` step (sites >= 0 are bounds-checked accesses)."""
+THREAD_KINDS = ("global_id", "local_id", "group_id", "local_size", "num_groups", "global_size")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A place that can fault: its source line and what it does (for the message)."""
+
+    line: int
+    what: str
+
+
+@dataclass(frozen=True)
+class SimtSource:
+    """Generated source and what a runtime needs to launch it and explain its faults."""
+
+    text: str
+    entry: str
+    sites: tuple[Site, ...]
+    can_fault: bool
+    """Whether the kernel writes the fault record at all (checked, or a ``range`` step that may be 0)."""
+    where: str
+    """``kernel 'name' at file``: the prefix of fault messages."""
+
+
+class Dialect(ABC):
+    """The spelling of one SIMT C dialect."""
+
+    name: str
+    global_space: str
+    """Qualifier of pointers to device memory (``__global``, or empty)."""
+    shared_space: str
+    """Qualifier of a work-group array declaration (``__local``, ``__shared__``)."""
+    kernel_prefix: str
+    """What precedes ``void`` in the entry's definition (``__kernel``, ``extern "C" __global__``)."""
+    barrier: str
+
+    @abstractmethod
+    def prelude(self, uses: frozenset[ScalarType]) -> str:
+        """Pragmas, type names of ``ScalarType.c_name``, C99 math names, atomics and the fault writer
+        ``hal_fault(F, launch, site, i, n)``; ``uses``: the scalar types the kernel touches."""
+
+    @abstractmethod
+    def thread_index(self, kind: str, dim: int) -> str:
+        """An ``int32_t`` expression for one of THREAD_KINDS in dimension ``dim``."""
+
+    @abstractmethod
+    def atomic(self, op: str, space: str, t: ScalarType, ref: str, operands: list[str]) -> str:
+        """The old value of ``hal.atomic_<op>`` on the element ``ref`` (in ``space``), or raise
+        UnsupportedError when the device cannot do it."""
+
+    def storage(self, t: ScalarType) -> str:
+        """The C type of ``t`` in memory and in kernel arguments (``bool`` has no fixed size)."""
+        return "uchar" if t == ScalarType.BOOL else t.c_name
+
+
+def emit(kernel: ir.Kernel, dialect: Dialect, *, checked: bool = False, entry: str = "hal_entry") -> SimtSource:
+    """The kernel in ``dialect``; raises CompileError for a barrier in divergent control flow."""
+    check_barriers(kernel)
+    return _Simt(kernel, dialect, checked).source(entry)
+
+
+def fault_message(source: SimtSource, record: list[int]) -> str:
+    """The DeviceFault text of a claimed fault record, worded like the reference interpreter's."""
+    site = record[2]
+    index = (record[12] & 0xFFFFFFFF) | (record[13] << 32)
+    size = (record[14] & 0xFFFFFFFF) | (record[15] << 32)
+    if site == ZERO_STEP:
+        line, what = record[14], "range() step is zero"
+    else:
+        s = source.sites[site]
+        line, what = s.line, f"out-of-bounds {s.what}: index {index} is outside [0, {size})"
+    g, grp, loc = record[3:6], record[6:9], record[9:12]
+    return (f"{source.where}:{line}: {what} for thread global ({g[0]}, {g[1]}, {g[2]}) "
+            f"(group ({grp[0]}, {grp[1]}, {grp[2]}), local ({loc[0]}, {loc[1]}, {loc[2]}))")
+
+
+@dataclass
+class _Simt:
+    k: ir.Kernel
+    d: Dialect
+    checked: bool
+    lines: list[str] = field(default_factory=list)
+    sites: list[Site] = field(default_factory=list)
+    counter: int = 0
+    zero_step: bool = False
+
+    def __post_init__(self) -> None:
+        k = self.k
+        self.params = {p.name: p for p in k.params}
+        self.types: dict[str, ScalarType] = {p.name: p.type for p in k.params if not p.pointer}
+        self.types.update((n, t) for n, t in k.variables if n not in self.params)
+        self.decls = {a.name: a for a in k.arrays}
+        self.names: dict[str, str] = {n: f"v{i}_{_ident(n)}" for i, (n, _) in enumerate(k.variables)}
+        self.names.update((p.name, ("P_" if p.pointer else "A_") + _ident(p.name)) for p in k.params)
+        self.names.update((a.name, ("S" if a.space == "shared" else "L") + f"{i}_{_ident(a.name)}")
+                          for i, a in enumerate(k.arrays))
+
+    def out(self, text: str, ind: int) -> None:
+        self.lines.append("    " * ind + text)
+
+    def source(self, entry: str) -> SimtSource:
+        k, d = self.k, self.d
+        g = d.global_space
+        args, head = [], []
+        for p in k.params:
+            n, t = self.names[p.name], d.storage(p.type)
+            if p.pointer:
+                args += [f"{g} {t} *B{n}", f"long O{n}", f"long N{n}"]
+                head.append(f"{g} {t} *const {n} = ({g} {t} *)(({g} uchar *)B{n} + O{n}); (void)N{n};")
+            else:
+                args.append(f"{t} a{n}")
+                head.append(f"{p.type.c_name} {n} = ({p.type.c_name})a{n};")
+        args += [f"{g} int *hal_F", "int hal_L"]
+        for a in k.arrays:
+            space = d.shared_space if a.space == "shared" else ""
+            head.append(f"{space} {d.storage(a.type)} {self.names[a.name]}[{max(a.size, 1)}];".lstrip())
+        head += [f"{t.c_name} {self.names[n]} = 0;" for n, t in self.types.items() if n not in self.params]
+        self.block(k.body, 1)
+        uses = frozenset({*(p.type for p in k.params), *self.types.values(), *(a.type for a in k.arrays)})
+        where = f"kernel {k.name!r} at {k.source_file or '<unknown>'}"
+        text = "\n".join([
+            f"/* generated by hal.kernel.simt v{SIMT_VERSION} ({d.name}){' (checked)' if self.checked else ''} */",
+            d.prelude(uses),
+            f"{d.kernel_prefix} void {entry}({', '.join(args)}) {{",
+            *("    " + h for h in head),
+            *self.lines,
+            "}", ""])
+        return SimtSource(text, entry, tuple(self.sites), self.checked or self.zero_step, where)
+
+    # ------------------------------------------------------------ statements
+    def block(self, body: tuple[ir.Stmt, ...], ind: int) -> None:
+        for s in body:
+            self.stmt(s, ind)
+
+    def stmt(self, s: ir.Stmt, ind: int) -> None:
+        if isinstance(s, ir.Assign):
+            self.out(f"{self.names[s.target]} = {self.expr(s.value, s.line)};", ind)
+        elif isinstance(s, ir.Store):
+            self.out(f"{self.element(s.buffer, s.space, s.index, 'store', s.line)} = {self.expr(s.value, s.line)};",
+                     ind)
+        elif isinstance(s, ir.AtomicRMW):
+            ref = self.element(s.buffer, s.space, s.index, f"atomic_{s.op}", s.line)
+            ops = [_cast(self.expr(e, s.line), e.type, s.type) for e in s.operands]
+            call = self.d.atomic(s.op, s.space, s.type, ref, ops)
+            if s.result is None:
+                self.out(f"(void){call};", ind)
+            else:
+                self.out(f"{self.names[s.result]} = {_cast(call, s.type, self.types[s.result])};", ind)
+        elif isinstance(s, ir.If):
+            self.out(f"if ({self.expr(s.cond, s.line)}) {{", ind)
+            self.block(s.then, ind + 1)
+            if s.orelse:
+                self.out("} else {", ind)
+                self.block(s.orelse, ind + 1)
+            self.out("}", ind)
+        elif isinstance(s, ir.For):
+            self.range_loop(s, ind)
+        elif isinstance(s, ir.While):
+            self.out(f"while ({self.expr(s.cond, s.line)}) {{", ind)
+            self.block(s.body, ind + 1)
+            self.out("}", ind)
+        elif isinstance(s, ir.Break):
+            self.out("break;", ind)
+        elif isinstance(s, ir.Continue):
+            self.out("continue;", ind)
+        elif isinstance(s, ir.Return):
+            self.out("return;", ind)
+        elif isinstance(s, ir.Barrier):
+            self.out(f"{self.d.barrier};", ind)
+        else:
+            raise CompileError(f"unexpected statement {type(s).__name__}", self.k.source_file, s.line)
+
+    def range_loop(self, s: ir.For, ind: int) -> None:
+        """Python ``range`` semantics: bounds once, trip count exact in uint64, a zero step faults."""
+        vt = self.types[s.var]
+        start, stop, step = (_cast(self.expr(e, s.line), e.type, vt) for e in (s.start, s.stop, s.step))
+        self.counter += 1
+        t = f"hal_t{self.counter}"
+        self.out("{", ind)
+        self.out(f"const int64_t hal_s0 = (int64_t)({start}), hal_s1 = (int64_t)({stop}), "
+                 f"hal_sp = (int64_t)({step});", ind + 1)
+        if isinstance(s.step, ir.Const) and s.step.value != 0:
+            self.out("const uint64_t hal_n = hal_trip(hal_s0, hal_s1, hal_sp);", ind + 1)
+        else:
+            self.zero_step = True
+            self.out(f"const uint64_t hal_n = hal_sp ? hal_trip(hal_s0, hal_s1, hal_sp) "
+                     f": (hal_fault(hal_F, hal_L, {ZERO_STEP}, 0, {s.line}), 0);", ind + 1)
+        self.out(f"for (uint64_t {t} = 0; {t} < hal_n; {t}++) {{", ind + 1)
+        self.out(f"{self.names[s.var]} = {_loop_value(t, vt)};", ind + 2)
+        self.block(s.body, ind + 2)
+        self.out("}", ind + 1)
+        self.out("}", ind)
+
+    # ----------------------------------------------------------- expressions
+    def element(self, buffer: str, space: str, index: ir.Expr, verb: str, line: int) -> str:
+        c = self.names[buffer]
+        idx = self.expr(index, line)
+        if not self.checked:
+            return f"{c}[{idx}]"
+        size = f"N{c}" if space == "global" else str(self.decls[buffer].size)
+        self.sites.append(Site(line, f"{verb} {space} buffer '{buffer}'"))
+        return f"{c}[hal_chk(hal_F, hal_L, {len(self.sites) - 1}, (int64_t)({idx}), {size})]"
+
+    def expr(self, e: ir.Expr, line: int) -> str:
+        if isinstance(e, ir.Const):
+            return _const(e.value, e.type)
+        if isinstance(e, ir.Var):
+            return self.names[e.name]
+        if isinstance(e, ir.ThreadIndex):
+            return self.d.thread_index(e.kind, e.dim)
+        if isinstance(e, ir.Load):
+            ref = self.element(e.buffer, e.space, e.index, "load", line)
+            return f"({ref} != 0)" if e.type == ScalarType.BOOL else ref
+        if isinstance(e, ir.Cast):
+            return _cast(self.expr(e.value, line), e.value.type, e.type)
+        if isinstance(e, ir.Select):
+            c, a, b = (self.expr(x, line) for x in (e.cond, e.if_true, e.if_false))
+            return f"(({c}) ? ({a}) : ({b}))"
+        if isinstance(e, ir.Unary):
+            return _unary(e.op, self.expr(e.operand, line), e.type)
+        if isinstance(e, ir.Binary):
+            return _binary(e.op, self.expr(e.lhs, line), self.expr(e.rhs, line), e.lhs.type, e.rhs.type, e.type)
+        if isinstance(e, ir.Call):
+            return _call(e.func, [_cast(self.expr(x, line), x.type, e.type) for x in e.args], e.type)
+        raise CompileError(f"unknown expression {type(e).__name__}", self.k.source_file, line)
+

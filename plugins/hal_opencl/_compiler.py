@@ -1,0 +1,153 @@
+"""Kernel compiler of the OpenCL backend: IR -> OpenCL C (hal.kernel.simt) -> program binaries, cached.
+
+The on-disk cache (``$HAL_CACHE_DIR/opencl``, as the CPU backend's) is keyed by a SHA-256 of the
+IR, checked mode, the device (name, OpenCL version, driver version, platform), the build options
+and the emitters' source. Entries are program binaries (``clGetProgramInfo(CL_PROGRAM_BINARIES)``)
+with a ``.sha256`` sidecar, written atomically (private temporary file, ``os.replace``), so
+processes building one kernel at once all succeed and none reads half a file; a binary that fails
+its checksum or that the driver refuses is rebuilt from source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyopencl as cl
+
+from hal.backend import CompileError, Executable
+from hal.kernel import ir, opencl, simt
+
+if TYPE_CHECKING:
+    from ._device import OpenCLDevice
+
+_SOURCES = b"".join(Path(inspect.getfile(m)).read_bytes() for m in (simt, opencl)) + Path(__file__).read_bytes()
+
+
+def checked_mode() -> bool:
+    """``HAL_CHECK=1``: bounds-check every access (read when a kernel is compiled)."""
+    return os.environ.get("HAL_CHECK", "").strip() not in ("", "0")
+
+
+def cache_dir() -> Path:
+    """``$HAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/hal``, else ``~/.cache/hal``; programs go in ``opencl/``."""
+    root = os.environ.get("HAL_CACHE_DIR")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "hal")
+    return Path(root) / "opencl"
+
+
+@dataclass(eq=False)
+class OpenCLKernel(Executable):
+    """A built kernel; ``lock`` guards its argument slots (set, then enqueue) across threads."""
+
+    kernel: ir.Kernel
+    source: simt.SimtSource
+    cl_kernel: Any
+    key: str
+    path: Path
+    cached: bool
+    compile_s: float
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def report(self) -> dict[str, Any]:
+        return {"key": self.key, "binary": str(self.path), "source": str(self.path.with_suffix(".cl")),
+                "checked": "(checked)" in self.source.text.split("\n", 1)[0], "cached": self.cached,
+                "compile_s": self.compile_s}
+
+
+def dialect(device: OpenCLDevice) -> opencl.OpenCL:
+    return opencl.OpenCL(fp64=device.fp64, int64_atomics=device.int64_atomics)
+
+
+def emit_source(kernel: ir.Kernel, fp64: bool = True, int64_atomics: bool = True) -> str:
+    """The OpenCL C of ``kernel`` (``hal compile --target opencl``)."""
+    return simt.emit(kernel, opencl.OpenCL(fp64, int64_atomics), checked=checked_mode()).text
+
+
+def cache_key(device: OpenCLDevice, kernel: ir.Kernel, checked: bool) -> str:
+    d = device.device
+    h = hashlib.sha256()
+    for part in (kernel.hash(), str(int(checked)), d.name, d.version, d.driver_version, d.platform.version,
+                 " ".join(opencl.BUILD_OPTIONS)):
+        h.update(part.encode() + b"\0")
+    h.update(_SOURCES)
+    return h.hexdigest()
+
+
+def compile_kernel(device: OpenCLDevice, kernel: ir.Kernel) -> OpenCLKernel:
+    """Build ``kernel`` for ``device`` (or load its cached binary). Raises CompileError/UnsupportedError."""
+    t0 = time.perf_counter()
+    checked = checked_mode()
+    source = simt.emit(kernel, dialect(device), checked=checked)
+    key = cache_key(device, kernel, checked)
+    path = cache_dir() / f"{key}.bin"
+    program = _load(device, path)
+    cached = program is not None
+    if program is None:
+        program = _build(device, kernel, source, path)
+    cl_kernel = cl.Kernel(program, source.entry)
+    cl_kernel.set_scalar_arg_dtypes(arg_dtypes(kernel))  # pyopencl then packs arguments without inspecting them
+    return OpenCLKernel(kernel, source, cl_kernel, key, path, cached, time.perf_counter() - t0)
+
+
+def arg_dtypes(kernel: ir.Kernel) -> list[Any]:
+    """The kernel's OpenCL arguments (hal.kernel.simt): a pointer is (buffer, byte offset, count), a scalar
+    its numpy type (bool as uint8), then the fault record and the launch's number; None marks a buffer."""
+    dtypes: list[Any] = []
+    for p in kernel.params:
+        dtypes += [None, np.int64, np.int64] if p.pointer else [np.uint8 if p.type.value == "bool" else p.type.np_dtype]
+    return [*dtypes, None, np.int32]
+
+
+def _load(device: OpenCLDevice, path: Path) -> cl.Program | None:
+    """The cached program if its bytes match the sidecar and the driver accepts them; else None."""
+    try:
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != path.with_suffix(".sha256").read_text().strip():
+            return None
+        return cl.Program(device.context, [device.device], [data]).build(options=list(opencl.BUILD_OPTIONS))
+    except (OSError, cl.Error):
+        return None
+
+
+def _build(device: OpenCLDevice, kernel: ir.Kernel, source: simt.SimtSource, path: Path) -> cl.Program:
+    try:
+        with warnings.catch_warnings():  # PoCL's build log is never empty; a failure raises with it
+            warnings.simplefilter("ignore", cl.CompilerWarning)
+            program = cl.Program(device.context, source.text).build(options=list(opencl.BUILD_OPTIONS),
+                                                                    cache_dir=False)
+    except cl.Error as exc:
+        kept = _write(path.with_suffix(".failed.cl"), source.text.encode())
+        raise CompileError(f"opencl: the driver could not build kernel '{kernel.name}' (a bug in hal's OpenCL "
+                           f"emitter or the driver; please report it with {kept}):\n{str(exc)[-2000:]}",
+                           kernel.source_file, kernel.source_line) from None
+    binary = program.get_info(cl.program_info.BINARIES)[0]
+    if binary:
+        _write(path.with_suffix(".cl"), source.text.encode())
+        _write(path, binary)
+        _write(path.with_suffix(".sha256"), (hashlib.sha256(binary).hexdigest() + "\n").encode())
+    return program
+
+
+def _write(path: Path, data: bytes) -> Path | None:
+    """Write atomically; an unusable cache only costs the next process a rebuild (None)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        return path
+    except OSError:
+        return None

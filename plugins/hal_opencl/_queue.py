@@ -1,0 +1,169 @@
+"""OpenCLQueue and OpenCLEvent: an in-order command queue with profiling, and its cl.Events.
+
+Every command returns its cl.Event; the queue keeps the last one (``idle``, ``drain``) and, for
+profiled commands, (event, trace) pairs whose device times it fills at the next synchronize. A
+cross-queue wait is a barrier with an event wait list. Kernels that can fault write the queue's
+fault record (hal.kernel.simt); ``synchronize`` reads it after such launches and raises the
+first fault as a DeviceFault naming kernel, line and thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyopencl as cl
+
+from hal.backend import CommandTrace, DeviceFault, Dim3, EventImpl, QueueImpl
+from hal.kernel import simt
+
+if TYPE_CHECKING:
+    from ._compiler import OpenCLKernel
+    from ._device import OpenCLBuffer, OpenCLDevice
+
+_COMPLETE = cl.command_execution_status.COMPLETE
+_POLL_S = 0.0005
+
+
+def _done(event: cl.Event) -> bool:
+    return bool(event.command_execution_status <= _COMPLETE)  # negative: failed, also over
+
+
+def _wait(event: cl.Event, timeout: float) -> bool:
+    """Poll ``event`` for at most ``timeout`` s (OpenCL has no bounded wait)."""
+    end = time.monotonic() + timeout
+    while not _done(event):
+        if time.monotonic() >= end:
+            return False
+        time.sleep(_POLL_S)
+    return True
+
+
+class OpenCLEvent(EventImpl):
+    def __init__(self, event: cl.Event) -> None:
+        self.event = event
+
+    def query(self) -> bool:
+        return _done(self.event)
+
+    def synchronize(self) -> None:
+        self.event.wait()
+
+    def wait(self, timeout: float) -> bool:
+        return _wait(self.event, timeout)
+
+    def time(self) -> float:
+        return float(self.event.profile.end) * 1e-9
+
+
+class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
+    def __init__(self, device: OpenCLDevice) -> None:
+        self.queue = cl.CommandQueue(device.context, device.device,
+                                     properties=cl.command_queue_properties.PROFILING_ENABLE)
+        self.faults = cl.Buffer(device.context, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,
+                                hostbuf=np.zeros(simt.FAULT_WORDS, np.int32))
+        self._lock = threading.Lock()
+        self._last: cl.Event | None = None
+        self._traces: list[tuple[cl.Event, CommandTrace]] = []
+        self._faulting: list[OpenCLKernel] = []
+        """Launches since the last synchronize whose kernels can write the fault record, by number."""
+
+    def _issue(self, enqueue: Callable[[], cl.Event], trace: CommandTrace | None) -> None:
+        """Enqueue and note the event under one lock: ``_last`` must be the queue's newest command
+        (threads sharing the queue would otherwise leave an older one there, and ``idle`` lie)."""
+        with self._lock:
+            event = self._last = enqueue()
+            if trace is not None:
+                self._traces.append((event, trace))
+
+    # ------------------------------------------------------------ commands
+    def copy(self, dst: OpenCLBuffer, dst_offset: int, src: OpenCLBuffer, src_offset: int, nbytes: int,
+             trace: CommandTrace | None) -> None:
+        self._issue(lambda: cl.enqueue_copy(self.queue, dst.handle, src.handle, byte_count=nbytes,
+                                            src_offset=src_offset, dst_offset=dst_offset), trace)
+
+    def write(self, dst: OpenCLBuffer, dst_offset: int, src: np.ndarray, trace: CommandTrace | None) -> None:
+        self._issue(lambda: cl.enqueue_copy(self.queue, dst.handle, src, dst_offset=dst_offset, is_blocking=False),
+                    trace)
+
+    def read(self, dst: np.ndarray, src: OpenCLBuffer, src_offset: int, trace: CommandTrace | None) -> None:
+        self._issue(lambda: cl.enqueue_copy(self.queue, dst, src.handle, src_offset=src_offset, is_blocking=False),
+                    trace)
+
+    def fill(self, dst: OpenCLBuffer, offset: int, nbytes: int, pattern: bytes, trace: CommandTrace | None) -> None:
+        self._issue(lambda: cl.enqueue_fill_buffer(self.queue, dst.handle, np.frombuffer(pattern, np.uint8), offset,
+                                                   nbytes), trace)
+
+    def launch(self, exe: OpenCLKernel, grid: Dim3, block: Dim3, args: Sequence[Any],  # type: ignore[override]
+               trace: CommandTrace | None) -> None:
+        values: list[Any] = []
+        for p, a in zip(exe.kernel.params, args):
+            if p.pointer:
+                values += [a.buffer.handle, a.offset, a.size]
+            else:
+                values.append(a)
+        number = 0
+        if exe.source.can_fault:
+            with self._lock:
+                number = len(self._faulting)
+                self._faulting.append(exe)
+        size = (grid[0] * block[0], grid[1] * block[1], grid[2] * block[2])
+        def enqueue() -> cl.Event:
+            with exe.lock:  # the kernel's argument slots are shared: set and enqueue together
+                return exe.cl_kernel(self.queue, size, block, *values, self.faults, number)
+        self._issue(enqueue, trace)
+
+    # ------------------------------------------------------------ ordering
+    def record(self) -> OpenCLEvent:
+        with self._lock:
+            event = self._last = cl.enqueue_marker(self.queue)
+        return OpenCLEvent(event)
+
+    def wait(self, event: EventImpl) -> None:
+        assert isinstance(event, OpenCLEvent)
+        with self._lock:
+            self._last = cl.enqueue_barrier(self.queue, wait_for=[event.event])
+
+    def synchronize(self) -> None:
+        self.queue.finish()
+        self._settle()
+
+    def idle(self) -> bool:
+        with self._lock:
+            last, pending = self._last, bool(self._faulting or self._traces)
+        return not pending and (last is None or _done(last))
+
+    def drain(self, timeout: float) -> bool:
+        self.queue.flush()
+        with self._lock:
+            last = self._last
+        return last is None or _wait(last, timeout)
+
+    def close(self) -> None:
+        self.queue.finish()
+        with self._lock:
+            self._settle_traces()
+            self._faulting.clear()
+
+    def _settle(self) -> None:
+        """After a finish: give profiled commands their device times, then raise the first fault."""
+        with self._lock:
+            self._settle_traces()
+            faulting, self._faulting = self._faulting, []
+        if not faulting:
+            return
+        record = np.zeros(simt.FAULT_WORDS, np.int32)
+        cl.enqueue_copy(self.queue, record, self.faults, is_blocking=True)
+        if record[0]:
+            cl.enqueue_fill_buffer(self.queue, self.faults, np.zeros(1, np.int32), 0, record.nbytes).wait()
+            exe = faulting[int(record[1])]
+            raise DeviceFault(simt.fault_message(exe.source, [int(v) for v in record]))
+
+    def _settle_traces(self) -> None:
+        for event, trace in self._traces:
+            start, end = event.profile.start * 1e-9, event.profile.end * 1e-9
+            trace.device_start, trace.device_s = start, end - start
+        self._traces.clear()

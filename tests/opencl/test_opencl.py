@@ -1,0 +1,101 @@
+"""The OpenCL backend on a real driver (PoCL in CI): discovery without a driver, the emitter's
+source, the binary cache across processes, faults, and queues used from several threads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hal
+from hal.kernel import opencl, simt
+
+STATUS = next((s for s in hal.backends() if s.name == "opencl"), None)
+needs_device = pytest.mark.skipif(STATUS is None or not STATUS.device_count,
+                                  reason=f"no OpenCL device: {STATUS.version if STATUS else 'plugin missing'}")
+
+
+@hal.kernel
+def axpy(a: hal.f32, x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], n: hal.i32):
+    i = hal.global_id(0)
+    if i < n:
+        y[i] = a * x[i] + y[i]
+
+
+def test_no_driver_is_zero_devices_with_the_reason(tmp_path: Path) -> None:
+    code = ("import hal; s = next(s for s in hal.backends() if s.name == 'opencl'); "
+            "print(s.status, s.device_count, s.version)")
+    env = {"OCL_ICD_VENDORS": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.startswith("loaded 0 ") and "no devices:" in out
+
+
+def test_source_keeps_contraction_off_and_has_no_fp64_without_the_extension() -> None:
+    text = simt.emit(axpy.ir, opencl.OpenCL(fp64=False, int64_atomics=False)).text
+    assert "#pragma OPENCL FP_CONTRACT OFF" in text and "double" not in text
+    assert "-cl-fast-relaxed-math" not in opencl.BUILD_OPTIONS
+
+
+def test_hal_compile_prints_opencl_c(tmp_path: Path) -> None:
+    out = tmp_path / "axpy.cl"
+    subprocess.run([sys.executable, "-m", "hal", "compile", f"{__file__}:axpy", "--target", "opencl", "-o", str(out)],
+                   check=True)
+    assert "__kernel void hal_entry(" in out.read_text()
+
+
+@needs_device
+def test_cached_binary_is_used_by_a_fresh_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAL_CACHE_DIR", str(tmp_path))
+    code = (f"import hal, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_opencl as t; "
+            "print(hal.device('opencl:0').compile(t.axpy).report()['cached'])")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+            for _ in range(2)]
+    assert runs == ["False", "True"]
+    assert list((tmp_path / "opencl").glob("*.sha256"))
+
+
+@needs_device
+def test_out_of_bounds_is_a_device_fault_in_checked_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAL_CHECK", "1")
+    dev = hal.device("opencl:0")
+    x, y = dev.array(np.ones(8, np.float32)), dev.zeros((8,), np.float32)
+    axpy[1, 16](2.0, x, y, 16)
+    with pytest.raises(hal.DeviceFault, match=r"kernel 'axpy' at .*test_opencl.py:\d+: out-of-bounds load global "
+                                              r"buffer 'x': index 8 is outside \[0, 8\) for thread global \(8, 0, 0\)"):
+        dev.synchronize()
+    y = dev.zeros((8,), np.float32)
+    axpy[1, 8](2.0, x, y, 8)  # the device keeps working
+    np.testing.assert_array_equal(y.numpy(), 2.0)
+
+
+@needs_device
+def test_queues_of_several_threads_ordered_by_events() -> None:
+    dev = hal.device("opencl:0")
+    n = 4096
+    x = dev.array(np.arange(n, dtype=np.float32))
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            q1, q2 = dev.queue(), dev.queue()
+            y, z = dev.zeros((n,), np.float32), dev.zeros((n,), np.float32)
+            for _ in range(20):
+                axpy[n // 64, 64, q1](1.0, x, y, n)
+                q2.wait(q1.record())
+                q2.copy(z, y)  # ordered after q1's launch, and before its next one
+                q1.wait(q2.record())
+            q1.synchronize()
+            np.testing.assert_array_equal(z.numpy(), 20 * np.arange(n, dtype=np.float32))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
