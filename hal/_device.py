@@ -185,7 +185,8 @@ class Device:
 
     def _pending_events(self) -> list[EventImpl]:
         """Markers on every queue with work in flight: a freed block is reused once they pass."""
-        return [q.impl.record() for q in self._live_queues() if not q.impl.idle()]
+        markers = (q._if_busy(lambda q: q.impl.record()) for q in self._live_queues())
+        return [m for m in markers if m is not None]
 
     # ------------------------------------------------------------ queues
     def queue(self, name: str | None = None) -> Queue:
@@ -220,11 +221,10 @@ class Device:
         errors = []
         deadline = None if timeout is None else time.monotonic() + timeout
         for q in self._live_queues():
-            if not q.impl.idle():
-                try:
-                    q.synchronize(None if deadline is None else max(0.0, deadline - time.monotonic()))
-                except HalError as exc:  # every queue still gets drained
-                    errors.append(exc)
+            try:
+                q._if_busy(lambda q: q.synchronize(None if deadline is None else max(0.0, deadline - time.monotonic())))
+            except HalError as exc:  # every queue still gets drained
+                errors.append(exc)
         if self._hazards is not None:
             self._hazards.host_wait_all()
         if errors:

@@ -13,7 +13,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -27,10 +27,12 @@ from .backend import CommandTrace, QueueImpl
 if TYPE_CHECKING:
     from ._device import Device
 
+T = TypeVar("T")
+
 
 class Queue:
     __slots__ = ("device", "impl", "name", "_keep", "_kept", "_keep_lock", "_closed", "_last_kernel", "_hazards",
-                 "_finalizer", "__weakref__")
+                 "_finalizer", "_closing", "__weakref__")
 
     def __init__(self, device: Device, impl: QueueImpl[Any], name: str) -> None:
         self.device = device
@@ -43,6 +45,9 @@ class Queue:
         self._last_kernel: str | None = None  # named by a timeout
         self._hazards = device._hazards
         self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._closing = threading.Lock()
+        """Held while the core looks at the backend queue from outside (``_if_busy``) and while it
+        closes it, so no thread calls into a backend queue that another thread has closed."""
 
     # ------------------------------------------------------------ commands
     def copy(self, dst: Array | np.ndarray, src: Array | np.ndarray, *, blocking: bool = True) -> None:
@@ -213,12 +218,23 @@ class Queue:
         """Drain the queue and release it; later use raises InvalidHandleError."""
         if self._closed or self is self.device._default_queue:
             return
-        self.synchronize()
-        self._closed = True
-        self.device._forget_queue(self)
-        self.impl.close()
+        with self._closing:
+            if self._closed:
+                return
+            self.synchronize()
+            self._closed = True
+            self.device._forget_queue(self)
+            self.impl.close()
         if self._finalizer is not None:
             self._finalizer.detach()
+
+    def _if_busy(self, then: Callable[[Queue], T]) -> T | None:
+        """``then(self)`` if the queue is open and has work in flight, else None; the queue cannot
+        be closed meanwhile (device-wide waits and the pool call this on every queue)."""
+        with self._closing:
+            if self._closed or self.impl.idle():
+                return None
+            return then(self)
 
     def __enter__(self) -> Queue:
         return self

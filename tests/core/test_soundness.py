@@ -391,3 +391,33 @@ def test_garbage_collection_inside_the_pool_does_not_deadlock() -> None:
         del pool._impl.free
     gc.collect()
     assert dev.memory_stats().in_use == before  # every collected block came back
+
+
+@pytest.mark.parametrize("spec", ["cpu", "simgpu"])
+def test_queues_closed_while_other_threads_free_and_synchronize(spec: str) -> None:
+    """Frees and device-wide waits look at every queue; a queue closed by another thread at that
+    moment was called after its close (cpu: TypeError from a released C handle)."""
+    dev = hal.device(spec)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def churn() -> None:
+        try:
+            while not stop.is_set():
+                q = dev.queue()
+                q.fill(dev.empty((256,), np.float32), 1.0)
+                q.close()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=churn) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(300):
+            dev.full((256,), 2.0).free()
+            dev.synchronize()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[0]
