@@ -47,7 +47,7 @@ _LAZY = {
     "floor": ".kernel.builtins", "ceil": ".kernel.builtins", "fma": ".kernel.builtins",
     "pow": ".kernel.builtins",
 }
-_SUBMODULES = {"kernel", "ops", "backend", "hookspecs", "conformance"}
+_SUBMODULES = {"kernel", "ops", "backend", "hookspecs", "conformance", "collective"}
 
 
 def _default_device_queue() -> Any:
@@ -77,6 +77,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-exports)
+    from . import collective as collective
     from . import kernel as kernel
     from . import ops as ops
     from ._device import Device as Device

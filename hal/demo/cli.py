@@ -24,10 +24,34 @@ def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
     p.add_argument("--fallback", default="cpu", metavar="SPEC",
                    help="where operators a device refuses run (default cpu)")
-    p.add_argument("--plot", metavar="PNG", help="draw every device's loss curve into one picture")
+    p.add_argument("--data-parallel", metavar="SPECS", type=_specs,
+                   help="train one replica per device (comma-separated, e.g. remote:0,remote:1) on shards of "
+                        "each batch, gradients all-reduced every step, against the CPU alone")
+    p.add_argument("--sync-every", metavar="H[,H...]", type=_steps, default=(),
+                   help="with --data-parallel, also train each replica alone and average the parameters "
+                        "every H steps (one run per H): less traffic, some accuracy")
+    p.add_argument("--plot", metavar="PNG", help="draw every device's loss curve into one picture (with "
+                   "--data-parallel: the loss curves and accuracy against bytes moved)")
     p.add_argument("--json", metavar="FILE", help="write the per-device results")
     p.set_defaults(func=cmd_demo)
     return p
+
+
+def _specs(text: str) -> list[str]:
+    specs = [s.strip() for s in text.split(",") if s.strip()]
+    if not specs:
+        raise argparse.ArgumentTypeError("name devices, e.g. remote:0,remote:1")
+    return specs
+
+
+def _steps(text: str) -> tuple[int, ...]:
+    try:
+        steps = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        steps = ()
+    if not steps or min(steps) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give step counts >= 1, e.g. 4 or 1,4,16")
+    return steps
 
 
 def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -57,6 +81,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     _check_outputs(args)
     config = Config(epochs=args.epochs, batch=args.batch, seed=args.seed)
+    if args.data_parallel:
+        return _data_parallel(args, config)
+    if args.sync_every:
+        print("hal demo: --sync-every needs --data-parallel", file=sys.stderr)
+        return 2
     result = run_demo(args.device, config, fallback=args.fallback)
     print(summary(result))
     if args.json:
@@ -67,6 +96,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         plot_losses(result, args.plot)
     ok = all(r.agrees is not False and r.accuracy >= 0.9 for r in result.results)
     return 0 if ok else 1
+
+
+def _data_parallel(args: argparse.Namespace, config: Any) -> int:
+    from .parallel import run_parallel, summary
+
+    result = run_parallel(args.data_parallel, config, args.sync_every, fallback=args.fallback)
+    print(summary(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.to_json(), indent=1))
+    if args.plot:
+        from .plot import plot_parallel
+
+        plot_parallel(result, args.plot)
+    first = result.runs[0]
+    return 0 if first.agrees and first.accuracy >= 0.9 and result.reference.accuracy >= 0.9 else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

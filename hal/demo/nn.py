@@ -71,10 +71,13 @@ def _gemm_sum_rows(dev: hal.Device, dz: hal.Array) -> hal.Array:
     return hal.ops.gemm(_ones(dev, (1, dz.shape[0])), dz)
 
 
-def _softmax_xent(dev: hal.Device, z: hal.Array, t: hal.Array) -> tuple[hal.Array, hal.Array]:
+def _softmax_xent(dev: hal.Device, z: hal.Array, t: hal.Array, *, scale: float | None = None
+                  ) -> tuple[hal.Array, hal.Array]:
+    """``scale`` multiplies the gradient: 1 / rows (the batch mean) unless given (a shard of a
+    data-parallel batch scales by 1 / the whole batch, so the shards' gradients sum to its mean's)."""
     rows, cols = z.shape
     loss, dz = dev.empty((rows,), F32), dev.empty(z.shape, F32)
-    K.launch(K.softmax_xent, rows, z, t, loss, dz, rows, cols, 1.0 / rows, device=dev)
+    K.launch(K.softmax_xent, rows, z, t, loss, dz, rows, cols, 1.0 / rows if scale is None else scale, device=dev)
     return loss, dz
 
 
@@ -137,9 +140,16 @@ class MLP:
         return acts[-1], acts[:-1]
 
     def train_step(self, x: Tensor, onehot: Tensor, lr: float, momentum: float) -> Step:
+        losses, grads = self.gradients(x, onehot)
+        self.update(grads, lr, momentum)
+        return Step(losses)
+
+    def gradients(self, x: Tensor, onehot: Tensor, scale: float | None = None) -> tuple[Tensor, list[Tensor]]:
+        """Per-example losses and the gradient of every parameter (of the mean loss, or of the
+        losses times ``scale``)."""
         run = self.placer
         logits, acts = self.forward(x)
-        losses, dz = run(SOFTMAX_XENT, logits, onehot)
+        losses, dz = run(SOFTMAX_XENT, logits, onehot, scale=scale)
         grads: list[Tensor] = [dz] * len(self.params)
         for i in reversed(range(len(self.params) // 2)):
             (grads[2 * i],) = run(MATMUL, acts[i], dz, trans_a=True)
@@ -147,9 +157,13 @@ class MLP:
             if i:
                 (dh,) = run(MATMUL, dz, self.params[2 * i], trans_b=True)
                 (dz,) = run(RELU_GRAD, dh, acts[i])
+        return losses, grads
+
+    def update(self, grads: list[Tensor], lr: float, momentum: float) -> None:
+        """One step of SGD with momentum."""
         for j, g in enumerate(grads):
-            self.params[j], self.velocity[j] = run(SGD, self.params[j], self.velocity[j], g, lr=lr, mu=momentum)
-        return Step(losses)
+            self.params[j], self.velocity[j] = self.placer(SGD, self.params[j], self.velocity[j], g, lr=lr,
+                                                           mu=momentum)
 
     def predict(self, x: Tensor) -> np.ndarray:
         logits, _ = self.forward(x)

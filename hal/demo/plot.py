@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hal
 
 from .bench import BenchPoint, peaks
 from .train import DemoResult
+
+if TYPE_CHECKING:
+    from .parallel import ParallelDemo
 
 
 def _pyplot() -> Any:
@@ -35,6 +38,31 @@ def plot_losses(result: DemoResult, path: str | Path) -> None:
     ax.set(xlabel="step", ylabel="training loss (batch mean)", yscale="log",
            title=f"hal demo: same seed on every device (tolerance {result.tolerance:g} vs {result.reference})")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_parallel(result: ParallelDemo, path: str | Path) -> None:
+    """Left: the loss curves of the one-device reference and of each data-parallel run. Right:
+    the bandwidth/accuracy trade-off: test accuracy against the bytes each device moved."""
+    plt = _pyplot()
+    fig, (curves, tradeoff) = plt.subplots(1, 2, figsize=(11, 4.5))
+    ref = result.reference
+    curves.plot(range(1, len(ref.losses) + 1), ref.losses, label=f"{ref.device} alone", linewidth=2.5)
+    for r in result.runs:
+        (line,) = curves.plot(range(1, len(r.losses) + 1), r.losses, "--", label=r.label, linewidth=1.2)
+        moved = max(r.moved_bytes) / 2**20
+        tradeoff.plot(moved, r.accuracy, "o", color=line.get_color())
+        tradeoff.annotate(f"{r.label}\n(final loss {r.final_loss:.3f})", (moved, r.accuracy), fontsize=7,
+                          xytext=(4, 4), textcoords="offset points")
+    curves.set(xlabel="step", ylabel="training loss (batch mean)", yscale="log",
+               title=f"data-parallel on {', '.join(result.runs[0].devices)}")
+    curves.legend(fontsize=8)
+    tradeoff.set(xlabel="MiB moved per device (collectives)", ylabel="test accuracy", xscale="log",
+                 title="bandwidth against accuracy")
+    tradeoff.xaxis.set_minor_formatter(plt.NullFormatter())
+    tradeoff.margins(x=0.3, y=0.2)  # room for the labels
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

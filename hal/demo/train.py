@@ -134,6 +134,8 @@ def run_demo(specs: Sequence[str] | None, config: Config, fallback: str = "cpu",
     reference = hal.device(REFERENCE)
     devices = [reference] + [d for d in devices if d is not reference]
     fallback_dev = hal.device(fallback)
+    for d in devices:
+        d.info  # noqa: B018 - opens it: bring-up (a Ray cluster for remote devices) is not training time
     data = load_digits(seed=config.seed, limit=config.limit)
     results = [train_on(d, data, config, fallback_dev, stream) for d in devices]
     ref = results[0].losses

@@ -1,0 +1,82 @@
+"""The Ray side of the driver: which devices the workers host, the cluster and the workers.
+
+Ray is imported here only, and only when a remote device is opened: listing devices reads
+``HAL_REMOTE`` and nothing more. With ``RAY_ADDRESS`` set, hal joins that cluster; if the
+program already called ``ray.init``, hal uses its cluster; otherwise hal starts a local one on
+first use, which Ray stops at exit (its own ``atexit`` handler, plus a reaper process should
+the driver die).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cache
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any
+
+from hal.backend import DeviceNotFoundError, UnsupportedError
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+DEFAULT = "cpu,cpu"
+"""Two workers, each hosting its own CPU device."""
+SLICE = 0.1
+"""Seconds per wait slice: Ctrl-C and a dead worker end any wait within about this."""
+_lock = threading.Lock()
+
+
+def hosted() -> list[str]:
+    """What each worker hosts, from ``HAL_REMOTE`` (comma-separated device specs, one per
+    worker): ``remote:<i>`` is the i-th. Cheap: called whenever devices are listed. No entry at
+    all where Ray is not installed."""
+    if find_spec("ray") is None:
+        return []
+    text = os.environ.get("HAL_REMOTE", DEFAULT)
+    return [entry.strip() for entry in text.split(",") if entry.strip()]
+
+
+def ray() -> ModuleType:
+    """Ray, connected to a cluster (see the module's docstring)."""
+    import logging
+
+    try:
+        import ray as module
+    except ImportError:
+        raise UnsupportedError("remote devices run on Ray, which is not installed; pip install "
+                               "'hal-sdk[distributed]'", feature="remote") from None
+    if not module.is_initialized():
+        with _lock:
+            if not module.is_initialized():
+                os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+                address = os.environ.get("RAY_ADDRESS")
+                local: dict[str, Any] = {} if address else {"include_dashboard": False}
+                module.init(address=address or None, log_to_driver=False, logging_level=logging.ERROR, **local)
+    return module
+
+
+@cache
+def _actor_class() -> Any:
+    """The Worker as a Ray actor: no CPU reserved (it is a service whose device does the work,
+    so several fit anywhere), spread over the cluster's nodes."""
+    from ._worker import Worker
+
+    return ray().remote(num_cpus=0, scheduling_strategy="SPREAD")(Worker)
+
+
+def start_worker(spec: str) -> Any:
+    """A new worker hosting ``spec``, with hal's settings (``HAL_*``) as the driver has them."""
+    if spec.partition(":")[0] == "remote":
+        raise DeviceNotFoundError(f"HAL_REMOTE entry {spec!r} would host a remote device in a remote device; "
+                                  "name local backends there, e.g. HAL_REMOTE=cpu,simgpu:1")
+    env = {k: v for k, v in os.environ.items() if k.startswith("HAL_") and k != "HAL_REMOTE"}
+    return _actor_class().remote(spec, env)
+
+
+def lost(where: str, exc: BaseException) -> str:
+    """What went wrong with a device whose worker (or the whole cluster) went away."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return (f"{where}: its Ray worker is gone ({type(exc).__name__}: {first}); the arrays it held are lost. "
+            "The other devices keep working; restart the program to use this one again, and see `ray status` "
+            "or the worker's log for why it died")
