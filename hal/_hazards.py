@@ -46,6 +46,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ._errors import HazardError
+from .backend._program import checked_mode
 
 if TYPE_CHECKING:
     from ._memory import Array
@@ -68,9 +69,9 @@ Clock = dict[int, int]
 
 
 def enabled() -> bool:
-    """Whether checked mode is on: ``HAL_CHECK`` set and not ``0`` (read each call, so that a
-    test can switch it with monkeypatch before opening a device)."""
-    return os.environ.get("HAL_CHECK", "").strip() not in ("", "0")
+    """Whether checked mode is on (read each call, so that a test can switch it with monkeypatch
+    before opening a device)."""
+    return checked_mode()
 
 
 def _caller() -> tuple[str, int]:

@@ -1,8 +1,10 @@
-"""Executable: a kernel compiled for one device."""
+"""Executable: a kernel compiled for one device; the settings every kernel compiler shares."""
 
 from __future__ import annotations
 
+import os
 from abc import ABC
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,3 +21,19 @@ class Executable(ABC):
         """Optional: a backend-specific compile report (``exe.report()``: the FPGA's synthesis
         report, say); None if none."""
         return None
+
+
+def checked_mode() -> bool:
+    """``HAL_CHECK`` set and not ``0``: compile bounds checks into kernels (read when a kernel is
+    compiled, so one process can build both kinds)."""
+    return os.environ.get("HAL_CHECK", "").strip() not in ("", "0")
+
+
+def kernel_cache_dir(backend: str) -> Path:
+    """Where ``backend`` keeps compiled kernels: ``$HAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/hal``,
+    else ``~/.cache/hal``, then a folder named after the backend."""
+    root = os.environ.get("HAL_CACHE_DIR")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "hal")
+    return Path(root) / backend

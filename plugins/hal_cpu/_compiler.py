@@ -31,7 +31,7 @@ from typing import Any
 
 import _cffi_backend
 
-from hal.backend import CompileError, Executable, HalError, UnsupportedError
+from hal.backend import CompileError, Executable, HalError, UnsupportedError, checked_mode, kernel_cache_dir
 from hal.kernel import cemit, ir
 
 from ._runtime import ffi
@@ -50,18 +50,9 @@ _ABI_TYPE = ffi.typeof("int")
 _ENTRY_TYPE = ffi.typeof("hal_kernel_fn")
 
 
-def checked_mode() -> bool:
-    """``HAL_CHECK=1``: bounds-check every access (read when a kernel is compiled)."""
-    return os.environ.get("HAL_CHECK", "").strip() not in ("", "0")
-
-
 def cache_dir() -> Path:
-    """``$HAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/hal``, else ``~/.cache/hal``; kernels go in ``cpu/``."""
-    root = os.environ.get("HAL_CACHE_DIR")
-    if not root:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        root = os.path.join(base, "hal")
-    return Path(root) / "cpu"
+    """This backend's folder of the kernel cache (``hal.backend.kernel_cache_dir``)."""
+    return kernel_cache_dir("cpu")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hal.backend import Buffer, DeviceImpl, Executable, Feature, OutOfMemoryError
+from hal.backend import Buffer, DeviceImpl, Executable, Feature, OutOfMemoryError, checked_mode
 
 from ._hostpool import HostPool, default_limit
 from ._queue import CpuQueue
@@ -69,7 +69,6 @@ class CpuDevice(DeviceImpl[CpuBuffer]):
         from hal.backend import DeviceInfo  # pydantic loads on first use, not at plugin import
 
         cpu = _cpuinfo()
-        from ._compiler import checked_mode
         name = cpu.get("model name") or platform.processor() or platform.machine() or "cpu"
         vendor_id = cpu.get("vendor_id", "")
         return DeviceInfo(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyopencl as cl
 
-from hal.backend import CompileError, Executable
+from hal.backend import CompileError, Executable, checked_mode, kernel_cache_dir
 from hal.kernel import ir, opencl, simt
 
 if TYPE_CHECKING:
@@ -33,18 +33,9 @@ if TYPE_CHECKING:
 _SOURCES = b"".join(Path(inspect.getfile(m)).read_bytes() for m in (simt, opencl)) + Path(__file__).read_bytes()
 
 
-def checked_mode() -> bool:
-    """``HAL_CHECK=1``: bounds-check every access (read when a kernel is compiled)."""
-    return os.environ.get("HAL_CHECK", "").strip() not in ("", "0")
-
-
 def cache_dir() -> Path:
-    """``$HAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/hal``, else ``~/.cache/hal``; programs go in ``opencl/``."""
-    root = os.environ.get("HAL_CACHE_DIR")
-    if not root:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        root = os.path.join(base, "hal")
-    return Path(root) / "opencl"
+    """This backend's folder of the kernel cache (``hal.backend.kernel_cache_dir``)."""
+    return kernel_cache_dir("opencl")
 
 
 @dataclass(eq=False)

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 
 import pyopencl as cl
 
-from hal.backend import Buffer, DeviceImpl, DeviceInfo, Feature, OutOfMemoryError
+from hal.backend import Buffer, DeviceImpl, DeviceInfo, Feature, OutOfMemoryError, checked_mode
 
-from ._compiler import checked_mode
 from ._queue import OpenCLQueue
 
 if TYPE_CHECKING:
