@@ -8,6 +8,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -98,12 +99,7 @@ class Device:
     def full(self, shape: Any, value: Any, dtype: Any = np.float32) -> Array:
         """An array filled with ``value``, ready on every queue (the fill has completed)."""
         arr = self.empty(shape, dtype)
-        q = self._creator
-        q.fill(arr, value)
-        q.synchronize()
-        if self._hazards is not None:
-            self._hazards.created(arr)
-        return arr
+        return self._initialised(arr, lambda q: q.fill(arr, value))
 
     def array(self, data: Any, dtype: Any = None) -> Array:
         """Copy host data (anything numpy converts) to a new device array, ready on every queue;
@@ -120,24 +116,29 @@ class Device:
         self._check_dtype(host.dtype)
         host = np.require(host, requirements="C")  # 0-d stays 0-d (ascontiguousarray makes it 1-d)
         arr = Array(self, self._pool.allocate(host.nbytes), 0, host.shape, host.dtype)
-        q = self._creator
-        q.write(arr, host)
+        return self._initialised(arr, lambda q: q.write(arr, host))
+
+    def _initialised(self, arr: Array, enqueue: Callable[[Queue], None]) -> Array:
+        """``arr`` once ``enqueue(q)`` has run to completion on the creation queue: a queue of the
+        core's own, so creation waits for its own fill or copy only, never behind the user's
+        work on the default queue."""
+        q = self._creation_queue
+        if q is None:
+            q = self._own_queue("_creation_queue", "creation queue")
+        enqueue(q)
         q.synchronize()
         if self._hazards is not None:
             self._hazards.created(arr)
         return arr
 
-    @property
-    def _creator(self) -> Queue:
-        """A queue of the core's own for creation functions: they wait for their own fill or
-        copy only, never behind the user's work on the default queue."""
-        q = self._creation_queue
-        if q is None:
-            with self._lock:
-                if self._creation_queue is None:
-                    self._creation_queue = self._register(Queue(self, self.impl.create_queue(), "creation queue"))
-                q = self._creation_queue
-        return q
+    def _own_queue(self, attr: str, name: str) -> Queue:
+        """The queue in attribute ``attr``, made (and registered) by the first thread to ask."""
+        with self._lock:
+            q: Queue | None = getattr(self, attr)
+            if q is None:
+                q = self._register(Queue(self, self.impl.create_queue(), name))
+                setattr(self, attr, q)
+            return q
 
     def memory_stats(self) -> MemoryStats:
         """Bytes in use by arrays, cached in the pool for reuse, the peak of in-use, capacity, and
@@ -204,12 +205,7 @@ class Device:
     @property
     def default_queue(self) -> Queue:
         q = self._default_queue
-        if q is None:
-            with self._lock:
-                if self._default_queue is None:
-                    self._default_queue = self._register(Queue(self, self.impl.create_queue(), "default queue"))
-                q = self._default_queue
-        return q
+        return q if q is not None else self._own_queue("_default_queue", "default queue")
 
     def synchronize(self, timeout: float | None = None) -> None:
         """Wait for every queue of the device; raise the first pending DeviceFault. ``timeout``

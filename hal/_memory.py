@@ -153,11 +153,7 @@ class Array:
     def _export_view(self) -> np.ndarray:
         """A numpy view that keeps the memory alive as long as it (or anything made from it) lives,
         even across ``free()``: the block is returned to the pool when the last view goes."""
-        raw = self.buffer.host_array()
-        if raw is None:
-            raise self._not_host_visible()
-        view = raw[self.offset:self.offset + self.nbytes].view(self.dtype).reshape(self.shape)
-        return np.asarray(_HostExport(self._block, view))
+        return np.asarray(_HostExport(self._block, self._host_view()))
 
     def _not_host_visible(self) -> UnsupportedError:
         return UnsupportedError(
