@@ -139,14 +139,13 @@ def cmd_conformance(args: argparse.Namespace) -> int:
                                             junit_path=args.junit)))
 
 
-TARGETS = ("cpu", "opencl")
+TARGETS = ("cpu", "opencl", "cuda:sm_XY")
+EMITS = ("source", "ptx", "cubin")
 
 
-def kernel_source(spec: str, target: str, checked: bool = False) -> str:
-    """The generated source of ``FILE.py:KERNEL`` for ``target`` (what its backend compiles)."""
+def load_kernel(spec: str) -> Any:
+    """The IR of the @hal.kernel named by ``FILE.py:KERNEL``."""
     import importlib.util
-
-    from .kernel import cemit, opencl, simt
 
     path, sep, name = spec.rpartition(":")
     if not sep or not path.endswith(".py") or not name:
@@ -159,18 +158,43 @@ def kernel_source(spec: str, target: str, checked: bool = False) -> str:
     kernel = getattr(getattr(module, name, None), "ir", None)
     if kernel is None:
         raise InvalidArgumentError(f"hal compile: {path} has no @hal.kernel named {name!r}")
-    if target == "cpu":
-        return cemit.emit(kernel, checked=checked)
-    return simt.emit(kernel, opencl.OpenCL(), checked=checked).text
+    return kernel
+
+
+def kernel_source(spec: str, target: str, checked: bool = False, emit: str = "source") -> bytes:
+    """What ``target``'s backend builds from ``FILE.py:KERNEL``: its generated source, or for
+    ``cuda:sm_XY`` also the PTX or cubin NVRTC makes of it (no GPU needed)."""
+    from .kernel import cemit, cuda, nvrtc, opencl, simt
+
+    backend, _, arch = target.partition(":")
+    if backend not in ("cpu", "opencl", "cuda") or (arch and backend != "cuda"):
+        raise InvalidArgumentError(f"hal compile: unknown target {target!r}; use one of {', '.join(TARGETS)}")
+    if emit != "source" and backend != "cuda":
+        raise InvalidArgumentError(f"hal compile: --emit {emit} is for cuda targets; {backend} emits source")
+    if backend == "cuda":
+        arch = nvrtc.parse_arch(arch or "sm_90")
+    kernel = load_kernel(spec)
+    if backend == "cpu":
+        return cemit.emit(kernel, checked=checked).encode()
+    if backend == "opencl":
+        return simt.emit(kernel, opencl.OpenCL(), checked=checked).text.encode()
+    text = simt.emit(kernel, cuda.Cuda(), checked=checked).text
+    if emit == "source":
+        return text.encode()
+    return nvrtc.compile_source(text, kernel.name, arch, emit, cuda.NVRTC_OPTIONS)
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
     check_output_path(args.output, "-o")
-    text = kernel_source(args.kernel, args.target, checked=os.environ.get("HAL_CHECK", "").strip() not in ("", "0"))
+    if args.emit == "cubin" and not args.output:
+        raise InvalidArgumentError("hal compile: a cubin is binary; write it to a file with -o OUT")
+    from .backend import checked_mode
+
+    data = kernel_source(args.kernel, args.target, checked_mode(), args.emit)
     if args.output:
-        Path(args.output).write_text(text)
+        Path(args.output).write_bytes(data)
     else:
-        print(text, end="")
+        print(data.decode(), end="")
     return 0
 
 
@@ -223,8 +247,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                            "hal.conformance.<module> / <test>[<device>] on every machine")
         if name == "compile":
             p.add_argument("kernel", metavar="FILE.py:KERNEL", help="a @hal.kernel in a Python file")
-            p.add_argument("--target", choices=TARGETS, default="cpu", help="the backend whose source to generate")
-            p.add_argument("--emit", choices=("source",), default="source", help="what to output (the source)")
+            p.add_argument("--target", default="cpu", metavar="TARGET",
+                           help=f"the backend whose code to generate: {', '.join(TARGETS)} (default cpu; cuda means "
+                                "cuda:sm_90)")
+            p.add_argument("--emit", choices=EMITS, default="source",
+                           help="the generated source, or for cuda targets NVRTC's PTX or cubin")
             p.add_argument("-o", dest="output", metavar="OUT", help="write to OUT instead of printing")
     argv = sys.argv[1:] if argv is None else list(argv)
     add_commands(sub, argv)

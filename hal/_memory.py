@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 class Array:
     """Device memory with a shape and dtype (C-contiguous)."""
 
-    __slots__ = ("device", "shape", "dtype", "size", "nbytes", "offset", "_block", "_arg", "__weakref__")
+    __slots__ = ("device", "shape", "dtype", "size", "nbytes", "offset", "_block", "_arg", "_device_export",
+                 "__weakref__")
 
     def __init__(self, device: Device, block: Block, offset: int, shape: tuple[int, ...],
                  dtype: np.dtype[Any]) -> None:
@@ -171,6 +172,24 @@ class Array:
             kwargs["copy"] = copy
         return view.__dlpack__(**kwargs)
 
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        """The CUDA Array Interface (v3) where the device has device addresses (CUDA): CuPy, PyTorch and
+        Numba take the array without a copy. The device's queues are synchronised first (``stream``
+        None: ready on every stream); the memory stays allocated while this Array object lives, even
+        across ``free()``, since consumers keep the Array, not the memory. Elsewhere an AttributeError,
+        so that consumers probing with ``hasattr`` fall back to DLPack or ``__array__``."""
+        address = self.buffer.device_address()
+        if address is None:
+            raise AttributeError(f"{self._describe()} has no device address (not CUDA memory); use "
+                                 "np.from_dlpack(x) or x.numpy()")
+        self.device._sync_all()
+        if getattr(self, "_device_export", None) is None:
+            self._device_export = _Export(self._block)
+        return {"shape": self.shape, "typestr": self.dtype.str, "descr": [("", self.dtype.str)],
+                "data": (address + self.offset if self.nbytes else 0, False), "strides": None, "version": 3,
+                "stream": None}
+
     def __dlpack_device__(self) -> tuple[int, int]:
         if self.buffer.host_array() is None:
             raise self._not_host_visible()
@@ -205,18 +224,27 @@ class BufferArg:
         self.size = size
 
 
-class _HostExport:
-    """The base object of exported host views: holds the block (counted) while numpy holds it."""
+class _Export:
+    """Holds a block (counted) while an exported view of it lives: ``free()`` then only orphans it."""
 
-    __slots__ = ("__array_interface__", "_block")
+    __slots__ = ("_block",)
 
-    def __init__(self, block: Block, view: np.ndarray) -> None:
+    def __init__(self, block: Block) -> None:
         block.export()
         self._block = block
-        self.__array_interface__ = view.__array_interface__
 
     def __del__(self) -> None:
         self._block.unexport()
+
+
+class _HostExport(_Export):
+    """The base object of exported host views: numpy holds it, it holds the block."""
+
+    __slots__ = ("__array_interface__",)
+
+    def __init__(self, block: Block, view: np.ndarray) -> None:
+        super().__init__(block)
+        self.__array_interface__ = view.__array_interface__
 
 
 def _resolve_shape(dims: tuple[int, ...], size: int) -> tuple[int, ...] | None:

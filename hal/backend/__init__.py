@@ -38,7 +38,7 @@ from ._device import DeviceImpl
 from ._event import EventImpl
 from ._memory import ArgBuffer, Buffer, host_bytes, kernel_args
 from ._ops import FAMILIES, FAMILY_OF, NativeOp, Operand, operand_view
-from ._program import Executable, checked_mode, kernel_cache_dir
+from ._program import Executable, cache_read, cache_write, checked_mode, kernel_cache_dir
 from ._queue import CommandTrace, Dim3, QueueImpl
 from ._version import API_VERSION, SDK_VERSION
 
@@ -65,7 +65,7 @@ __all__ = [
     "Backend", "DeviceImpl", "QueueImpl", "EventImpl", "Buffer", "Executable",
     "ArgBuffer", "CommandTrace", "Dim3", "KnownFailure", "NativeOp", "Operand",
     "DeviceInfo", "Feature", "hookimpl", "interpret", "host_bytes", "kernel_args", "operand_view",
-    "checked_mode", "kernel_cache_dir",
+    "checked_mode", "kernel_cache_dir", "cache_read", "cache_write",
     "HalError", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "HazardError",
     "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "UnsupportedError",
 ]

@@ -31,6 +31,12 @@ class Buffer(ABC, Generic[H]):
         zero-copy paths from it. Called often: return the same view each time."""
         return None
 
+    def device_address(self) -> int | None:
+        """Optional (1.3): the address of the memory in the device's own address space, for consumers
+        that take raw device pointers (``__cuda_array_interface__``: CuPy, PyTorch, Numba), where the
+        device has such addresses (CUDA, HIP); None elsewhere."""
+        return None
+
 
 B = TypeVar("B", bound=Buffer[Any])
 

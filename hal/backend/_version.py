@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-API_VERSION = (1, 2)
+API_VERSION = (1, 3)
 """The vendor interface's version: a plugin with the same major and a minor <= this loads.
 
 1.1 added optional methods, each with a default that keeps 1.0 plugins correct:
@@ -13,7 +13,10 @@ release_host_cache``; launch arguments became immutable :class:`ArgBuffer` snaps
 ``hookimpl`` and the helpers re-exported there); added ``Backend.options_model()``, the
 native-operator contract on the vendor's own objects (:class:`NativeOp`, :class:`Operand`),
 ``Buffer.handle`` with ``Buffer``, ``DeviceImpl`` and ``QueueImpl`` generic over it, and the
-host-memory helpers (``host_bytes``, ``operand_view``, ``kernel_args``)."""
+host-memory helpers (``host_bytes``, ``operand_view``, ``kernel_args``).
+
+1.3 added ``Buffer.device_address()`` (device memory that CUDA-style consumers address:
+``__cuda_array_interface__``) and the kernel-cache helpers ``cache_read``/``cache_write``."""
 
 SDK_VERSION = "0.1.0"
 """hal-sdk's version (``hal.__version__``); the bundled plugins report it as theirs."""

@@ -112,10 +112,10 @@ static inline T hal_divmod_##N(T a, T b, T *modulus) { \
     if (!b) { *modulus = mod; return a / b; } \
     T div = (a - mod) / b; \
     if (mod) { if ((b < 0) != (mod < 0)) { mod += b; div -= 1; } } \
-    else mod = copysign##F(0, b); \
+    else mod = copysign##F((T)0, b); \
     T fd; \
     if (div) { fd = floor##F(div); if (div - fd > (T)0.5) fd += 1; } \
-    else fd = copysign##F(0, a / b); \
+    else fd = copysign##F((T)0, a / b); \
     *modulus = mod; \
     return fd; \
 } \

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import os
-import tempfile
 import threading
 import time
 import warnings
@@ -24,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyopencl as cl
 
-from hal.backend import CompileError, Executable, checked_mode, kernel_cache_dir
+from hal.backend import CompileError, Executable, cache_read, cache_write, checked_mode, kernel_cache_dir
 from hal.kernel import ir, opencl, simt
 
 if TYPE_CHECKING:
@@ -103,12 +101,12 @@ def arg_dtypes(kernel: ir.Kernel) -> list[Any]:
 
 def _load(device: OpenCLDevice, path: Path) -> cl.Program | None:
     """The cached program if its bytes match the sidecar and the driver accepts them; else None."""
+    data = cache_read(path)
+    if data is None:
+        return None
     try:
-        data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != path.with_suffix(".sha256").read_text().strip():
-            return None
         return cl.Program(device.context, [device.device], [data]).build(options=list(opencl.BUILD_OPTIONS))
-    except (OSError, cl.Error):
+    except cl.Error:
         return None
 
 
@@ -119,26 +117,11 @@ def _build(device: OpenCLDevice, kernel: ir.Kernel, source: simt.SimtSource, pat
             program = cl.Program(device.context, source.text).build(options=list(opencl.BUILD_OPTIONS),
                                                                     cache_dir=False)
     except cl.Error as exc:
-        kept = _write(path.with_suffix(".failed.cl"), source.text.encode())
+        kept = cache_write(path.with_suffix(".failed.cl"), source.text.encode())
         raise CompileError(f"opencl: the driver could not build kernel '{kernel.name}' (a bug in hal's OpenCL "
                            f"emitter or the driver; please report it with {kept}):\n{str(exc)[-2000:]}",
                            kernel.source_file, kernel.source_line) from None
     binary = program.get_info(cl.program_info.BINARIES)[0]
     if binary:
-        _write(path.with_suffix(".cl"), source.text.encode())
-        _write(path, binary)
-        _write(path.with_suffix(".sha256"), (hashlib.sha256(binary).hexdigest() + "\n").encode())
+        cache_write(path, binary, (".cl", source.text))
     return program
-
-
-def _write(path: Path, data: bytes) -> Path | None:
-    """Write atomically; an unusable cache only costs the next process a rebuild (None)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-        return path
-    except OSError:
-        return None

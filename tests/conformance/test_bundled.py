@@ -43,6 +43,13 @@ def test_opencl_passes_the_hand_written_suite(tmp_path: Path) -> None:
     _run(tmp_path, (OPENCL,), "-k", "not test_differential")
 
 
+def test_cuda_passes_the_whole_suite(tmp_path: Path) -> None:
+    cuda = next((s for s in hal.backends() if s.name == "cuda"), None)
+    if cuda is None or not cuda.device_count:
+        pytest.skip(f"no CUDA device: {cuda.version if cuda else 'backend not installed'}")
+    _run(tmp_path, ("cuda",))
+
+
 def _check_report(report: Path, backends: tuple[str, ...], stdout: str) -> None:
     data = json.loads(report.read_text())
     assert {spec.split(":")[0] for spec in data["devices"]} == set(backends)

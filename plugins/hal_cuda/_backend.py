@@ -1,0 +1,65 @@
+"""CudaBackend: discovery through the driver, without importing cuda.core.
+
+Counting devices runs on every ``hal.devices()``: it asks ``libcuda`` directly (ctypes ``cuInit``
+and ``cuDeviceGetCount``), so a machine without a driver or GPU pays a failed ``dlopen`` and
+nothing else, and says why in ``hal backends``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+from hal.backend import SDK_VERSION, Backend
+
+if TYPE_CHECKING:
+    from ._device import CudaDevice
+
+
+def _count_devices() -> tuple[int, str | None]:
+    """(devices, None), or (0, why there are none and what to do)."""
+    if importlib.util.find_spec("cuda.core") is None:
+        return 0, "cuda-core is not installed: pip install 'hal-sdk[cuda]' (or 'hal-sdk[cuda12]' for drivers < 580)"
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0, "no NVIDIA driver (libcuda.so.1 not found): install the driver to use NVIDIA GPUs"
+    if (err := lib.cuInit(0)) != 0:
+        return 0, f"the NVIDIA driver did not initialise (CUresult {err}): check nvidia-smi"
+    count = ctypes.c_int(0)
+    if lib.cuDeviceGetCount(ctypes.byref(count)) != 0 or count.value == 0:
+        return 0, "the NVIDIA driver sees no GPU"
+    return count.value, None
+
+
+class CudaBackend(Backend):
+    """``cuda:N``: the N-th GPU in the driver's order (``CUDA_VISIBLE_DEVICES`` applies); no options."""
+
+    name = "cuda"
+
+    def __init__(self) -> None:
+        self._count: tuple[int, str | None] | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """Why there is no device (None when there is one): for `hal backends` and skipped tests."""
+        return self._discover()[1]
+
+    @property
+    def version(self) -> str:  # type: ignore[override]
+        why = self.reason
+        return SDK_VERSION if why is None else f"{SDK_VERSION} (no devices: {why})"
+
+    def _discover(self) -> tuple[int, str | None]:
+        if self._count is None:
+            self._count = _count_devices()
+        return self._count
+
+    def device_count(self) -> int:
+        return self._discover()[0]
+
+    def open_device(self, index: int, options: Any) -> CudaDevice:
+        from ._device import CudaDevice  # cuda.core loads when a device opens
+
+        return CudaDevice(index)

@@ -1,0 +1,204 @@
+"""CudaQueue and CudaEvent: a non-blocking CUDA stream, and timing events on it.
+
+Commands are driver calls on the stream (``cuMemcpy*Async``, ``cuMemsetD*Async``,
+``cuLaunchKernel``); ``idle`` is ``cuStreamQuery``, so nothing is recorded per command. A
+cross-queue wait is ``cuStreamWaitEvent``. Profiled commands are bracketed by two timing events
+whose times the next synchronize gives to their traces. Kernels that can fault write the queue's
+fault record (hal.kernel.simt); ``synchronize`` reads it after such launches and raises the first
+fault as a DeviceFault naming kernel, line and thread.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from cuda.bindings import driver
+
+from hal.backend import CommandTrace, DeviceFault, Dim3, EventImpl, QueueImpl
+from hal.kernel import simt
+
+from ._driver import R, check, error, make_current
+
+if TYPE_CHECKING:
+    from ._compiler import CudaKernel
+    from ._device import CudaBuffer, CudaDevice
+
+_POLL_S = (0.00002, 0.001)
+"""First and longest sleep between two polls of a bounded wait (it doubles in between)."""
+
+
+def _poll(done: Any, timeout: float) -> bool:
+    """Poll ``done()`` for at most ``timeout`` s (the driver has no bounded wait)."""
+    end, pause = time.monotonic() + timeout, _POLL_S[0]
+    while not done():
+        if time.monotonic() >= end:
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, _POLL_S[1])
+    return True
+
+
+class CudaEvent(EventImpl):
+    def __init__(self, event: Any, device: CudaDevice) -> None:
+        self.event = event
+        self.device = device
+
+    def query(self) -> bool:
+        return bool(self.event.is_done)
+
+    def synchronize(self) -> None:
+        make_current(self.device.context)
+        self.event.sync()
+
+    def wait(self, timeout: float) -> bool:
+        return _poll(self.query, timeout)
+
+    def time(self) -> float:
+        return float(self.event - self.device.epoch) * 1e-3
+
+
+class CudaQueue(QueueImpl["CudaBuffer"]):
+    def __init__(self, device: CudaDevice) -> None:
+        from ._device import TIMED
+
+        self.device = device
+        self.timed = TIMED
+        self.stream = device.device.create_stream()
+        self.handle = self.stream.handle
+        self.faults = device.allocate(simt.FAULT_WORDS * 4)
+        check(driver.cuMemsetD32Async(self.faults.handle, 0, simt.FAULT_WORDS, self.handle), "cuMemsetD32Async")
+        self._lock = threading.Lock()
+        self._traces: list[tuple[Any, Any, CommandTrace]] = []
+        self._faulting: list[CudaKernel] = []
+        """Launches since the last synchronize whose kernels can write the fault record, by number."""
+
+    def _begin(self, trace: CommandTrace | None) -> Any:
+        make_current(self.device.context)
+        return None if trace is None else self.stream.record(options=self.timed)
+
+    def _end(self, start: Any, trace: CommandTrace | None) -> None:
+        if trace is not None:
+            end = self.stream.record(options=self.timed)
+            with self._lock:
+                self._traces.append((start, end, trace))
+
+    # ------------------------------------------------------------ commands
+    def copy(self, dst: CudaBuffer, dst_offset: int, src: CudaBuffer, src_offset: int, nbytes: int,
+             trace: CommandTrace | None) -> None:
+        start = self._begin(trace)
+        check(driver.cuMemcpyDtoDAsync(dst.handle + dst_offset, src.handle + src_offset, nbytes, self.handle),
+              "cuMemcpyDtoDAsync")
+        self._end(start, trace)
+
+    def write(self, dst: CudaBuffer, dst_offset: int, src: np.ndarray, trace: CommandTrace | None) -> None:
+        start = self._begin(trace)
+        check(driver.cuMemcpyHtoDAsync(dst.handle + dst_offset, src.ctypes.data, src.nbytes, self.handle),
+              "cuMemcpyHtoDAsync")
+        self._end(start, trace)
+
+    def read(self, dst: np.ndarray, src: CudaBuffer, src_offset: int, trace: CommandTrace | None) -> None:
+        start = self._begin(trace)
+        check(driver.cuMemcpyDtoHAsync(dst.ctypes.data, src.handle + src_offset, dst.nbytes, self.handle),
+              "cuMemcpyDtoHAsync")
+        self._end(start, trace)
+
+    def fill(self, dst: CudaBuffer, offset: int, nbytes: int, pattern: bytes, trace: CommandTrace | None) -> None:
+        start = self._begin(trace)
+        at, size = dst.handle + offset, len(pattern)
+        if size == 8 and pattern[:4] != pattern[4:]:  # two interleaved 32-bit fills with a pitch of 8 bytes
+            for half in (0, 4):
+                word = int.from_bytes(pattern[half:half + 4], "little")
+                check(driver.cuMemsetD2D32Async(at + half, 8, word, 1, nbytes // 8, self.handle), "cuMemsetD2D32Async")
+        else:
+            size = min(size, 4)
+            value = int.from_bytes(pattern[:size], "little")
+            memset = {1: driver.cuMemsetD8Async, 2: driver.cuMemsetD16Async, 4: driver.cuMemsetD32Async}[size]
+            check(memset(at, value, nbytes // size, self.handle), "cuMemsetD*Async")
+        self._end(start, trace)
+
+    def launch(self, exe: CudaKernel, grid: Dim3, block: Dim3, args: Sequence[Any],  # type: ignore[override]
+               trace: CommandTrace | None) -> None:
+        values: list[Any] = []
+        for p, a in zip(exe.kernel.params, args):
+            if p.pointer:
+                values += (a.buffer.handle, a.offset, a.size)
+            else:
+                values.append(a)
+        number = 0
+        if exe.source.can_fault:
+            with self._lock:
+                number = len(self._faulting)
+                self._faulting.append(exe)
+        start = self._begin(trace)
+        with exe.lock:  # the argument block is shared: pack and launch together (the driver copies it)
+            exe.pack.pack_into(exe.params, 0, *values, self.faults.handle, number)
+            err, = driver.cuLaunchKernel(exe.function, grid[0], grid[1], grid[2], block[0], block[1], block[2],
+                                         0, self.handle, exe.param_pointers, 0)
+        if err != R.CUDA_SUCCESS:
+            raise error(err, f"launch of kernel '{exe.kernel.name}'")
+        self._end(start, trace)
+
+    # ------------------------------------------------------------ ordering
+    def record(self) -> CudaEvent:
+        make_current(self.device.context)
+        return CudaEvent(self.stream.record(options=self.timed), self.device)
+
+    def wait(self, event: EventImpl) -> None:
+        assert isinstance(event, CudaEvent)
+        make_current(self.device.context)
+        self.stream.wait(event.event)
+
+    def synchronize(self) -> None:
+        make_current(self.device.context)
+        check(driver.cuStreamSynchronize(self.handle), "synchronize")
+        self._settle()
+
+    def idle(self) -> bool:
+        with self._lock:
+            if self._faulting or self._traces:
+                return False
+        err, = driver.cuStreamQuery(self.handle)
+        return bool(err == R.CUDA_SUCCESS)
+
+    def drain(self, timeout: float) -> bool:
+        return _poll(lambda: driver.cuStreamQuery(self.handle)[0] != R.CUDA_ERROR_NOT_READY, timeout)
+
+    def close(self) -> None:
+        make_current(self.device.context)
+        check(driver.cuStreamSynchronize(self.handle), "synchronize")
+        with self._lock:
+            self._settle_traces()
+            self._faulting.clear()
+        self.device.free(self.faults)
+        self.stream.close()
+
+    def _settle(self) -> None:
+        """After a synchronize: give profiled commands their device times, then raise the first fault."""
+        with self._lock:
+            self._settle_traces()
+            faulting, self._faulting = self._faulting, []
+        if not faulting:
+            return
+        record = np.zeros(simt.FAULT_WORDS, np.int32)
+        check(driver.cuMemcpyDtoH(record.ctypes.data, self.faults.handle, record.nbytes), "cuMemcpyDtoH")
+        if record[0]:
+            check(driver.cuMemsetD32(self.faults.handle, 0, simt.FAULT_WORDS), "cuMemsetD32")
+            exe = faulting[int(record[1])]
+            raise DeviceFault(simt.fault_message(exe.source, [int(v) for v in record]))
+
+    def _settle_traces(self) -> None:
+        epoch = self.device.epoch
+        for start, end, trace in self._traces:
+            trace.device_start, trace.device_s = (start - epoch) * 1e-3, (end - start) * 1e-3
+        self._traces.clear()
+
+
+def packer(codes: Sequence[str]) -> struct.Struct:
+    """The argument block of a kernel: one 8-byte slot per argument, each value at its slot's start."""
+    return struct.Struct("<" + "".join(c + f"{8 - struct.calcsize(c)}x" if struct.calcsize(c) < 8 else c
+                                       for c in codes))

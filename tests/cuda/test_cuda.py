@@ -1,0 +1,209 @@
+"""The CUDA backend. Everywhere: discovery without a driver, and NVRTC compiling every conformance
+kernel and generated programs to PTX for sm_80 and sm_90 (no GPU needed). On a GPU: the binary
+cache across processes, faults in checked mode, queues of several threads, interop."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import hal
+import hal.conformance
+from hal.conformance._generate import F32, I32, U32, Program, programs
+from hal.kernel import cuda, ir, nvrtc, samples, simt
+
+pytest.importorskip("cuda.bindings.nvrtc", reason="the cuda extra is not installed: pip install 'hal-sdk[cuda]'")
+STATUS = next((s for s in hal.backends() if s.name == "cuda"), None)
+needs_gpu = pytest.mark.skipif(STATUS is None or not STATUS.device_count,
+                               reason=f"no CUDA device: {STATUS.version if STATUS else 'plugin missing'}")
+ARCHS = ("sm_80", "sm_90")
+
+
+@hal.kernel
+def axpy(a: hal.f32, x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], n: hal.i32):
+    i = hal.global_id(0)
+    if i < n:
+        y[i] = a * x[i] + y[i]
+
+
+def _module_kernels() -> dict[str, ir.Kernel]:
+    """Every @hal.kernel defined at module level in the conformance suite and the samples."""
+    modules = [samples] + [importlib.import_module(f"hal.conformance.{m.name}")
+                           for m in pkgutil.iter_modules(hal.conformance.__path__) if m.name.startswith("test_")]
+    return {f"{m.__name__.rsplit('.', 1)[-1]}.{name}": obj.ir for m in modules for name, obj in vars(m).items()
+            if isinstance(getattr(obj, "ir", None), ir.Kernel)}
+
+
+KERNELS = _module_kernels()
+
+
+def test_no_driver_is_zero_devices_with_the_reason() -> None:
+    code = ("import hal; s = next(s for s in hal.backends() if s.name == 'cuda'); "
+            "print(s.status, s.device_count, s.version)")
+    env = {"LD_LIBRARY_PATH": "/nonexistent", "PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.startswith("loaded 0 ") and "no devices:" in out
+
+
+def test_the_suite_has_kernels_to_compile() -> None:
+    assert len(KERNELS) >= 20 and "test_kernels.math_f32" in KERNELS
+
+
+@pytest.mark.parametrize("checked", [False, True], ids=["plain", "checked"])
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_every_conformance_kernel_compiles_to_ptx(name: str, checked: bool) -> None:
+    text = simt.emit(KERNELS[name], cuda.Cuda(), checked=checked).text
+    for arch in ARCHS:
+        ptx = nvrtc.compile_source(text, KERNELS[name].name, arch, "ptx", cuda.NVRTC_OPTIONS)
+        assert f".target {arch}".encode() in ptx and b".entry hal_entry" in ptx
+
+
+def test_no_contraction_and_exact_division_in_the_ptx() -> None:
+    text = simt.emit(samples.saxpy.ir, cuda.Cuda()).text
+    ptx = nvrtc.compile_source(text, "saxpy", "sm_90", "ptx", cuda.NVRTC_OPTIONS).decode()
+    assert "mul.rn.f32" in ptx and "add.rn.f32" in ptx and "fma" not in ptx
+    assert "--use_fast_math" not in cuda.NVRTC_OPTIONS
+
+
+@pytest.mark.parametrize("family", ["scalar", "shared", "atomic"])
+def test_generated_programs_compile_for_sm80_and_sm90(family: Any, tmp_path: Path) -> None:
+    @settings(max_examples=12, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(programs(family, (I32, U32, F32)))
+    def compiles(program: Program) -> None:
+        kernel = program.load(tmp_path).ir
+        text = simt.emit(kernel, cuda.Cuda()).text
+        for arch in ARCHS:
+            nvrtc.compile_source(text, kernel.name, arch, "ptx", cuda.NVRTC_OPTIONS)
+
+    compiles()
+
+
+def test_an_unknown_architecture_names_the_accepted_form() -> None:
+    with pytest.raises(hal.CompileError, match=r"name one as sm_XY"):
+        nvrtc.compile_source("", "k", "compute_90", "ptx", ())
+
+
+@pytest.mark.parametrize("emit", ["source", "ptx", "cubin"])
+def test_hal_compile_for_cuda_works_without_a_gpu(emit: str, tmp_path: Path) -> None:
+    out = tmp_path / f"axpy.{emit}"
+    subprocess.run([sys.executable, "-m", "hal", "compile", f"{__file__}:axpy", "--target", "cuda:sm_90",
+                    "--emit", emit, "-o", str(out)], check=True)
+    data = out.read_bytes()
+    expected = {"source": b'extern "C" __global__ void hal_entry(', "ptx": b".target sm_90", "cubin": b"\x7fELF"}
+    assert expected[emit] in data
+
+
+def test_hal_compile_refuses_a_cubin_on_the_terminal() -> None:
+    run = subprocess.run([sys.executable, "-m", "hal", "compile", f"{__file__}:axpy", "--target", "cuda",
+                          "--emit", "cubin"], capture_output=True, text=True)
+    assert run.returncode == 1 and "write it to a file with -o OUT" in run.stderr
+
+
+# ---------------------------------------------------------------- on a GPU
+@needs_gpu
+def test_cached_binary_is_used_by_a_fresh_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAL_CACHE_DIR", str(tmp_path))
+    code = (f"import hal, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_cuda as t; "
+            "print(hal.device('cuda:0').compile(t.axpy).report()['cached'])")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+            for _ in range(2)]
+    assert runs == ["False", "True"]
+    assert list((tmp_path / "cuda").glob("*.sha256"))
+
+
+@needs_gpu
+def test_out_of_bounds_is_a_device_fault_in_checked_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAL_CHECK", "1")
+    dev = hal.device("cuda:0")
+    x, y = dev.array(np.ones(8, np.float32)), dev.zeros((8,), np.float32)
+    axpy[1, 16](2.0, x, y, 16)
+    with pytest.raises(hal.DeviceFault, match=r"kernel 'axpy' at .*test_cuda.py:\d+: out-of-bounds load global "
+                                              r"buffer 'x': index 8 is outside \[0, 8\) for thread global \(8, 0, 0\)"):
+        dev.synchronize()
+    y = dev.zeros((8,), np.float32)
+    axpy[1, 8](2.0, x, y, 8)  # the device keeps working
+    np.testing.assert_array_equal(y.numpy(), 2.0)
+
+
+@needs_gpu
+def test_queues_of_several_threads_ordered_by_events() -> None:
+    dev = hal.device("cuda:0")
+    n = 1 << 16
+    x = dev.array(np.arange(n, dtype=np.float32))
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            q1, q2 = dev.queue(), dev.queue()
+            y, z = dev.zeros((n,), np.float32), dev.zeros((n,), np.float32)
+            for _ in range(50):
+                axpy[n // 256, 256, q1](1.0, x, y, n)
+                q2.wait(q1.record())
+                q2.copy(z, y)  # ordered after q1's launch, and before its next one
+                q1.wait(q2.record())
+            q1.synchronize()
+            np.testing.assert_array_equal(z.numpy(), 50 * np.arange(n, dtype=np.float32))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+@needs_gpu
+def test_fills_of_every_pattern_width() -> None:
+    dev = hal.device("cuda:0")
+    for dtype, value in ((np.uint8, 7), (np.int32, -3), (np.float32, 1.5), (np.float64, -2.25), (np.int64, 2**40 + 5)):
+        x = dev.full((1001,), value, dtype)
+        np.testing.assert_array_equal(x[1:].numpy(), np.full(1000, value, dtype))
+
+
+@needs_gpu
+def test_cupy_and_torch_take_arrays_without_a_copy() -> None:
+    cupy = pytest.importorskip("cupy")
+    dev = hal.device("cuda:0")
+    x = dev.array(np.arange(12, dtype=np.float32)).reshape(3, 4)
+    address = x.__cuda_array_interface__["data"][0]
+    c = cupy.asarray(x)
+    assert c.data.ptr == address and c.shape == (3, 4)
+    c *= 2  # CuPy writes hal's memory on its own stream: the consumer orders its writes
+    cupy.cuda.get_current_stream().synchronize()
+    np.testing.assert_array_equal(x.numpy(), 2 * np.arange(12, dtype=np.float32).reshape(3, 4))
+    row = x[1]
+    assert cupy.asarray(row).data.ptr == address + 16
+    torch = pytest.importorskip("torch")
+    t = torch.as_tensor(x, device="cuda")
+    assert t.data_ptr() == address and t.sum().item() == 2 * 66
+    x.free()  # the consumers keep x, so the memory stays theirs until x goes
+    assert float(c.sum()) == 2 * 66
+
+
+def test_arrays_without_device_addresses_have_no_cuda_interface() -> None:
+    x = hal.device("cpu").array(np.ones(3, np.float32))
+    assert not hasattr(x, "__cuda_array_interface__")
+
+
+def test_the_argument_block_puts_each_value_at_its_slot() -> None:
+    from hal_cuda._queue import packer
+
+    layout = packer(["Q", "q", "q", "f", "B", "d", "Q", "i"])
+    block = bytearray(layout.size)
+    layout.pack_into(block, 0, 2**40, -8, 3, 1.5, True, -0.25, 7, 5)
+    assert layout.size == 64
+    slots = [bytes(block[i:i + 8]) for i in range(0, 64, 8)]
+    assert slots[0] == (2**40).to_bytes(8, "little") and slots[1] == (-8).to_bytes(8, "little", signed=True)
+    assert slots[3][:4] == np.float32(1.5).tobytes() and slots[4][0] == 1 and slots[7][:4] == (5).to_bytes(4, "little")
