@@ -163,6 +163,17 @@ class Array:
 
     def __dlpack__(self, *, stream: Any = None, max_version: tuple[int, int] | None = None,
                    dl_device: Any = None, copy: bool | None = None) -> Any:
+        """Zero-copy export of host-visible memory (numpy's own producer) or of CUDA memory (a capsule of
+        hal's, :mod:`hal._dlpack`). The device's queues are synchronised first, so the data is ready on
+        any consumer stream; the memory stays allocated while the consumer holds it, even across
+        ``free()``."""
+        address = self.buffer.device_address() if self.buffer.host_array() is None else None
+        if address is not None:
+            from . import _dlpack
+
+            self.device._sync_all()
+            return _dlpack.capsule(address + self.offset, self.shape, self.dtype, self.__dlpack_device__(),
+                                   _Export(self._block))
         view = self._export_view()
         self.device._sync_all()
         kwargs: dict[str, Any] = {}
@@ -191,9 +202,13 @@ class Array:
                 "stream": None}
 
     def __dlpack_device__(self) -> tuple[int, int]:
-        if self.buffer.host_array() is None:
-            raise self._not_host_visible()
-        return (1, 0)  # kDLCPU
+        from . import _dlpack
+
+        if self.buffer.host_array() is not None:
+            return (_dlpack.KDL_CPU, 0)
+        if self.buffer.device_address() is not None:
+            return (_dlpack.KDL_CUDA, self.device.info.index)
+        raise self._not_host_visible()
 
     # ------------------------------------------------------------ misc
     def _describe(self) -> str:

@@ -32,9 +32,9 @@ class Buffer(ABC, Generic[H]):
         return None
 
     def device_address(self) -> int | None:
-        """Optional (1.3): the address of the memory in the device's own address space, for consumers
-        that take raw device pointers (``__cuda_array_interface__``: CuPy, PyTorch, Numba), where the
-        device has such addresses (CUDA, HIP); None elsewhere."""
+        """Optional (1.3): the address of CUDA device memory, for consumers that take device pointers:
+        ``__cuda_array_interface__`` (CuPy, PyTorch, Numba) and DLPack as ``kDLCUDA`` with the
+        device's index as the CUDA ordinal. None (the default) for every other kind of memory."""
         return None
 
 

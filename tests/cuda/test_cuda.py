@@ -207,3 +207,18 @@ def test_the_argument_block_puts_each_value_at_its_slot() -> None:
     slots = [bytes(block[i:i + 8]) for i in range(0, 64, 8)]
     assert slots[0] == (2**40).to_bytes(8, "little") and slots[1] == (-8).to_bytes(8, "little", signed=True)
     assert slots[3][:4] == np.float32(1.5).tobytes() and slots[4][0] == 1 and slots[7][:4] == (5).to_bytes(4, "little")
+
+
+@needs_gpu
+def test_dlpack_export_to_torch_and_cupy() -> None:
+    torch = pytest.importorskip("torch")
+    cupy = pytest.importorskip("cupy")
+    dev = hal.device("cuda:0")
+    x = dev.array(np.arange(12, dtype=np.float32)).reshape(3, 4)
+    assert x.__dlpack_device__() == (2, dev.info.index)
+    t = torch.from_dlpack(x)
+    assert t.device.type == "cuda" and t.shape == (3, 4) and t.data_ptr() == x.__cuda_array_interface__["data"][0]
+    c = cupy.from_dlpack(x[1:])
+    assert c.shape == (2, 4) and float(c.sum()) == float(np.arange(4, 12).sum())
+    x.free()  # the consumers hold the memory
+    assert float(t.sum().item()) == 66.0
