@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyopencl as cl
 
-from hal.backend import CommandTrace, DeviceFault, Dim3, EventImpl, QueueImpl
+from hal.backend import CommandTrace, DeviceFault, Dim3, EventImpl, HalError, OutOfMemoryError, QueueImpl
 from hal.kernel import simt
 
 if TYPE_CHECKING:
@@ -25,7 +25,19 @@ if TYPE_CHECKING:
     from ._device import OpenCLBuffer, OpenCLDevice
 
 _COMPLETE = cl.command_execution_status.COMPLETE
+_OUT_OF_MEMORY = {cl.status_code.MEM_OBJECT_ALLOCATION_FAILURE, cl.status_code.OUT_OF_RESOURCES,
+                  cl.status_code.OUT_OF_HOST_MEMORY}
 _POLL_S = 0.0005
+
+
+def _hal_error(exc: cl.Error, what: str) -> HalError:
+    """A pyopencl error as the hal error a user can act on (drivers allocate lazily, so running out
+    of memory can surface at an enqueue or a finish, not only at allocation)."""
+    code = exc.code if isinstance(exc.code, int) else None
+    if isinstance(exc, cl.MemoryError) or code in _OUT_OF_MEMORY:
+        return OutOfMemoryError(f"opencl: {what}: the device ran out of memory or resources ({exc}); free "
+                                "arrays, use smaller ones, or smaller work-groups")
+    return DeviceFault(f"opencl: {what} failed: {exc}")
 
 
 def _done(event: cl.Event) -> bool:
@@ -75,7 +87,10 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
         """Enqueue and note the event under one lock: ``_last`` must be the queue's newest command
         (threads sharing the queue would otherwise leave an older one there, and ``idle`` lie)."""
         with self._lock:
-            event = self._last = enqueue()
+            try:
+                event = self._last = enqueue()
+            except cl.Error as exc:
+                raise _hal_error(exc, "enqueue") from None
             if trace is not None:
                 self._traces.append((event, trace))
 
@@ -128,7 +143,10 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
             self._last = cl.enqueue_barrier(self.queue, wait_for=[event.event])
 
     def synchronize(self) -> None:
-        self.queue.finish()
+        try:
+            self.queue.finish()
+        except cl.Error as exc:
+            raise _hal_error(exc, "synchronize") from None
         self._settle()
 
     def idle(self) -> bool:

@@ -99,3 +99,20 @@ def test_queues_of_several_threads_ordered_by_events() -> None:
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+@needs_device
+@pytest.mark.parametrize(("error", "code", "expected"), [
+    ("MemoryError", "MEM_OBJECT_ALLOCATION_FAILURE", hal.OutOfMemoryError),
+    ("RuntimeError", "OUT_OF_RESOURCES", hal.OutOfMemoryError),
+    ("LogicError", "INVALID_WORK_GROUP_SIZE", hal.DeviceFault),
+])
+def test_driver_errors_become_hal_errors_that_say_what_to_do(error: str, code: str, expected: type) -> None:
+    import pyopencl as cl
+    from hal_opencl._queue import _hal_error
+
+    record = cl._cl._ErrorRecord("clEnqueueNDRangeKernel", getattr(cl.status_code, code), "from the driver")
+    err = _hal_error(getattr(cl, error)(record), "enqueue")
+    assert isinstance(err, expected) and "clEnqueueNDRangeKernel" in str(err)
+    if expected is hal.OutOfMemoryError:
+        assert "free arrays" in str(err)
