@@ -25,6 +25,8 @@ class DeviceInfo(BaseModel):
     max_block_dims: tuple[int, int, int] = (1024, 1024, 64)
     max_grid_dims: tuple[int, int, int] = (2**31 - 1, 65535, 65535)
     warp_size: int = Field(ge=1, description="Threads that execute in lockstep (1 on a CPU).")
+    subgroup_size: int = Field(default=1, ge=1, description="Work-items per subgroup of ``hal.subgroup_size()`` "
+                               "and ``hal.shuffle`` (a power of two; 1 where subgroups are single work-items).")
     shared_memory_bytes: int = Field(ge=0, description="Work-group memory one work-group may use.")
     dtypes: tuple[str, ...] = ("bool", "int8", "uint8", "int32", "uint32", "int64", "float32", "float64")
     features: frozenset[Feature] = frozenset()
