@@ -62,7 +62,8 @@ class Subgroups:
     def lanes_of(self, local_linear: np.ndarray) -> np.ndarray:
         """How many lanes the subgroup of each thread has (``size`` except in a partial last one)."""
         first = local_linear - local_linear % self.size
-        return np.minimum(self.size, self.tpg - first).astype(np.int32)
+        lanes: np.ndarray = np.minimum(self.size, self.tpg - first).astype(np.int32)
+        return lanes
 
     def padded(self, values: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
         """A chunk's per-thread values as rows of ``size`` (one per subgroup), and each row's length."""

@@ -32,7 +32,7 @@ from ._expr import _LANGUAGE, _Expressions
 from ._inline import _contains_return, _returns_from_loop
 from ._resolve import _call_error, _math_alias, _name_of
 from ._scope import _Buffer, _Kernel
-from ._source import _annotations, _parse_source, _signature
+from ._source import ParamType, _annotations, _parse_source, _signature, _Source
 from ._typing import BOOL, I32, _hal, _Value
 from .analysis import check_barriers
 from .builtins import Builtin
@@ -343,12 +343,9 @@ def parse_kernel(fn: types.FunctionType, bindings: Mapping[DTypeVar, ScalarType]
     body = _Body(state, src)
     ir_params: list[ir.Param] = []
     constants = constants or {}
+    _check_specialised(src, params, state.bindings, constants)
     for name, generic in params:
         if isinstance(generic, ConstType):
-            if name not in constants:
-                src.error(src.node, f"parameter '{name}' of kernel '{fn.__name__}' is {generic!r}, a constant of "
-                                    "each launch: launch the kernel (the value comes from the arguments) or "
-                                    f"compile a specialisation, {fn.__name__}.specialize({name}=...)")
             body.constants[name] = ir.Const(constants[name], generic.type)
             continue
         type_ = body.concrete(generic, src.node)
@@ -372,3 +369,20 @@ def parse_kernel(fn: types.FunctionType, bindings: Mapping[DTypeVar, ScalarType]
     )
     check_barriers(kernel)
     return kernel
+
+
+def _check_specialised(src: _Source, params: list[tuple[str, ParamType]], bindings: Mapping[DTypeVar, ScalarType],
+                       constants: Mapping[str, object]) -> None:
+    """A generic kernel has no IR of its own: say how to get one of its specialisations."""
+    missing: list[str] = []
+    for name, t in params:
+        var = t.elem if isinstance(t, PtrType) else t
+        if isinstance(var, DTypeVar) and var not in bindings and var.name not in missing:
+            missing.append(var.name)
+        elif isinstance(t, ConstType) and name not in constants:
+            missing.append(name)
+    if missing:
+        fn = src.fn.__name__
+        src.error(src.node, f"kernel '{fn}' is generic over {', '.join(missing)}: launch it (dtypes come from the "
+                            "arrays passed, constants from the arguments) or compile one specialisation, "
+                            f"dev.compile({fn}.specialize({', '.join(f'{m}=...' for m in missing)}))")
