@@ -149,6 +149,8 @@ class Specializer:
 def _dtype_of(kname: str, pname: str, var: DTypeVar, arg: Any) -> ScalarType:
     dtype = getattr(arg, "dtype", None)
     try:
+        if dtype is None:
+            raise TypeError("not an array")
         return ScalarType.from_dtype(dtype)
     except (KeyError, TypeError):
         got = f"an array of {dtype}" if dtype is not None else type(arg).__name__
