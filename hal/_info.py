@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ._features import Feature
 
@@ -40,3 +40,11 @@ class DeviceInfo(BaseModel):
                                      "counts two); the model's figure on a simulated device; None where unknown.")
     peak_bandwidth: float | None = Field(default=None, ge=0, description="Peak device-memory bytes/s; None where "
                                          "unknown.")
+
+    @field_validator("subgroup_size")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        """Subgroups are aligned runs of ``subgroup_size`` lanes, which the collectives' tree order needs."""
+        if value & (value - 1):
+            raise ValueError(f"subgroup_size must be a power of two, got {value}")
+        return value
