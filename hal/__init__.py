@@ -25,7 +25,7 @@ from ._errors import (
 from ._features import Feature
 from .backend import API_VERSION, SDK_VERSION
 from .kernel import function as _function
-from .kernel.types import Ptr, ScalarType, bool_, f32, f64, i32, i64, u32
+from .kernel.types import Const, Ptr, ScalarType, bool_, dtype_var, f32, f64, i32, i64, u32
 
 __version__ = SDK_VERSION
 
@@ -46,6 +46,16 @@ _LAZY = {
     "abs": ".kernel.builtins", "min": ".kernel.builtins", "max": ".kernel.builtins",
     "floor": ".kernel.builtins", "ceil": ".kernel.builtins", "fma": ".kernel.builtins",
     "pow": ".kernel.builtins",
+    "subgroup_size": ".kernel.builtins",
+    "subgroup_local_id": ".kernel.builtins",
+    "shuffle": ".kernel.builtins",
+    "shuffle_xor": ".kernel.builtins",
+    "subgroup_reduce_add": ".kernel.builtins",
+    "subgroup_reduce_max": ".kernel.builtins",
+    "subgroup_reduce_min": ".kernel.builtins",
+    "group_reduce_add": ".kernel.builtins",
+    "group_reduce_max": ".kernel.builtins",
+    "group_reduce_min": ".kernel.builtins",
 }
 _SUBMODULES = {"kernel", "ops", "backend", "hookspecs", "conformance", "collective"}
 
@@ -111,6 +121,9 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from .kernel.builtins import global_id as global_id
     from .kernel.builtins import global_size as global_size
     from .kernel.builtins import group_id as group_id
+    from .kernel.builtins import group_reduce_add as group_reduce_add
+    from .kernel.builtins import group_reduce_max as group_reduce_max
+    from .kernel.builtins import group_reduce_min as group_reduce_min
     from .kernel.builtins import local as local
     from .kernel.builtins import local_id as local_id
     from .kernel.builtins import local_size as local_size
@@ -120,8 +133,15 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from .kernel.builtins import num_groups as num_groups
     from .kernel.builtins import pow as pow
     from .kernel.builtins import shared as shared
+    from .kernel.builtins import shuffle as shuffle
+    from .kernel.builtins import shuffle_xor as shuffle_xor
     from .kernel.builtins import sin as sin
     from .kernel.builtins import sqrt as sqrt
+    from .kernel.builtins import subgroup_local_id as subgroup_local_id
+    from .kernel.builtins import subgroup_reduce_add as subgroup_reduce_add
+    from .kernel.builtins import subgroup_reduce_max as subgroup_reduce_max
+    from .kernel.builtins import subgroup_reduce_min as subgroup_reduce_min
+    from .kernel.builtins import subgroup_size as subgroup_size
     from .kernel.builtins import tanh as tanh
 
     def register_plugin(plugin: object, name: str) -> None: ...
@@ -129,6 +149,6 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
 __all__ = [
     "API_VERSION", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "Feature", "HalError",
     "HazardError",
-    "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "Ptr", "ScalarType",
-    "UnsupportedError", "bool_", "f32", "f64", "i32", "i64", "u32", *sorted(_LAZY), *sorted(_SUBMODULES),
+    "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "Ptr", "Const", "ScalarType",
+    "UnsupportedError", "bool_", "dtype_var", "f32", "f64", "i32", "i64", "u32", *sorted(_LAZY), *sorted(_SUBMODULES),
 ]

@@ -39,6 +39,9 @@ class Feature(str, enum.Enum):
     """Runs ``hal.ops`` operators natively."""
     INT8 = "int8"
     """int8 gemm with int32 accumulation."""
+    SUBGROUPS = "subgroups"
+    """Subgroup and work-group collectives in kernels: ``hal.subgroup_size``, ``hal.shuffle``,
+    ``hal.subgroup_reduce_*``, ``hal.group_reduce_*`` (``DeviceInfo.subgroup_size`` says the width)."""
 
     def __str__(self) -> str:
         return self.value

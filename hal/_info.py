@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ._features import Feature
 
@@ -25,6 +25,8 @@ class DeviceInfo(BaseModel):
     max_block_dims: tuple[int, int, int] = (1024, 1024, 64)
     max_grid_dims: tuple[int, int, int] = (2**31 - 1, 65535, 65535)
     warp_size: int = Field(ge=1, description="Threads that execute in lockstep (1 on a CPU).")
+    subgroup_size: int = Field(default=1, ge=1, description="Work-items per subgroup of ``hal.subgroup_size()`` "
+                               "and ``hal.shuffle`` (a power of two; 1 where subgroups are single work-items).")
     shared_memory_bytes: int = Field(ge=0, description="Work-group memory one work-group may use.")
     dtypes: tuple[str, ...] = ("bool", "int8", "uint8", "int32", "uint32", "int64", "float32", "float64")
     features: frozenset[Feature] = frozenset()
@@ -38,3 +40,11 @@ class DeviceInfo(BaseModel):
                                      "counts two); the model's figure on a simulated device; None where unknown.")
     peak_bandwidth: float | None = Field(default=None, ge=0, description="Peak device-memory bytes/s; None where "
                                          "unknown.")
+
+    @field_validator("subgroup_size")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        """Subgroups are aligned runs of ``subgroup_size`` lanes, which the collectives' tree order needs."""
+        if value & (value - 1):
+            raise ValueError(f"subgroup_size must be a power of two, got {value}")
+        return value

@@ -144,7 +144,12 @@ class Queue:
         except AttributeError:
             compiled = kernel if type(kernel) is CompiledKernel else None
         if compiled is None or compiled.device is not device:
-            compiled = device.compile(kernel)
+            specializer = getattr(kernel, "specializer", None)
+            if specializer is not None:  # a generic kernel: its specialisation for these arguments
+                kernel, args = specializer.select(args)
+                compiled = kernel._compiled.get(device)
+            if compiled is None:
+                compiled = device.compile(kernel)
         g, b = compiled.dims(grid, block)
         bound = compiled.bind(args)
         if self._closed:

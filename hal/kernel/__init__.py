@@ -30,6 +30,9 @@ from .builtins import (
     global_id,
     global_size,
     group_id,
+    group_reduce_add,
+    group_reduce_max,
+    group_reduce_min,
     local,
     local_id,
     local_size,
@@ -39,12 +42,19 @@ from .builtins import (
     num_groups,
     pow,
     shared,
+    shuffle,
+    shuffle_xor,
     sin,
     sqrt,
+    subgroup_local_id,
+    subgroup_reduce_add,
+    subgroup_reduce_max,
+    subgroup_reduce_min,
+    subgroup_size,
     tanh,
 )
 from .function import DeviceFunction, KernelFunction, Launch, func
-from .types import Ptr, PtrType, ScalarType, bool_, f32, f64, i32, i64, u32
+from .types import Const, ConstType, DTypeVar, Ptr, PtrType, ScalarType, bool_, dtype_var, f32, f64, i32, i64, u32
 
 __all__ = [
     "KernelFunction", "DeviceFunction", "Launch", "func", "parse_kernel", "required_features",
@@ -54,6 +64,10 @@ __all__ = [
     "shared", "local", "barrier",
     "atomic_add", "atomic_min", "atomic_max", "atomic_exchange", "atomic_cas",
     "sqrt", "exp", "log", "sin", "cos", "tanh", "abs", "min", "max", "floor", "ceil", "fma", "pow",
+    "subgroup_size", "subgroup_local_id", "shuffle", "shuffle_xor",
+    "subgroup_reduce_add", "subgroup_reduce_max", "subgroup_reduce_min",
+    "group_reduce_add", "group_reduce_max", "group_reduce_min",
+    "DTypeVar", "dtype_var", "ConstType", "Const",
 ]
 
 

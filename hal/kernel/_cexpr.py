@@ -63,7 +63,10 @@ _THREAD = {
     "num_groups": ("ngx", "ngy", "ngz"),
     "global_size": ("(ngx * bx)", "(ngy * by)", "(ngz * bz)"),
     "global_id": ("(gbx + lx)", "(gby + ly)", "(gbz + lz)"),
+    "subgroup_size": ("1", "1", "1"),
+    "subgroup_local_id": ("0", "0", "0"),
 }
+"""C of each thread index (subgroups: of one work-item, the only size :mod:`hal.kernel.cemit` emits)."""
 
 
 def _cast(code: str, src: ScalarType, dst: ScalarType) -> str:

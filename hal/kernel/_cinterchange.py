@@ -24,7 +24,7 @@ from . import ir
 from .analysis import Uniformity
 from .types import ScalarType
 
-_BLOCKING = (ir.Barrier, ir.While, ir.Break, ir.Continue, ir.Return, ir.AtomicRMW)
+_BLOCKING = (ir.Barrier, ir.While, ir.Break, ir.Continue, ir.Return, ir.AtomicRMW, ir.Collective)
 
 
 def interchangeable(s: ir.Stmt, uniform: Uniformity, types: dict[str, ScalarType]) -> bool:

@@ -42,11 +42,29 @@ class _GroupLoop:
     """A lane-varying ``for`` (see :mod:`hal.kernel._cinterchange`): work-items run masked trips."""
 
 
-_Node = _Phase | _GroupIf | _GroupLoop
+@dataclass
+class _GroupReduce:
+    """A work-group reduction: the phase before it stored each work-item's value in scratch
+    segment ``index``; this combines them in the IR's tree order and gives every work-item the result."""
+
+    stmt: ir.Collective
+    index: int
+
+
+_Node = _Phase | _GroupIf | _GroupLoop | _GroupReduce
 
 
 def _has(body: Iterable[ir.Stmt], kinds: tuple[type, ...]) -> bool:
     return any(isinstance(s, kinds) for s in ir.walk_statements(tuple(body)))
+
+
+def _is_group_collective(s: ir.Stmt) -> bool:
+    return isinstance(s, ir.Collective) and s.scope == "group"
+
+
+def _barrier_like(body: Iterable[ir.Stmt]) -> bool:
+    """Whether ``body`` holds a barrier or a work-group collective (a barrier as well)."""
+    return any(isinstance(s, ir.Barrier) or _is_group_collective(s) for s in ir.walk_statements(tuple(body)))
 
 
 @dataclass
@@ -63,6 +81,8 @@ class _Plan:
     """``hal.local`` arrays live across phases: one row per work-item."""
     state: bool = False
     """Whether work-items carry a state byte (some left a phase early)."""
+    reductions: list[_GroupReduce] = field(default_factory=list)
+    """Every work-group reduction, in source order (each has a scratch segment of its own)."""
     remat: dict[str, ir.Expr] = field(default_factory=dict)
     """Scalars assigned once, at the top level, from thread indices and constants: recomputed where
     used instead of stored (so the vectoriser sees ``lid = local_id(0)`` as the loop index)."""
@@ -103,7 +123,7 @@ class _Planner:
         self.types = dict(kernel.variables)
 
     def _group_level(self, s: ir.Stmt) -> bool:
-        return _has((s,), (ir.Barrier,)) or interchangeable(s, self.uniform, self.types)
+        return _barrier_like((s,)) or interchangeable(s, self.uniform, self.types)
 
     def _split(self, body: tuple[ir.Stmt, ...], depth: int, plan: _Plan) -> list[_Node]:
         nodes: list[_Node] = []
@@ -119,6 +139,12 @@ class _Planner:
         for s in body:
             if isinstance(s, ir.Barrier):
                 flush()
+            elif isinstance(s, ir.Collective) and s.scope == "group":
+                run.append(s)  # the phase stores each work-item's value; the node combines them
+                flush()
+                reduce = _GroupReduce(s, len(plan.reductions))
+                plan.reductions.append(reduce)
+                nodes.append(reduce)
             elif isinstance(s, ir.If) and self._group_level(s):
                 flush()
                 nodes.append(_GroupIf(s, self._split(s.then, depth, plan), self._split(s.orelse, depth, plan)))
@@ -173,6 +199,7 @@ class _Planner:
         plan.arrays |= {v for v in group_reads if v not in plan.group_scalars and v not in plan.remat
                         and (v not in self.params or v in self.assigned)}
         plan.state = any(_escapes(p.stmts) for p in plan.phases)
+        plan.arrays |= {r.stmt.result for r in plan.reductions}  # written by the group, read by work-items
         return plan
 
     def _rematerialisable(self) -> dict[str, ir.Expr]:
@@ -236,6 +263,8 @@ def _referenced(body: tuple[ir.Stmt, ...]) -> set[str]:
         out |= _reads_expr(*ir.statement_expressions(s))
         if isinstance(s, ir.Assign):
             out.add(s.target)
+        elif isinstance(s, ir.Collective):
+            out.add(s.result)
         elif isinstance(s, (ir.Store, ir.AtomicRMW)):
             out.add(s.buffer)
             if isinstance(s, ir.AtomicRMW) and s.result is not None:
@@ -251,6 +280,8 @@ def _defined(body: tuple[ir.Stmt, ...]) -> set[str]:
         if isinstance(s, ir.Assign):
             out.add(s.target)
         elif isinstance(s, ir.AtomicRMW) and s.result is not None:
+            out.add(s.result)
+        elif isinstance(s, ir.Collective):
             out.add(s.result)
         elif isinstance(s, ir.For):
             out.add(s.var)

@@ -63,6 +63,8 @@ class _Ranges:
                 self.defs.setdefault(st.var, []).append(st)
             elif isinstance(st, ir.AtomicRMW) and st.result is not None:
                 self.defs.setdefault(st.result, []).append(st)
+            elif isinstance(st, ir.Collective):
+                self.defs.setdefault(st.result, []).append(st)
         self.fast: dict[ir.Expr, str] = {}
         """Fast node -> its fit flag."""
         self.widened: set[str] = set()
@@ -180,6 +182,9 @@ class _Ranges:
         return self.top(t)
 
     def thread(self, kind: str, dim: int) -> _Iv:
+        if kind in ir.SUBGROUP_INDICES:  # subgroups of one work-item (the only size cemit emits)
+            one = "1" if kind == "subgroup_size" else "0"
+            return self.exact(one, one)
         b, g = ("bx", "by", "bz")[dim], ("ngx", "ngy", "ngz")[dim]
         size = {"local_id": b, "group_id": g, "global_id": f"{g} * {b}"}.get(kind)
         if size is not None:

@@ -64,6 +64,8 @@ class _Expressions(_Inliner):
 
     def name_value(self, node: ast.Name) -> _Value:
         name = node.id
+        if name in self.constants:
+            return _Value(self.constants[name], weak=self.constants[name].type is not BOOL)
         if name in self.buffers:
             self.error(node, f"buffer '{name}' cannot be used as a value; index it: {name}[i]")
         if name in self.scalars:
@@ -181,10 +183,40 @@ class _Expressions(_Inliner):
             result = self.temp(self.buffer_arg(node, callee).type)
             pre.append(self.atomic(callee, node, pre, result))
             return _Value(ir.Var(result, self.k.types[result]))
+        if callee.kind == "lane":
+            if node.args:
+                self.error(node, f"hal.{callee.name}() takes no arguments")
+            return _Value(ir.ThreadIndex(callee.name, 0))
+        if callee.kind == "collective":
+            return self.collective(callee, node, pre)
         if callee.kind == "array":
             self.error(node, f"hal.{callee.name}(...) must be assigned directly to a name: "
                              f"tile = hal.{callee.name}(hal.f32, 256)")
         self.error(node, "hal.barrier() is a statement; call it on its own line")
+
+    def collective(self, callee: Builtin, node: ast.Call, pre: list[ir.Stmt]) -> _Value:
+        """``hal.shuffle(v, lane)``, ``hal.subgroup_reduce_add(v)``, ...: hoisted into a Collective
+        statement (it exchanges values between work-items) whose result is a fresh temporary."""
+        name = callee.name
+        scope, op = ("group", name.removeprefix("group_")) if name.startswith("group_") else \
+            ("subgroup", name.removeprefix("subgroup_"))
+        shuffles = op in ("shuffle", "shuffle_xor")
+        if self.conditional:
+            self.error(node, self.conditional_error(f"hal.{name}"))
+        if len(node.args) != (2 if shuffles else 1):
+            usage = f"(v, {'lane' if op == 'shuffle' else 'mask'})" if shuffles else "(v)"
+            self.error(node, f"hal.{name} takes {usage}")
+        value = self.expr(node.args[0], pre)
+        expr = self.materialize(value, node)
+        if expr.type is BOOL:
+            self.error(node, f"hal.{name} takes a number, not bool; cast with hal.i32(...)")
+        args: tuple[ir.Expr, ...] = (expr,)
+        if shuffles:
+            lane = self.expr(node.args[1], pre)
+            args += (self.coerce(lane, I32, node, f"the lane of hal.{name} is {{}}, not i32"),)
+        result = self.temp(expr.type)
+        pre.append(ir.Collective(scope, op, args, result, expr.type, self.line(node)))  # type: ignore[arg-type]
+        return _Value(ir.Var(result, expr.type))
 
     def dimension(self, callee: Builtin, node: ast.Call) -> int:
         if len(node.args) == 1:

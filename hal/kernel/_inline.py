@@ -16,10 +16,10 @@ from typing import cast
 from . import ir
 from ._resolve import _Resolver
 from ._scope import _Buffer, _Return
-from ._source import _annotations, _parse_source, _signature, _Source
+from ._source import ParamType, _annotations, _parse_source, _signature, _Source
 from ._typing import BOOL, _Value
 from .function import DeviceFunction
-from .types import PtrType, ScalarType
+from .types import ConstType, DTypeVar, PtrType, ScalarType
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,8 @@ class _FuncSource:
     """A ``@hal.func``'s parse, cached on the DeviceFunction and reused by every call site."""
 
     src: _Source
-    params: list[tuple[str, ScalarType | PtrType]]
-    result: ScalarType | None
+    params: list[tuple[str, ParamType]]
+    result: ScalarType | DTypeVar | None
     tails: frozenset[ast.Return]
     """Returns in tail position: nothing of the function runs after them."""
     needs_flag: bool
@@ -41,7 +41,11 @@ def _func_source(func: DeviceFunction) -> _FuncSource:
         params = _signature(src, "@hal.func")
         result = _annotations(src, "@hal.func").get("return")
         returns = [n for n in ast.walk(src.node) if isinstance(n, ast.Return)]
-        if result is not None and not isinstance(result, ScalarType):
+        for name, ptype in params:
+            if isinstance(ptype, ConstType):
+                src.error(src.node, f"parameter '{name}' of @hal.func '{func.name}' is a hal.Const; only kernel "
+                                    "parameters are launch constants: pass a plain scalar")
+        if result is not None and not isinstance(result, (ScalarType, DTypeVar)):
             src.error(src.node, f"@hal.func '{func.name}' is annotated to return {result!r}; "
                                 "annotate the result with a hal scalar type (-> hal.f32) or nothing")
         for ret in returns:
@@ -117,19 +121,22 @@ class _Inliner(_Resolver, ABC):
         self.k.inlined += 1
         prefix = f"_f_{func.name}_{self.k.inlined}_"
         same_file = fsrc.src.filename == self.k.filename
-        ret = _Return(None, fsrc.result, None, fsrc.tails)
+        ret = _Return(None, None, None, fsrc.tails)
         # type(self): the full body class (frontend._Body), which also lowers statements
         child = type(self)(self.k, fsrc.src, prefix=prefix, ret=ret, call_line=None if same_file else self.line(node))
         line = self.line(node)
-        for (pname, ptype), arg in zip(fsrc.params, node.args, strict=True):
+        result_type = self.bound(fsrc.result, node) if fsrc.result is not None else None
+        for (pname, generic), arg in zip(fsrc.params, node.args, strict=True):
+            ptype = self.concrete(generic, node)
             if isinstance(ptype, PtrType):
                 child.buffers[pname] = self.pointer_arg(func, pname, ptype, arg)
                 continue
             value = self.coerce(self.expr(arg, pre), ptype, arg,
                                 f"passing {{}} as parameter '{pname}' ({ptype.value}) of @hal.func '{func.name}'")
             pre.append(ir.Assign(child.declare(pname, ptype), value, line))
-        if fsrc.result is not None:
-            ret.result = self.k.declare(self.k.fresh(prefix + "result"), fsrc.result)
+        ret.type = result_type
+        if result_type is not None:
+            ret.result = self.k.declare(self.k.fresh(prefix + "result"), result_type)
         if fsrc.needs_flag:
             ret.done = self.k.declare(self.k.fresh(prefix + "done"), BOOL)
             pre.append(ir.Assign(ret.done, ir.Const(False, BOOL), line))
@@ -138,9 +145,18 @@ class _Inliner(_Resolver, ABC):
             pre.extend(child.block(fsrc.src.body()))
         finally:
             self.k.stack.pop()
-        if ret.result is None or fsrc.result is None:
+        if ret.result is None or result_type is None:
             return None
-        return _Value(ir.Var(ret.result, fsrc.result))
+        return _Value(ir.Var(ret.result, result_type))
+
+    def concrete(self, ptype: ParamType, node: ast.AST) -> ScalarType | PtrType:
+        """A parameter's type in this specialisation: dtype variables replaced by what they are bound to."""
+        if isinstance(ptype, PtrType) and isinstance(ptype.elem, DTypeVar):
+            return PtrType(self.bound(ptype.elem, node))
+        if isinstance(ptype, ConstType):
+            return ptype.type
+        bound: ScalarType | PtrType = self.bound(ptype, node)
+        return bound
 
     def pointer_arg(self, func: DeviceFunction, pname: str, ptype: PtrType, arg: ast.expr) -> _Buffer:
         if not (isinstance(arg, ast.Name) and arg.id in self.buffers):

@@ -15,6 +15,7 @@ import numpy as np
 
 from .._errors import DeviceFault
 from . import ir
+from ._interp_collective import Subgroups
 
 if TYPE_CHECKING:
     from .interpreter import Tracer
@@ -38,7 +39,8 @@ def linear_thread_id(group: Dim3, local: Dim3, grid: Dim3, block: Dim3) -> int:
 class Launch:
     """What every chunk of one launch shares: sizes, and per-thread templates built once."""
 
-    def __init__(self, kernel: ir.Kernel, grid: Dim3, block: Dim3, groups_per_chunk: int) -> None:
+    def __init__(self, kernel: ir.Kernel, grid: Dim3, block: Dim3, groups_per_chunk: int,
+                 subgroup_size: int = 1) -> None:
         self.kernel = kernel
         self.grid = grid
         self.block = block
@@ -49,6 +51,8 @@ class Launch:
         loc = np.arange(self.tpg, dtype=np.int32)
         local = (loc % block[0], loc // block[0] % block[1], loc // (block[0] * block[1]))
         self.local_ids = tuple(np.tile(v, groups_per_chunk) for v in local)
+        self.local_linear = np.tile(loc, groups_per_chunk)
+        self.subgroups = Subgroups(subgroup_size, self.tpg)
         self.group_row = np.repeat(np.arange(groups_per_chunk, dtype=np.int32), self.tpg)
         self.thread_arange = np.arange(n, dtype=np.int32)
         self.one_dim = grid[1] == grid[2] == 1 and block[1] == block[2] == 1
@@ -57,6 +61,7 @@ class Launch:
             self.scalars["local_size", d] = np.int32(block[d])
             self.scalars["num_groups", d] = np.int32(grid[d])
             self.scalars["global_size", d] = np.int32(grid[d] * block[d])
+        self.scalars["subgroup_size", 0] = np.int32(subgroup_size)
 
     def where(self, line: int) -> str:
         """``kernel 'name' at file:line``: the prefix of every fault message."""
@@ -99,6 +104,8 @@ class Chunk:
         launch, n = self.launch, self.n
         if kind == "local_id":
             return launch.local_ids[dim][:n]
+        if kind == "subgroup_local_id":
+            return launch.subgroups.lane(launch.local_linear[:n])
         if kind == "global_id" and launch.one_dim:
             return launch.thread_arange[:n] + np.int32(self.g0 * launch.tpg) if dim == 0 else np.int32(0)
         if kind == "group_id" and launch.grid[1] == launch.grid[2] == 1:

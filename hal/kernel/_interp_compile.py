@@ -20,6 +20,7 @@ import numpy as np
 
 from . import ir
 from ._interp_chunk import Chunk, Mask
+from ._interp_collective import group_reduce
 from ._interp_ops import UNARY, Value, atomic, binary_fn, const, math_fn
 from .types import ScalarType
 
@@ -141,7 +142,7 @@ class _Compiler:
 
     def _threadindex(self, e: ir.ThreadIndex, line: int) -> ExprFn:
         kind, dim = e.kind, e.dim
-        if kind not in ir.THREAD_INDICES or dim not in (0, 1, 2):
+        if (kind not in ir.THREAD_INDICES or dim not in (0, 1, 2)) and (kind not in ir.SUBGROUP_INDICES or dim):
             raise self._error(line, f"bad thread index {kind}({dim})")
         return lambda chunk, mask: chunk.thread_index(kind, dim)
 
@@ -300,7 +301,7 @@ class _Compiler:
         method = {
             ir.Assign: self._s_assign, ir.Store: self._s_store, ir.AtomicRMW: self._s_atomicrmw, ir.If: self._s_if,
             ir.For: self._s_for, ir.While: self._s_while, ir.Break: self._s_break, ir.Continue: self._s_continue,
-            ir.Return: self._s_return, ir.Barrier: self._s_barrier,
+            ir.Return: self._s_return, ir.Barrier: self._s_barrier, ir.Collective: self._s_collective,
         }.get(type(s))
         if method is None:
             raise self._error(getattr(s, "line", 0), f"unknown statement {type(s).__name__}")
@@ -516,6 +517,68 @@ class _Compiler:
                                         f"reached the barrier; {chunk.describe(t)} did not")
             return mask
         return barrier
+
+    def _s_collective(self, s: ir.Collective, loop_depth: int) -> StmtFn:
+        """A subgroup or work-group exchange (:mod:`._interp_collective`): all of the unit or none."""
+        if s.op not in ir.COLLECTIVE_OPS.get(s.scope, ()) or len(s.args) != (2 if s.op.startswith("shuffle") else 1):
+            raise self._error(s.line, f"bad collective {s.scope} {s.op} with {len(s.args)} arguments")
+        value = self._cast_to(self.expr(s.args[0], s.line), s.args[0].type, s.type)
+        lane = self._cast_to(self.expr(s.args[1], s.line), s.args[1].type, ScalarType.I32) if len(s.args) > 1 \
+            else None
+        result, rtype = s.result, self._target(s.result, s.line).np_dtype
+        line, scope, op, type_, traced = s.line, s.scope, s.op, s.type, self.traced
+        dtype = type_.np_dtype
+        spelled = s.op if s.op.startswith("shuffle") else f"{s.scope}_{s.op}"
+
+        def collective(chunk: Chunk, mask: Mask) -> Mask:
+            launch = chunk.launch
+            sub = launch.subgroups
+            if traced:
+                full = chunk.full(mask)
+                if scope == "group":
+                    chunk.tracer.barrier(line, full)  # type: ignore[union-attr]
+                hook = getattr(chunk.tracer, "collective", None)
+                if hook is not None:
+                    hook(line, scope, op, type_, full)
+            if mask is not None:
+                _check_reached(chunk, mask, scope, line, spelled)
+            v = np.broadcast_to(np.asarray(value(chunk, mask), dtype), (chunk.n,))
+            local = launch.local_linear[:chunk.n]
+            if op == "shuffle" or op == "shuffle_xor":
+                assert lane is not None
+                arg = np.broadcast_to(np.asarray(lane(chunk, mask), np.int32), (chunk.n,))
+                source = arg if op == "shuffle" else sub.lane(local) ^ arg
+                out = sub.shuffle(v, local, source)
+            elif scope == "group":
+                out = group_reduce(op, v, chunk.groups, chunk.tpg)
+            else:
+                out = sub.reduce(op, v, chunk.groups)
+            _assign(chunk, mask, result, out.astype(rtype, copy=False))
+            return mask
+        return collective
+
+
+def _check_reached(chunk: Chunk, mask: np.ndarray, scope: str, line: int, what: str) -> None:
+    """Fault unless every subgroup (work-group) of the chunk reached the collective with all or none of its threads."""
+    if scope == "group":
+        rows = mask.reshape(chunk.groups, chunk.tpg)
+        count = np.count_nonzero(rows, axis=1)
+        divergent = (count != 0) & (count != chunk.tpg)
+        if not divergent.any():
+            return
+        g = int(np.argmax(divergent))
+        t, arrived, of, unit = g * chunk.tpg + int(np.argmin(rows[g])), int(count[g]), chunk.tpg, "work-group"
+    else:
+        first = chunk.launch.subgroups.divergent(mask, chunk.groups)
+        if first is None:
+            return
+        sub = chunk.launch.subgroups
+        local = int(chunk.launch.local_linear[first])
+        lanes = int(sub.lanes_of(np.array([local]))[0])
+        base = first - local % sub.size
+        t, arrived, of, unit = first, int(np.count_nonzero(mask[base:base + lanes])), lanes, "subgroup"
+    raise chunk.fault(line, f"{unit} divergence: {arrived} of {of} threads of the {unit} reached hal.{what}(); "
+                            f"{chunk.describe(t)} did not")
 
 
 def _trip_count(start: Value, stop: Value, step: Value) -> Value:

@@ -19,7 +19,7 @@ from . import ir
 from ._typing import BOOL, F64, I32, _hal, _Typing, _Value
 from .builtins import Builtin
 from .function import DeviceFunction, KernelFunction
-from .types import ScalarType
+from .types import DTypeVar, ScalarType
 
 _PY_ALIASES: dict[Any, str] = {
     _py.abs: "abs", _py.min: "min", _py.max: "max", _py.pow: "pow",
@@ -60,7 +60,7 @@ class _Resolver(_Typing):
                 self.error(node, f"attribute access on Python objects ({ast.unparse(node)}) is not allowed in "
                                  "kernels; only module attributes such as hal.f32 or math.pi")
             try:
-                return getattr(base, node.attr)
+                return self.bound(getattr(base, node.attr), node)
             except AttributeError:
                 self.error(node, f"module '{base.__name__}' has no attribute '{node.attr}'")
         self.error(node, f"'{ast.unparse(node)}' is not a name the kernel language can resolve")
@@ -71,14 +71,24 @@ class _Resolver(_Typing):
         if name in fn.__code__.co_freevars and fn.__closure__:
             cell = fn.__closure__[fn.__code__.co_freevars.index(name)]
             try:
-                return cell.cell_contents
+                return self.bound(cell.cell_contents, node)
             except ValueError:
                 self.error(node, f"'{name}' is not bound yet where the kernel is compiled")
         if name in fn.__globals__:
-            return fn.__globals__[name]
+            return self.bound(fn.__globals__[name], node)
         if hasattr(_py, name):
             return getattr(_py, name)
         self.error(node, f"name '{name}' is not defined")
+
+    def bound(self, value: Any, node: ast.AST) -> Any:
+        """A dtype variable means the scalar type this specialisation binds it to; anything else is itself."""
+        if not isinstance(value, DTypeVar):
+            return value
+        type_ = self.k.bindings.get(value)
+        if type_ is None:
+            self.error(node, f"dtype variable {value.name} is not bound here: a generic kernel binds it through "
+                             f"a parameter annotated hal.Ptr[{value.name}], from the dtype of the array passed")
+        return type_
 
     def constant(self, value: Any, node: ast.AST, name: str) -> _Value:
         if isinstance(value, bool):

@@ -13,7 +13,7 @@ from typing import NoReturn
 from . import ir
 from ._source import _Source
 from .function import DeviceFunction
-from .types import ScalarType
+from .types import DTypeVar, ScalarType
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class _Kernel:
     inlined: int = 0
     temps: int = 0
     stack: list[DeviceFunction] = field(default_factory=list)
+    bindings: dict[DTypeVar, ScalarType] = field(default_factory=dict)
+    """What each dtype variable of a generic kernel means in this specialisation."""
 
     def fresh(self, base: str) -> str:
         """A name used nowhere in the kernel: inliner and hoisting temporaries."""
@@ -78,6 +80,8 @@ class _Scope:
         """Inlined from another file: its statements carry the call site's line."""
         self.scalars: dict[str, str] = {}
         self.buffers: dict[str, _Buffer] = {}
+        self.constants: dict[str, ir.Const] = {}
+        """``hal.Const`` parameters: their launch's value (a literal of the declared type)."""
         self.loop_depth = 0
         self.conditional = 0
         """>0 inside sub-expressions that Python may skip (and/or operands, ternary branches)."""

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from .._errors import CompileError
-from .types import PtrType, ScalarType
+from .types import ConstType, DTypeVar, PtrType, ScalarType
+
+ParamType = ScalarType | PtrType | DTypeVar | ConstType
+"""A parameter's annotation: a scalar type, a buffer, a dtype variable (generic) or a ``hal.Const``."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def _local_names(node: ast.FunctionDef) -> set[str]:
     return names
 
 
-def _signature(src: _Source, what: str) -> list[tuple[str, ScalarType | PtrType]]:
+def _signature(src: _Source, what: str) -> list[tuple[str, ParamType]]:
     """Parameter names and types, from the annotations; no defaults, no *args, no keywords."""
     args = src.node.args
     if args.vararg or args.kwarg or args.kwonlyargs:
@@ -79,7 +82,7 @@ def _signature(src: _Source, what: str) -> list[tuple[str, ScalarType | PtrType]
         src.error(args.defaults[0], f"default parameter values are not allowed in {what} "
                                     f"'{src.fn.__name__}'; pass every argument explicitly")
     annotations = _annotations(src, what)
-    params: list[tuple[str, ScalarType | PtrType]] = []
+    params: list[tuple[str, ParamType]] = []
     for arg in (*args.posonlyargs, *args.args):
         if arg.arg not in annotations:
             src.error(arg, f"parameter '{arg.arg}' of {what} '{src.fn.__name__}' needs a type annotation, "
@@ -98,8 +101,8 @@ def _annotations(src: _Source, what: str) -> dict[str, Any]:
                             "annotate with hal scalar types and hal.Ptr[...] visible at module level")
 
 
-def _param_type(src: _Source, arg: ast.arg, annotation: Any) -> ScalarType | PtrType:
-    if isinstance(annotation, (ScalarType, PtrType)):
+def _param_type(src: _Source, arg: ast.arg, annotation: Any) -> ParamType:
+    if isinstance(annotation, (ScalarType, PtrType, DTypeVar, ConstType)):
         return annotation
     hint = _PY_TYPE_HINT.get(annotation, "")
     src.error(arg, f"parameter '{arg.arg}' is annotated {annotation!r}; use a hal scalar type "

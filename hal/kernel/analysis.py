@@ -17,7 +17,7 @@ from .._features import Feature
 from . import ir
 from .types import ScalarType
 
-_UNIFORM_INDICES = frozenset({"group_id", "num_groups", "local_size", "global_size"})
+_UNIFORM_INDICES = frozenset({"group_id", "num_groups", "local_size", "global_size", "subgroup_size"})
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,9 @@ class Uniformity:
 
     nonuniform: frozenset[str]
     """Variables that may differ between threads of one work-group (parameters never do)."""
-    divergent_barriers: tuple[tuple[ir.Barrier, str], ...]
-    """Each barrier under thread-dependent control flow, with the reason."""
+    divergent_barriers: tuple[tuple[ir.Barrier | ir.Collective, str], ...]
+    """Each barrier (or collective, which every work-item must reach as well) under
+    thread-dependent control flow, with the reason."""
 
     def is_uniform(self, expr: ir.Expr) -> bool:
         """Whether ``expr`` has one value across a work-group (conservative: False when unsure)."""
@@ -70,7 +71,7 @@ class _Pass:
 
     nonuniform: set[str]
     changed: bool = False
-    barriers: dict[int, tuple[ir.Barrier, str]] = field(default_factory=dict)
+    barriers: dict[int, tuple[ir.Barrier | ir.Collective, str]] = field(default_factory=dict)
 
     def mark(self, name: str) -> None:
         if name not in self.nonuniform:
@@ -95,6 +96,12 @@ class _Pass:
         elif isinstance(stmt, ir.Barrier):
             if div:
                 self.barriers.setdefault(id(stmt), (stmt, div))
+        elif isinstance(stmt, ir.Collective):
+            if div:
+                self.barriers.setdefault(id(stmt), (stmt, div))
+            # a group reduction gives every work-item one value; anything a subgroup exchanges may differ
+            if div or stmt.scope == "subgroup":
+                self.mark(stmt.result)
         elif isinstance(stmt, ir.Return):
             return _Escape(ret=div and f"some threads returned at line {stmt.line} ({div})")
         elif isinstance(stmt, ir.Break):
@@ -145,16 +152,24 @@ def uniform_control(kernel: ir.Kernel) -> Uniformity:
 
 
 def check_barriers(kernel: ir.Kernel) -> None:
-    """Raise CompileError at the first barrier that not every thread of a work-group reaches."""
+    """Raise CompileError at the first barrier (or collective) that not every thread of a work-group reaches."""
     divergent = uniform_control(kernel).divergent_barriers
     if divergent:
         barrier, reason = min(divergent, key=lambda item: item[0].line)
+        what = "hal.barrier()" if isinstance(barrier, ir.Barrier) else f"hal.{_collective_name(barrier)}()"
         raise CompileError(
-            f"barrier in divergent control flow: {reason}; every thread of a work-group must reach "
-            "hal.barrier() together, so move it out of the thread-dependent if/loop "
-            "(compute the condition first, then let all threads reach the barrier)",
+            f"{'barrier' if isinstance(barrier, ir.Barrier) else what} in divergent control flow: {reason}; "
+            f"every thread of a work-group must reach {what} together, so move it out of the thread-dependent "
+            "if/loop (compute the condition first, then let all threads reach it)",
             kernel.source_file, barrier.line,
         )
+
+
+def _collective_name(c: ir.Collective) -> str:
+    """How a collective is spelled in kernel source."""
+    if c.op.startswith("shuffle"):
+        return c.op
+    return f"{c.scope}_{c.op}"
 
 
 def walk_expressions(body: tuple[ir.Stmt, ...]) -> Iterator[ir.Expr]:
@@ -181,12 +196,17 @@ def required_features(kernel: ir.Kernel) -> frozenset[Feature]:
         types.add(expr.type)
         if isinstance(expr, ir.ThreadIndex) and expr.dim > 0:
             features.add(Feature.MULTI_DIM)
+        if isinstance(expr, ir.ThreadIndex) and expr.kind in ir.SUBGROUP_INDICES:
+            features.add(Feature.SUBGROUPS)
     for stmt in ir.walk_statements(kernel.body):
         if isinstance(stmt, ir.AtomicRMW):
             features.add(Feature.ATOMICS)
             types.add(stmt.type)
         elif isinstance(stmt, ir.Barrier):
             features.add(Feature.BARRIERS)
+        elif isinstance(stmt, ir.Collective):
+            features.add(Feature.SUBGROUPS)
+            types.add(stmt.type)
     if ScalarType.F64 in types:
         features.add(Feature.F64)
     if ScalarType.I64 in types:

@@ -19,6 +19,9 @@ __all__ = [
     "atomic_add", "atomic_min", "atomic_max", "atomic_exchange", "atomic_cas",
     "sqrt", "exp", "log", "sin", "cos", "tanh", "abs", "min", "max",
     "floor", "ceil", "fma", "pow",
+    "subgroup_size", "subgroup_local_id", "shuffle", "shuffle_xor",
+    "subgroup_reduce_add", "subgroup_reduce_max", "subgroup_reduce_min",
+    "group_reduce_add", "group_reduce_max", "group_reduce_min",
 ]
 
 
@@ -27,7 +30,7 @@ class Builtin:
 
     def __init__(self, name: str, kind: str, doc: str) -> None:
         self.name = name
-        self.kind = kind  # "thread", "array", "barrier", "atomic" or "math"
+        self.kind = kind  # "thread", "array", "barrier", "atomic", "math", "lane" or "collective"
         self.__doc__ = doc
         self.__name__ = name
         self.__qualname__ = name
@@ -90,3 +93,34 @@ floor = _math("floor", "Round down, keeping the float type.")
 ceil = _math("ceil", "Round up, keeping the float type.")
 fma = _math("fma", "``fma(a, b, c)``: a * b + c with one rounding (floats).")
 pow = _math("pow", "``pow(a, b)``: a ** b (floats).")  # noqa: A001
+
+
+# ------------------------------------------------------------ subgroups and work-groups
+def _lane(name: str, what: str) -> Builtin:
+    return Builtin(name, "lane", f"``hal.{name}()``: {what}, as i32.")
+
+
+def _collective(name: str, what: str) -> Builtin:
+    return Builtin(name, "collective", what + " Every work-item of the subgroup (work-group) must reach it: "
+                   "not in thread-dependent control flow.")
+
+
+subgroup_size = _lane("subgroup_size", "work-items per subgroup on this device (a power of two; 1 on a CPU)")
+subgroup_local_id = _lane("subgroup_local_id", "this work-item's lane in its subgroup: linear local id % "
+                                               "subgroup_size()")
+shuffle = _collective("shuffle", "``hal.shuffle(v, lane)``: ``v`` of lane ``lane`` of this subgroup; a lane "
+                                 "that does not exist gives this work-item's own ``v``.")
+shuffle_xor = _collective("shuffle_xor", "``hal.shuffle_xor(v, mask)``: ``hal.shuffle(v, subgroup_local_id() ^ "
+                                         "mask)``.")
+subgroup_reduce_add = _collective("subgroup_reduce_add", "``hal.subgroup_reduce_add(v)``: the sum of ``v`` over "
+                                                         "the subgroup, in a fixed tree order (see hal.kernel.ir).")
+subgroup_reduce_max = _collective("subgroup_reduce_max", "``hal.subgroup_reduce_max(v)``: the maximum of ``v`` "
+                                                         "over the subgroup (NaN propagates).")
+subgroup_reduce_min = _collective("subgroup_reduce_min", "``hal.subgroup_reduce_min(v)``: the minimum of ``v`` "
+                                                         "over the subgroup (NaN propagates).")
+group_reduce_add = _collective("group_reduce_add", "``hal.group_reduce_add(v)``: the sum of ``v`` over the "
+                                                   "work-group, in a fixed tree order; also a barrier.")
+group_reduce_max = _collective("group_reduce_max", "``hal.group_reduce_max(v)``: the maximum of ``v`` over the "
+                                                   "work-group (NaN propagates); also a barrier.")
+group_reduce_min = _collective("group_reduce_min", "``hal.group_reduce_min(v)``: the minimum of ``v`` over the "
+                                                   "work-group (NaN propagates); also a barrier.")

@@ -59,7 +59,7 @@ from ._cexpr import (
     _thread_index,
     _unary,
 )
-from ._cphases import _defined, _GroupIf, _GroupLoop, _has, _Node, _Phase, _plan, _referenced
+from ._cphases import _defined, _GroupIf, _GroupLoop, _GroupReduce, _has, _Node, _Phase, _plan, _referenced
 from ._cprelude import _HELPERS, _INCLUDES, _RANGE_HELPERS
 from ._cranges import _Ranges
 from .analysis import check_barriers
@@ -125,6 +125,7 @@ class _Emitter:
         segments = [(f"R{self.names[v]}", self.c_type(self.var_types[v]), "1") for v in sorted(self.plan.arrays)]
         segments += [(f"R{self.names[a]}", self.c_type(self.decls[a].type), str(self.decls[a].size))
                      for a in sorted(self.plan.local_rows)]
+        segments += [(f"hal_red{r.index}", self.c_type(r.stmt.type), "1") for r in self.plan.reductions]
         if self.plan.state:
             segments.append(("hal_st", "uint8_t", "1"))
         self.lines = []
@@ -233,6 +234,8 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         for node in nodes:
             if isinstance(node, _Phase):
                 self.phase(node, ind)
+            elif isinstance(node, _GroupReduce):
+                self.group_reduce(node, ind)
             elif isinstance(node, _GroupIf):
                 self.out(f"if ({self.expr(node.stmt.cond, None)}) {{", ind)
                 self.nodes(node.then, ind + 1)
@@ -278,6 +281,35 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
             self.out(f"for (int64_t w = 0; w < nt; w++) if (hal_st[w] == {brk} || hal_st[w] == {cont}) "
                      "hal_st[w] = 0;", ind + 1)
         self.out("}", ind)
+
+    def group_reduce(self, node: _GroupReduce, ind: int) -> None:
+        """Combine the work-items' values (stored by the phase before) in the IR's tree order:
+        ``x[i] = x[i] op x[i + s]`` for i a multiple of 2s, s = 1, 2, 4, ...; then give every
+        work-item ``x[0]``. Reached by all work-items or none (uniform control): skipped when
+        work-item 0 left (returned, or broke out of / continued a group-level loop)."""
+        s, red = node.stmt, f"hal_red{node.index}"
+        fn = f"hal_{s.op.removeprefix('reduce_')}_{_SUFFIX[s.type]}"
+        self.out(f"if ({'hal_st[0] == 0' if self.plan.state else '1'}) {{", ind)
+        self.out("for (int64_t hal_s = 1; hal_s < nt; hal_s *= 2)", ind + 1)
+        self.out(f"for (int64_t hal_i = 0; hal_i + hal_s < nt; hal_i += 2 * hal_s) "
+                 f"{red}[hal_i] = {fn}({red}[hal_i], {red}[hal_i + hal_s]);", ind + 2)
+        rt = self.var_types[s.result]
+        self.out(f"for (int64_t w = 0; w < nt; w++) {self.storage(s.result, 'w')} = "
+                 f"{self.cast(f'{red}[0]', s.type, rt)};", ind + 1)
+        self.out("}", ind)
+
+    def collective(self, s: ir.Collective, ind: int) -> None:
+        """In a phase: a work-group reduction stores this work-item's value for :meth:`group_reduce`;
+        a subgroup operation is the identity, since subgroups here are single work-items (a shuffle's
+        lane is still evaluated: it may fault)."""
+        value = self.cast(self.expr(s.args[0], "w", s.line), s.args[0].type, s.type)
+        if s.scope == "group":
+            index = next(r.index for r in self.plan.reductions if r.stmt is s)
+            self.out(f"hal_red{index}[w] = {value};", ind)
+            return
+        if len(s.args) > 1:
+            self.out(f"(void)({self.expr(s.args[1], 'w', s.line)});", ind)
+        self.out(f"{self.var(s.result, 'w')} = {self.cast(value, s.type, self.var_types[s.result])};", ind)
 
     def range_header(self, s: ir.For, t: str, ind: int, thread: str | None) -> None:
         """Declare hal_s0/hal_sp/hal_n (Python ``range`` semantics) and open ``for`` over ``t``."""
@@ -369,6 +401,8 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
             self.out(f"{ref} = {self.expr(s.value, th, s.line)};", ind)
         elif isinstance(s, ir.AtomicRMW):
             self.atomic(s, ind)
+        elif isinstance(s, ir.Collective):
+            self.collective(s, ind)
         elif isinstance(s, ir.If):
             self.out(f"if ({self.expr(s.cond, th, s.line)}) {{", ind)
             self.block(s.then, ind + 1, loops, gdepth)

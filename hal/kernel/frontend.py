@@ -24,6 +24,7 @@ import ast
 import builtins as _py
 import dataclasses
 import types
+from collections.abc import Mapping
 from typing import cast
 
 from . import ir
@@ -31,12 +32,12 @@ from ._expr import _LANGUAGE, _Expressions
 from ._inline import _contains_return, _returns_from_loop
 from ._resolve import _call_error, _math_alias, _name_of
 from ._scope import _Buffer, _Kernel
-from ._source import _annotations, _parse_source, _signature
+from ._source import ParamType, _annotations, _parse_source, _signature, _Source
 from ._typing import BOOL, I32, _hal, _Value
 from .analysis import check_barriers
 from .builtins import Builtin
 from .function import DeviceFunction
-from .types import PtrType, ScalarType
+from .types import ConstType, DTypeVar, PtrType, ScalarType
 
 _UNSUPPORTED_STMT: dict[type, tuple[str, str]] = {
     ast.Global: ("'global' statements", "write results through a hal.Ptr parameter"),
@@ -183,6 +184,9 @@ class _Body(_Expressions):
         return ir.Assign(ir_name, expr, self.line(node))
 
     def check_not_buffer(self, name: str, node: ast.AST) -> None:
+        if name in self.constants:
+            self.error(node, f"cannot assign to '{name}': it is a hal.Const parameter, a constant of the launch; "
+                             "assign to a new variable instead")
         if name in self.buffers:
             self.error(node, f"cannot assign to buffer '{name}'; store elements with {name}[i] = ..., "
                              "and declare each hal.shared/hal.local array once")
@@ -320,22 +324,33 @@ def _target_kind(node: ast.AST) -> str:
 
 
 # ------------------------------------------------------------------ entry point
-def parse_kernel(fn: types.FunctionType) -> ir.Kernel:
+def parse_kernel(fn: types.FunctionType, bindings: Mapping[DTypeVar, ScalarType] | None = None,
+                 constants: Mapping[str, int | float | bool] | None = None) -> ir.Kernel:
     """Compile a kernel's Python source to typed IR, with every @hal.func inlined.
 
-    Raises CompileError, at the kernel's file and line, for anything outside the
-    language or a barrier in divergent control flow.
+    A generic kernel is compiled for one specialisation: ``bindings`` says what each dtype
+    variable means, ``constants`` the value of each ``hal.Const`` parameter (checked by the
+    caller; those parameters are not parameters of the IR). Raises CompileError, at the
+    kernel's file and line, for anything outside the language or a barrier in divergent
+    control flow.
     """
     src = _parse_source(fn, "kernel")
     params = _signature(src, "kernel")
     if src.node.returns is not None and _annotations(src, "kernel").get("return") is not None:
         src.error(src.node, f"kernel '{fn.__name__}' returns nothing; remove the return annotation")
     taken = {n.id for n in ast.walk(src.node) if isinstance(n, ast.Name)} | {name for name, _ in params}
-    state = _Kernel(src.filename, taken)
+    state = _Kernel(src.filename, taken, bindings=dict(bindings or {}))
     body = _Body(state, src)
     ir_params: list[ir.Param] = []
-    for name, type_ in params:
+    constants = constants or {}
+    _check_specialised(src, params, state.bindings, constants)
+    for name, generic in params:
+        if isinstance(generic, ConstType):
+            body.constants[name] = ir.Const(constants[name], generic.type)
+            continue
+        type_ = body.concrete(generic, src.node)
         if isinstance(type_, PtrType):
+            assert isinstance(type_.elem, ScalarType)
             body.buffers[name] = _Buffer(name, "global", type_.elem)
             ir_params.append(ir.Param(name, type_.elem, True))
         else:
@@ -354,3 +369,20 @@ def parse_kernel(fn: types.FunctionType) -> ir.Kernel:
     )
     check_barriers(kernel)
     return kernel
+
+
+def _check_specialised(src: _Source, params: list[tuple[str, ParamType]], bindings: Mapping[DTypeVar, ScalarType],
+                       constants: Mapping[str, object]) -> None:
+    """A generic kernel has no IR of its own: say how to get one of its specialisations."""
+    missing: list[str] = []
+    for name, t in params:
+        var = t.elem if isinstance(t, PtrType) else t
+        if isinstance(var, DTypeVar) and var not in bindings and var.name not in missing:
+            missing.append(var.name)
+        elif isinstance(t, ConstType) and name not in constants:
+            missing.append(name)
+    if missing:
+        fn = src.fn.__name__
+        src.error(src.node, f"kernel '{fn}' is generic over {', '.join(missing)}: launch it (dtypes come from the "
+                            "arrays passed, constants from the arguments) or compile one specialisation, "
+                            f"dev.compile({fn}.specialize({', '.join(f'{m}=...' for m in missing)}))")

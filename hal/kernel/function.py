@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._errors import InvalidArgumentError
+from .types import DTypeVar, ScalarType
 
 if TYPE_CHECKING:
     from . import ir
+    from .generic import Specializer
+
+_UNKNOWN: Any = object()
+"""Not looked at yet (whether a kernel is generic is read from its signature on first launch)."""
 
 
 def _check_function(fn: Any, decorator: str) -> None:
@@ -29,14 +34,23 @@ def _where(fn: types.FunctionType) -> str:
 
 
 class KernelFunction:
-    """A ``@hal.kernel``: launch it with ``kernel[grid, block](*args)``."""
+    """A ``@hal.kernel``: launch it with ``kernel[grid, block](*args)``.
 
-    def __init__(self, fn: types.FunctionType) -> None:
+    A generic kernel (``hal.Ptr[T]`` of a ``hal.dtype_var``, ``hal.Const`` parameters) is
+    specialised per launch (:mod:`hal.kernel.generic`); each specialisation is a KernelFunction
+    of its own, with ``bindings`` and ``constants`` fixed.
+    """
+
+    def __init__(self, fn: types.FunctionType, *, bindings: Mapping[DTypeVar, ScalarType] | None = None,
+                 constants: Mapping[str, int | float | bool] | None = None) -> None:
         _check_function(fn, "@hal.kernel")
         self.fn = fn
         self._ir: ir.Kernel | None = None
         self._compiled: dict[Any, Any] = {}
         """Device -> its CompiledKernel: compiled code lives exactly as long as the kernel object."""
+        self.bindings: Mapping[DTypeVar, ScalarType] = dict(bindings or {})
+        self.constants: Mapping[str, int | float | bool] = dict(constants or {})
+        self._specializer: Any = _UNKNOWN
         functools.update_wrapper(self, fn)
 
     @property
@@ -45,12 +59,34 @@ class KernelFunction:
 
     @property
     def ir(self) -> ir.Kernel:
-        """The typed IR, parsed on first use; raises CompileError if the source is outside the language."""
+        """The typed IR, parsed on first use; raises CompileError if the source is outside the language
+        (or the kernel is generic: its specialisations have IR, see :meth:`specialize`)."""
         if self._ir is None:
             from .frontend import parse_kernel
 
-            self._ir = parse_kernel(self.fn)
+            self._ir = parse_kernel(self.fn, self.bindings, self.constants)
         return self._ir
+
+    @property
+    def specializer(self) -> Specializer | None:
+        """What picks a generic kernel's specialisation for a launch's arguments; None for a plain kernel
+        (and for a specialisation). The launch path asks for it when no compiled kernel is cached."""
+        if self._specializer is _UNKNOWN:
+            from .generic import Specializer, signature
+
+            sig = None if self.bindings or self.constants else signature(self.fn)
+            self._specializer = Specializer(self, sig) if sig is not None and sig.generic else None
+        specializer: Specializer | None = self._specializer
+        return specializer
+
+    def specialize(self, **bindings: Any) -> KernelFunction:
+        """One specialisation of a generic kernel: ``k.specialize(T=hal.f32, BLOCK=256)`` (dtype variables
+        by name, ``hal.Const`` parameters by parameter name). It takes the arguments without the constants."""
+        specializer = self.specializer
+        if specializer is None:
+            raise InvalidArgumentError(f"kernel '{self.name}' is not generic (no hal.dtype_var or hal.Const "
+                                       "parameter): launch or compile it as it is")
+        return specializer.by_name(bindings)
 
     def __getitem__(self, key: Any) -> Launch:
         if type(key) is tuple:
@@ -70,7 +106,9 @@ class KernelFunction:
         )
 
     def __repr__(self) -> str:
-        return f"<hal.kernel {self.name} at {_where(self.fn)}>"
+        bound = [f"{v.name}={t.value}" for v, t in self.bindings.items()]
+        bound += [f"{k}={v!r}" for k, v in self.constants.items()]
+        return f"<hal.kernel {self.name}{'[' + ', '.join(bound) + ']' if bound else ''} at {_where(self.fn)}>"
 
 
 class Launch:

@@ -20,6 +20,9 @@ How it runs a launch:
 * Shared arrays hold one row per work-group and local arrays one row per thread;
   they, and scalar variables read before any assignment, start at zero (a kernel
   must not rely on that: other backends leave them undefined).
+* Collectives (:class:`~hal.kernel.ir.Collective`) follow the subgroup size the
+  caller passes (the device's): see :mod:`hal.kernel._interp_collective`. A subgroup
+  (work-group) that only partly reaches one is a fault, like a divergent barrier.
 * Faults (out-of-bounds access, zero ``range`` step, divergent barrier) raise
   :class:`hal.DeviceFault` naming kernel, file:line, buffer, index and thread; the
   launch stops there and writes already done stay done.
@@ -91,7 +94,13 @@ class Tracer(Protocol):
         """An atomic read-modify-write; ``index`` as for :meth:`memory`."""
 
     def barrier(self, line: int, mask: np.ndarray) -> None:
-        """A work-group barrier, reached by the threads in ``mask`` (called before it is checked)."""
+        """A work-group barrier, reached by the threads in ``mask`` (called before it is checked).
+
+        A work-group collective (``hal.group_reduce_*``) is a barrier too and is reported here as
+        well. A tracer may also define ``collective(line, scope, op, type, mask)`` (optional, found
+        with ``getattr``): called for every :class:`~hal.kernel.ir.Collective`, after ``barrier``
+        for a group one; ``scope`` is ``"subgroup"`` or ``"group"``, ``op`` the IR's op name.
+        """
 
 
 _PROGRAMS: OrderedDict[tuple[str, bool], Program] = OrderedDict()
@@ -117,14 +126,18 @@ def _program(kernel: ir.Kernel, traced: bool) -> Program:
 
 def run(kernel: ir.Kernel, grid: tuple[int, int, int], block: tuple[int, int, int],
         args: Sequence[np.ndarray | int | float | bool], *, tracer: Tracer | None = None,
-        chunk_threads: int = 1 << 16) -> None:
+        chunk_threads: int = 1 << 16, subgroup_size: int = 1) -> None:
     """Execute ``kernel`` over ``grid`` work-groups of ``block`` threads.
 
     ``args`` follow ``kernel.params``: a 1-D array of the parameter's dtype for a
-    pointer (device memory, modified in place), a number for a scalar. Raises
-    :class:`hal.DeviceFault` on a fault, and ``ValueError`` for malformed IR.
+    pointer (device memory, modified in place), a number for a scalar.
+    ``subgroup_size`` (a power of two) is the device's ``S`` of ``hal.subgroup_size()``
+    and the collectives. Raises :class:`hal.DeviceFault` on a fault, and ``ValueError``
+    for malformed IR.
     """
     grid, block = _dims("grid", grid, 0), _dims("block", block, 1)
+    if not (isinstance(subgroup_size, int) and subgroup_size >= 1 and subgroup_size & (subgroup_size - 1) == 0):
+        raise InvalidArgumentError(f"subgroup_size must be a power of two >= 1, got {subgroup_size!r}")
     if len(args) != len(kernel.params):
         raise InvalidArgumentError(f"kernel '{kernel.name}' takes {len(kernel.params)} arguments "
                                    f"({', '.join(p.name for p in kernel.params)}), got {len(args)}")
@@ -144,7 +157,7 @@ def run(kernel: ir.Kernel, grid: tuple[int, int, int], block: tuple[int, int, in
     per_group = tpg * sum(a.size * a.type.np_dtype.itemsize for a in kernel.arrays if a.space == "local")
     per_group += kernel.shared_bytes
     groups = max(1, min(chunk_threads // tpg, _MEMORY_BUDGET // max(per_group, 1)))
-    launch = Launch(kernel, grid, block, max(1, min(groups, grid[0] * grid[1] * grid[2])))
+    launch = Launch(kernel, grid, block, max(1, min(groups, grid[0] * grid[1] * grid[2])), subgroup_size)
     with np.errstate(all="ignore"):
         for g0 in range(0, launch.num_groups, launch.groups_per_chunk):
             g1 = min(g0 + launch.groups_per_chunk, launch.num_groups)

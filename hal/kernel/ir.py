@@ -27,6 +27,11 @@ in :mod:`hal.kernel.interpreter` defines them):
   thread in that order wins (other backends may pick any writer: a race).
 * Integer ``pow`` with a negative exponent truncates the real result toward
   zero. Float-to-int casts of NaN or out-of-range values are unspecified.
+* Subgroups (see :class:`Collective`): a backend compiles a kernel for one
+  subgroup size ``S`` (a power of two, the device's ``DeviceInfo.subgroup_size``).
+  Work-item of linear local id ``l`` is lane ``l % S`` of subgroup ``l // S``; the
+  last subgroup of a work-group holds ``threads per group % S`` lanes when that
+  is not zero.
 
 Bump :data:`IR_VERSION` on any change a backend could observe.
 """
@@ -41,7 +46,7 @@ from typing import Any, Literal
 
 from .types import ScalarType
 
-IR_VERSION = 1
+IR_VERSION = 2
 
 Space = Literal["global", "shared", "local"]
 """Where a buffer lives: a pointer parameter, work-group memory, or a per-thread array."""
@@ -60,7 +65,12 @@ MATH_FUNCS = (
     "floor", "ceil", "fma", "pow",
 )
 THREAD_INDICES = ("global_id", "local_id", "group_id", "local_size", "num_groups", "global_size")
+SUBGROUP_INDICES = ("subgroup_size", "subgroup_local_id")
+"""Thread indices of the subgroup (always ``dim`` 0): ``S``, and this work-item's lane ``l % S``."""
 ATOMIC_OPS = ("add", "min", "max", "exchange", "cas")
+REDUCE_OPS = ("reduce_add", "reduce_max", "reduce_min")
+COLLECTIVE_OPS = {"subgroup": ("shuffle", "shuffle_xor", *REDUCE_OPS), "group": REDUCE_OPS}
+"""The operations of a :class:`Collective`, by scope."""
 
 
 # ----------------------------------------------------------------- expressions
@@ -128,7 +138,8 @@ class Call:
 
 @dataclass(frozen=True)
 class ThreadIndex:
-    """One of :data:`THREAD_INDICES` in dimension 0, 1 or 2; always ``i32``."""
+    """One of :data:`THREAD_INDICES` in dimension 0, 1 or 2, or of :data:`SUBGROUP_INDICES`
+    (dimension 0); always ``i32``."""
 
     kind: str
     dim: int
@@ -225,7 +236,37 @@ class Barrier:
     line: int
 
 
-Stmt = Assign | Store | AtomicRMW | If | For | While | Break | Continue | Return | Barrier
+@dataclass(frozen=True)
+class Collective:
+    """``result = hal.<scope>_<op>(*args)``: a value exchanged between the work-items of a subgroup
+    (``scope="subgroup"``) or of the whole work-group (``"group"``).
+
+    Like :class:`Barrier`, every work-item of the subgroup (of the work-group) reaches it, or none.
+    ``args`` is ``(value,)`` for the reductions and ``(value, lane)`` / ``(value, mask)`` (``i32``)
+    for ``shuffle`` / ``shuffle_xor``; ``type`` is the value's and the result's type.
+
+    * ``shuffle``: the value of lane ``lane`` of this subgroup; ``shuffle_xor``: of lane
+      ``subgroup_local_id ^ mask``. A lane outside ``[0, lanes of this subgroup)`` (negative, ``>= S``,
+      or missing from a partial last subgroup) gives the work-item its *own* value.
+    * ``reduce_add/max/min``: every work-item gets the reduction of the values of its subgroup (of
+      its work-group), combined in one fixed tree over linear local ids ``0..n-1``: for ``s = 1, 2,
+      4, ...`` while ``s < n``, ``x[i] = x[i] op x[i + s]`` for every ``i`` that is a multiple of
+      ``2 s`` with ``i + s < n``; the result is ``x[0]``. ``op`` is the IR's ``add`` (wrapping for
+      integers) or its NaN-propagating ``max``/``min``. Since subgroups are aligned runs of ``S``
+      (a power of two) lanes, a group reduction equals this tree over the subgroup reductions, so
+      every backend is bit-identical to the reference interpreter for a given ``S`` and group size.
+    * A group collective is also a work-group barrier (shared memory is then visible).
+    """
+
+    scope: Literal["subgroup", "group"]
+    op: str
+    args: tuple[Expr, ...]
+    result: str
+    type: ScalarType
+    line: int
+
+
+Stmt = Assign | Store | AtomicRMW | If | For | While | Break | Continue | Return | Barrier | Collective
 
 
 # --------------------------------------------------------------- declarations
@@ -291,7 +332,8 @@ class Kernel:
 _NODES: dict[str, type] = {
     cls.__name__: cls
     for cls in (Const, Var, Load, Unary, Binary, Select, Cast, Call, ThreadIndex, Assign, Store,
-                AtomicRMW, If, For, While, Break, Continue, Return, Barrier, Param, ArrayDecl, Kernel)
+                AtomicRMW, If, For, While, Break, Continue, Return, Barrier, Collective, Param, ArrayDecl,
+                Kernel)
 }
 
 
@@ -368,6 +410,8 @@ def statement_expressions(stmt: Stmt) -> tuple[Expr, ...]:
         return (stmt.index, stmt.value)
     if isinstance(stmt, AtomicRMW):
         return (stmt.index, *stmt.operands)
+    if isinstance(stmt, Collective):
+        return stmt.args
     if isinstance(stmt, (If, While)):
         return (stmt.cond,)
     if isinstance(stmt, For):
@@ -393,7 +437,7 @@ def json_schema() -> dict[str, Any]:
                       ("Const", "Var", "Load", "Unary", "Binary", "Select", "Cast", "Call", "ThreadIndex")]}
     stmt = {"oneOf": [{"$ref": f"#/$defs/{n}"} for n in
                       ("Assign", "Store", "AtomicRMW", "If", "For", "While", "Break", "Continue",
-                       "Return", "Barrier")]}
+                       "Return", "Barrier", "Collective")]}
     defs["Expr"] = expr
     defs["Stmt"] = stmt
     defs["ScalarType"] = {"enum": [t.value for t in ScalarType]}
@@ -424,6 +468,8 @@ def _schema_of(name: str, annotation: str) -> dict[str, Any]:
         return {"$ref": "#/$defs/Expr"}
     if name == "space":
         return {"enum": ["global", "shared", "local"]}
+    if name == "scope":
+        return {"enum": list(COLLECTIVE_OPS)}
     if name == "value":
         return {"oneOf": [{"type": ["integer", "number", "boolean"]},
                           {"type": "object", "properties": {"float": {"type": "string"}}}]}

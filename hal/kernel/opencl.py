@@ -92,6 +92,10 @@ class OpenCL(Dialect):
 
     fp64: bool = True
     int64_atomics: bool = True
+    subgroup_size: int = 1
+    """1: OpenCL 1.2 has no subgroups, and cl_khr_subgroups fixes neither their size nor how they
+    partition a work-group at compile time, which hal's deterministic collectives need."""
+    max_group_size: int = 1024
 
     name = "OpenCL C"
     global_space = "__global"

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from .._errors import CompileError
 from . import ir
-from ._cexpr import _binary, _call, _cast, _const, _ident, _loop_value, _unary
+from ._cexpr import _SUFFIX, _binary, _call, _cast, _const, _ident, _loop_value, _unary
 from .analysis import check_barriers
 from .types import ScalarType
 
@@ -36,6 +36,8 @@ index lo, index hi, size lo, size hi]."""
 ZERO_STEP = -1
 """Site number of a zero ``range`` step (sites >= 0 are bounds-checked accesses)."""
 THREAD_KINDS = ("global_id", "local_id", "group_id", "local_size", "num_groups", "global_size")
+_REDUCE_FN = {"reduce_add": "add", "reduce_max": "max", "reduce_min": "min"}
+"""The portable helper (``hal_<fn>_<type>`` of :mod:`._cprelude`) of each reduction."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,13 @@ class Dialect(ABC):
     kernel_prefix: str
     """What precedes ``void`` in the entry's definition (``__kernel``, ``extern "C" __global__``)."""
     barrier: str
+    subgroup_size: int = 1
+    """``S`` of the kernel's subgroups (a power of two): the device's ``DeviceInfo.subgroup_size``.
+    Subgroups are aligned runs of ``S`` linear local ids, so a dialect with ``S > 1`` must run them
+    in the hardware's subgroups of that size (a CUDA warp: linear thread id / 32) and spell
+    :meth:`shuffle`; with ``S == 1`` the collectives are plain code."""
+    max_group_size: int = 1024
+    """Most work-items of a work-group: the size of the scratch array of ``hal.group_reduce_*``."""
 
     @abstractmethod
     def prelude(self, uses: frozenset[ScalarType]) -> str:
@@ -84,6 +93,13 @@ class Dialect(ABC):
     def atomic(self, op: str, space: str, t: ScalarType, ref: str, operands: list[str]) -> str:
         """The old value of ``hal.atomic_<op>`` on the element ``ref`` (in ``space``), or raise
         UnsupportedError when the device cannot do it."""
+
+    def shuffle(self, value: str, lane: str, t: ScalarType) -> str | None:
+        """The ``t`` value ``value`` of lane ``lane`` (``0 <= lane < S``) of this subgroup, as an
+        expression every work-item of the subgroup evaluates (only asked when ``subgroup_size > 1``).
+        None (the default): the emitter exchanges it through work-group memory instead (a store, a
+        barrier, a load, a barrier: correct because collectives sit in uniform control flow)."""
+        return None
 
     def storage(self, t: ScalarType) -> str:
         """The C type of ``t`` in memory and in kernel arguments (``bool`` has no fixed size)."""
@@ -152,6 +168,7 @@ class _Simt:
             space = d.shared_space if a.space == "shared" else ""
             head.append(f"{space} {d.storage(a.type)} {self.names[a.name]}[{max(a.size, 1)}];".lstrip())
         head += [f"{t.c_name} {self.names[n]} = 0;" for n, t in self.types.items() if n not in self.params]
+        head += self.collective_head()
         self.block(k.body, 1)
         uses = frozenset({*(p.type for p in k.params), *self.types.values(), *(a.type for a in k.arrays)})
         where = f"kernel {k.name!r} at {k.source_file or '<unknown>'}"
@@ -204,8 +221,96 @@ class _Simt:
             self.out("return;", ind)
         elif isinstance(s, ir.Barrier):
             self.out(f"{self.d.barrier};", ind)
+        elif isinstance(s, ir.Collective):
+            self.collective(s, ind)
         else:
             raise CompileError(f"unexpected statement {type(s).__name__}", self.k.source_file, s.line)
+
+    # ----------------------------------------------------------- collectives
+    def collective_head(self) -> list[str]:
+        """Declarations the collectives use: the linear local id, the subgroup's lanes, and one
+        work-group scratch array per type that ``hal.group_reduce_*`` reduces."""
+        collectives = [s for s in ir.walk_statements(self.k.body) if isinstance(s, ir.Collective)]
+        lanes = any(isinstance(e, ir.ThreadIndex) and e.kind in ir.SUBGROUP_INDICES
+                    for s in ir.walk_statements(self.k.body) for x in ir.statement_expressions(s)
+                    for e in _walk(x))
+        if not collectives and not lanes:
+            return []
+        li = [self.d.thread_index("local_id", d) for d in range(3)]
+        ls = [self.d.thread_index("local_size", d) for d in range(3)]
+        size = self.d.subgroup_size
+        head = [f"const int32_t hal_tpg = {ls[0]} * {ls[1]} * {ls[2]}; (void)hal_tpg;",
+                f"const int32_t hal_lid = {li[0]} + {ls[0]} * ({li[1]} + {ls[1]} * {li[2]}); (void)hal_lid;",
+                f"const int32_t hal_lane = hal_lid % {size}; (void)hal_lane;",
+                f"const int32_t hal_lanes = min({size}, hal_tpg - (hal_lid - hal_lane)); (void)hal_lanes;"]
+        scratch = {s.type for s in collectives if s.scope == "group"}
+        if size > 1:
+            scratch |= {s.type for s in collectives if s.scope == "subgroup"
+                        and self.d.shuffle("hal_v", "0", s.type) is None}
+        for t in sorted(scratch, key=lambda t: t.value):
+            head.append(f"{self.d.shared_space} {self.d.storage(t)} hal_red_{t.value}[{self.d.max_group_size}];")
+        return head
+
+    def shuffle(self, dst: str, value: str, lane: str, t: ScalarType, ind: int) -> None:
+        """``dst = value`` of lane ``lane`` of this subgroup: the dialect's instruction, or work-group memory."""
+        native = self.d.shuffle(value, lane, t)
+        if native is not None:
+            self.out(f"{dst} = {native};", ind)
+            return
+        red = f"hal_red_{t.value}"
+        self.out(f"{red}[hal_lid] = {value};", ind)
+        self.out(f"{self.d.barrier};", ind)
+        self.out(f"{dst} = {red}[hal_lid - hal_lane + ({lane})];", ind)
+        self.out(f"{self.d.barrier};", ind)
+
+    def collective(self, s: ir.Collective, ind: int) -> None:
+        """Every work-item of the subgroup (work-group) runs this together (uniform control flow)."""
+        value = _cast(self.expr(s.args[0], s.line), s.args[0].type, s.type)
+        result, rt, t = self.names[s.result], self.types[s.result], s.type
+        self.out("{", ind)
+        self.out(f"const {t.c_name} hal_v = {value};", ind + 1)
+        if s.scope == "group":
+            self.group_reduce(s, ind + 1)
+        elif self.d.subgroup_size == 1:  # one lane: every collective is the identity
+            if len(s.args) > 1:
+                self.out(f"(void)({self.expr(s.args[1], s.line)});", ind + 1)
+            self.out(f"{t.c_name} hal_x = hal_v;", ind + 1)
+        elif s.op.startswith("shuffle"):
+            arg = self.expr(s.args[1], s.line)
+            src = f"({arg})" if s.op == "shuffle" else f"(hal_lane ^ ({arg}))"
+            self.out(f"const int32_t hal_src = {src};", ind + 1)
+            self.out("const int hal_ok = hal_src >= 0 && hal_src < hal_lanes;", ind + 1)
+            self.out(f"{t.c_name} hal_y;", ind + 1)
+            self.shuffle("hal_y", "hal_v", "hal_ok ? hal_src : hal_lane", t, ind + 1)
+            self.out(f"{t.c_name} hal_x = hal_ok ? hal_y : hal_v;", ind + 1)
+        else:
+            fn = f"hal_{_REDUCE_FN[s.op]}_{_SUFFIX[t]}"
+            self.out(f"{t.c_name} hal_x = hal_v;", ind + 1)
+            self.out(f"for (int32_t hal_s = 1; hal_s < {self.d.subgroup_size}; hal_s *= 2) {{", ind + 1)
+            self.out("const int32_t hal_p = hal_lane + hal_s;", ind + 2)
+            self.out(f"{t.c_name} hal_y;", ind + 2)
+            self.shuffle("hal_y", "hal_x", "hal_p < hal_lanes ? hal_p : hal_lane", t, ind + 2)
+            self.out(f"if (hal_lane % (2 * hal_s) == 0 && hal_p < hal_lanes) hal_x = {fn}(hal_x, hal_y);", ind + 2)
+            self.out("}", ind + 1)
+            self.shuffle("hal_x", "hal_x", "0", t, ind + 1)
+        if s.scope != "group":
+            self.out(f"{result} = {_cast('hal_x', t, rt)};", ind + 1)
+        else:
+            self.out(f"{result} = {_cast(f'hal_red_{t.value}[0]', t, rt)};", ind + 1)
+            self.out(f"{self.d.barrier};", ind + 1)
+        self.out("}", ind)
+
+    def group_reduce(self, s: ir.Collective, ind: int) -> None:
+        """The IR's tree over linear local ids in work-group scratch memory, one barrier per level.
+        The caller reads ``scratch[0]`` and ends with a barrier, so the scratch may be reused."""
+        red, fn = f"hal_red_{s.type.value}", f"hal_{_REDUCE_FN[s.op]}_{_SUFFIX[s.type]}"
+        self.out(f"{red}[hal_lid] = hal_v;", ind)
+        self.out(f"{self.d.barrier};", ind)
+        self.out("for (int32_t hal_s = 1; hal_s < hal_tpg; hal_s *= 2) {", ind)
+        self.out(f"if (hal_lid % (2 * hal_s) == 0 && hal_lid + hal_s < hal_tpg) "
+                 f"{red}[hal_lid] = {fn}({red}[hal_lid], {red}[hal_lid + hal_s]);", ind + 1)
+        self.out(f"{self.d.barrier};", ind + 1)
+        self.out("}", ind)
 
     def range_loop(self, s: ir.For, ind: int) -> None:
         """Python ``range`` semantics: bounds once, trip count exact in uint64, a zero step faults."""
@@ -244,6 +349,10 @@ class _Simt:
         if isinstance(e, ir.Var):
             return self.names[e.name]
         if isinstance(e, ir.ThreadIndex):
+            if e.kind == "subgroup_size":
+                return str(self.d.subgroup_size)
+            if e.kind == "subgroup_local_id":
+                return "hal_lane"
             return self.d.thread_index(e.kind, e.dim)
         if isinstance(e, ir.Load):
             ref = self.element(e.buffer, e.space, e.index, "load", line)
@@ -261,3 +370,13 @@ class _Simt:
             return _call(e.func, [_cast(self.expr(x, line), x.type, e.type) for x in e.args], e.type)
         raise CompileError(f"unknown expression {type(e).__name__}", self.k.source_file, line)
 
+
+
+def _walk(e: ir.Expr) -> list[ir.Expr]:
+    """``e`` and all its sub-expressions."""
+    out, todo = [], [e]
+    while todo:
+        x = todo.pop()
+        out.append(x)
+        todo.extend(ir.children(x))
+    return out

@@ -90,21 +90,72 @@ f64 = ScalarType.F64
 bool_ = ScalarType.BOOL
 
 
+@dataclass(frozen=True, eq=False)
+class DTypeVar:
+    """``T = hal.dtype_var("T")``: a scalar type a generic kernel is specialised over at launch.
+
+    ``x: hal.Ptr[T]`` binds ``T`` to the dtype of the array passed for ``x``; ``a: T``, ``T(0)``,
+    ``hal.shared(T, n)`` and ``v: T = ...`` then mean that type. Compared by identity: two
+    variables of one name are two variables.
+    """
+
+    name: str
+
+    def __call__(self, value: Any) -> Any:
+        raise TypeError(f"dtype variable {self.name} is kernel syntax: {self.name}(x) casts only inside a "
+                        "generic @hal.kernel")
+
+    def __repr__(self) -> str:
+        return f"hal.dtype_var({self.name!r})"
+
+
+def dtype_var(name: str) -> DTypeVar:
+    """A new dtype variable for generic kernels: ``T = hal.dtype_var("T")``."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TypeError(f"hal.dtype_var takes the variable's name as an identifier string, not {name!r}")
+    return DTypeVar(name)
+
+
 @dataclass(frozen=True)
 class PtrType:
-    """``hal.Ptr[hal.f32]``: a kernel parameter that receives an Array of that dtype."""
+    """``hal.Ptr[hal.f32]``: a kernel parameter that receives an Array of that dtype (``hal.Ptr[T]``
+    for a :class:`DTypeVar` ``T`` in a generic kernel)."""
 
-    elem: ScalarType
+    elem: ScalarType | DTypeVar
 
     def __repr__(self) -> str:
         return f"hal.Ptr[{self.elem!r}]"
 
 
 class _PtrFactory:
-    def __getitem__(self, elem: ScalarType) -> PtrType:
-        if not isinstance(elem, ScalarType):
-            raise TypeError(f"Ptr[...] takes a hal scalar type such as hal.f32, not {elem!r}")
+    def __getitem__(self, elem: ScalarType | DTypeVar) -> PtrType:
+        if not isinstance(elem, (ScalarType, DTypeVar)):
+            raise TypeError(f"Ptr[...] takes a hal scalar type such as hal.f32 (or a hal.dtype_var), not {elem!r}")
         return PtrType(elem)
 
 
 Ptr = _PtrFactory()
+
+
+@dataclass(frozen=True)
+class ConstType:
+    """``hal.Const[hal.i32]``: a parameter whose value is a compile-time constant of each launch.
+
+    Inside the kernel its name is that value, as a literal (usable as a ``hal.shared`` size or a
+    loop bound, like a module-level constant); each distinct value compiles its own specialisation.
+    """
+
+    type: ScalarType
+
+    def __repr__(self) -> str:
+        return f"hal.Const[{self.type!r}]"
+
+
+class _ConstFactory:
+    def __getitem__(self, type_: ScalarType) -> ConstType:
+        if not isinstance(type_, ScalarType):
+            raise TypeError(f"Const[...] takes a hal scalar type such as hal.i32, not {type_!r}")
+        return ConstType(type_)
+
+
+Const = _ConstFactory()

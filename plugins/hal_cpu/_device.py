@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 _FEATURES = frozenset({
     Feature.KERNELS, Feature.F64, Feature.I64, Feature.ATOMICS, Feature.SHARED_MEMORY, Feature.BARRIERS,
-    Feature.LOCAL_ARRAYS, Feature.MULTI_DIM, Feature.HOST_VISIBLE, Feature.INT8,
+    Feature.LOCAL_ARRAYS, Feature.MULTI_DIM, Feature.HOST_VISIBLE, Feature.INT8, Feature.SUBGROUPS,
 })
 """Bounds checks are declared only in checked mode (HAL_CHECK=1), where kernels are compiled with them."""
 _VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD"}
@@ -75,7 +75,7 @@ class CpuDevice(DeviceImpl[CpuBuffer]):
             name=name, backend="cpu", index=self.index, kind="cpu",
             vendor=_VENDORS.get(vendor_id, vendor_id or platform.machine() or "unknown"),
             memory_bytes=int(lib.hal_physical_memory()), compute_units=int(lib.hal_cpu_count()),
-            max_block_size=1024, max_block_dims=(1024, 1024, 64), warp_size=1,
+            max_block_size=1024, max_block_dims=(1024, 1024, 64), warp_size=1, subgroup_size=1,
             shared_memory_bytes=64 * 1024, simulated=False, host_visible=True,
             features=_FEATURES | {Feature.BOUNDS_CHECKS} if checked_mode() else _FEATURES,
         )

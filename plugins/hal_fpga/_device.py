@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 _FEATURES = frozenset({
     Feature.KERNELS, Feature.F64, Feature.I64, Feature.SHARED_MEMORY, Feature.BARRIERS, Feature.LOCAL_ARRAYS,
-    Feature.MULTI_DIM, Feature.BOUNDS_CHECKS, Feature.SIMULATED_TIMING,
+    Feature.MULTI_DIM, Feature.BOUNDS_CHECKS, Feature.SIMULATED_TIMING, Feature.SUBGROUPS,
 })
 """No ATOMICS: HLS m_axi ports have no atomic read-modify-write."""
 

@@ -9,6 +9,11 @@
 * Depth is the ASAP schedule of one iteration over the latency table of
   :mod:`._ops`: each operation starts when its operands are ready. A barrier
   (and, outside pipelines, a loop) ends one phase; the next starts after it.
+* Collectives: subgroups are single work-items (``DeviceInfo.subgroup_size`` 1), so
+  ``hal.shuffle`` and ``hal.subgroup_reduce_*`` are wires (their value as is). A
+  ``hal.group_reduce_*`` is a barrier (it ends a phase) whose result is ready one
+  operator latency after it: the work-items' values stream through one accumulator
+  as they are produced (the interpreter's tree order fixes the result, not the timing).
 * II = max(1, II_resource, II_recurrence). II_resource: an m_axi port (one per
   pointer argument) reads one element and writes one element per cycle; a BRAM
   (hal.shared / hal.local array) has two ports. II_recurrence: the longest path
@@ -161,6 +166,13 @@ class _Timeline:
             self._new_phase()
         elif isinstance(s, ir.Barrier):
             self._new_phase()
+        elif isinstance(s, ir.Collective):
+            ready = max(self.expr(a) for a in s.args)
+            if s.scope == "group":
+                self.end = max(self.end, ready)
+                self._new_phase()
+                ready = self.base + op_cost(s.op.removeprefix("reduce_"), s.type).latency
+            self.ready[s.result] = ready
         elif isinstance(s, (ir.Break, ir.Continue, ir.Return)):
             self.end = max(self.end, pred)
         elif isinstance(s, ir.AtomicRMW):

@@ -56,7 +56,8 @@ class OpenCLKernel(Executable):
 
 
 def dialect(device: OpenCLDevice) -> opencl.OpenCL:
-    return opencl.OpenCL(fp64=device.fp64, int64_atomics=device.int64_atomics)
+    return opencl.OpenCL(fp64=device.fp64, int64_atomics=device.int64_atomics,
+                         max_group_size=device.device.max_work_group_size)
 
 
 def emit_source(kernel: ir.Kernel, fp64: bool = True, int64_atomics: bool = True) -> str:

@@ -51,7 +51,7 @@ class OpenCLDevice(DeviceImpl[OpenCLBuffer]):
     def info(self) -> DeviceInfo:
         d = self.device
         features = {Feature.KERNELS, Feature.I64, Feature.ATOMICS, Feature.BARRIERS, Feature.LOCAL_ARRAYS,
-                    Feature.MULTI_DIM}
+                    Feature.MULTI_DIM, Feature.SUBGROUPS}
         if self.fp64:
             features.add(Feature.F64)
         if d.local_mem_size > 0:
@@ -65,7 +65,7 @@ class OpenCLDevice(DeviceImpl[OpenCLBuffer]):
             name=d.name.strip(), backend="opencl", index=self.index, kind=kind, vendor=d.vendor.strip(),  # type: ignore[arg-type]
             memory_bytes=d.global_mem_size, compute_units=d.max_compute_units,
             max_block_size=d.max_work_group_size, max_block_dims=sizes,  # type: ignore[arg-type]
-            warp_size=1 if kind == "cpu" else 32, shared_memory_bytes=d.local_mem_size, dtypes=dtypes,
+            warp_size=1 if kind == "cpu" else 32, subgroup_size=1, shared_memory_bytes=d.local_mem_size, dtypes=dtypes,
             features=frozenset(features), simulated=False, host_visible=False)
 
     def allocate(self, nbytes: int) -> OpenCLBuffer:

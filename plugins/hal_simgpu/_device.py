@@ -20,8 +20,11 @@ from ._tracer import GlobalBuffer, SimGpuTracer
 
 _FEATURES = frozenset({
     Feature.KERNELS, Feature.F64, Feature.I64, Feature.ATOMICS, Feature.SHARED_MEMORY, Feature.BARRIERS,
-    Feature.LOCAL_ARRAYS, Feature.MULTI_DIM, Feature.BOUNDS_CHECKS, Feature.SIMULATED_TIMING,
+    Feature.LOCAL_ARRAYS, Feature.MULTI_DIM, Feature.BOUNDS_CHECKS, Feature.SIMULATED_TIMING, Feature.SUBGROUPS,
 })
+
+SUBGROUP_SIZE = 32
+"""A subgroup is a warp: ``hal.shuffle`` is ``__shfl_sync`` (see README, "Collectives")."""
 
 
 class SimGpuDevice(SimDevice):
@@ -42,7 +45,7 @@ class SimGpuDevice(SimDevice):
             self._info = DeviceInfo(
                 name=p.name, backend="simgpu", index=self.index, kind="gpu", vendor="NVIDIA (simulated)",
                 memory_bytes=p.memory_bytes, compute_units=p.sms, max_block_size=p.max_threads_per_block,
-                max_block_dims=(1024, 1024, 64), warp_size=32, shared_memory_bytes=p.shared_per_block,
+                max_block_dims=(1024, 1024, 64), warp_size=32, subgroup_size=SUBGROUP_SIZE, shared_memory_bytes=p.shared_per_block,
                 features=_FEATURES, simulated=True, host_visible=False,
                 peak_flops=p.fp32_flops, peak_bandwidth=p.dram_bandwidth,
                 model=f"{p.model} (analytic estimate; min DRAM transfer {self.options.min_dram_transfer} B)")
@@ -62,7 +65,7 @@ class SimGpuDevice(SimDevice):
         races = RaceDetector(Where(kernel.name, kernel.source_file, grid, block)) if self.checked else None
         tracer = SimGpuTracer(buffers, exe.shared_base, self.options.min_dram_transfer, races,
                               exe.constant_division_lines)
-        interpreter.run(kernel, grid, block, kernel_args(kernel, args), tracer=tracer)
+        interpreter.run(kernel, grid, block, kernel_args(kernel, args), tracer=tracer, subgroup_size=SUBGROUP_SIZE)
         tracer.finish()
         tpb = block[0] * block[1] * block[2]
         blocks = grid[0] * grid[1] * grid[2]

@@ -27,6 +27,8 @@ _FLOAT_MATH = {  # instruction expansion of libdevice's IEEE-accurate functions 
     "sin": ((1, 20.0),), "cos": ((1, 20.0),), "pow": ((1, 24.0),),
 }
 _INT_HEAVY = {"floordiv": 20.0, "mod": 20.0, "pow": 10.0}
+WARP_STEPS = 5
+"""log2(32): shuffle-and-combine steps of a warp reduction (README, "Collectives")."""
 CONSTANT_DIVISION = 3.0
 """Integer ``//``/``%`` by a constant: ``nvcc`` multiplies by a magic reciprocal instead of dividing
 (Granlund & Montgomery 1994): about three instructions (multiply-high, shift, sign fix-up; fewer for 2**k)."""
@@ -94,10 +96,12 @@ class SimGpuTracer:
         self._costs: dict[tuple[str, ScalarType, bool], tuple[Cost, float]] = {}
         self._round_line = -1
         self.layout = WarpLayout(1, 32)
+        self.groups, self.tpg = 1, 32
 
     # ----------------------------------------------------------- Tracer protocol
     def begin_chunk(self, group_ids: np.ndarray, threads_per_group: int) -> None:
         self.layout = WarpLayout(len(group_ids), threads_per_group)
+        self.groups, self.tpg = len(group_ids), threads_per_group
         self._round_line = -1
         if self.races is not None:
             self.races.begin_chunk(group_ids, threads_per_group)
@@ -155,6 +159,42 @@ class SimGpuTracer:
         hits = max_multiplicity(rows)
         self.atomic_collisions += int(np.maximum(hits - 1, 0).sum())
         self._issue(int(hits.sum()) - (self.layout.count(mask) if space == "global" else 0))
+
+    def collective(self, line: int, scope: str, op: str, type: ScalarType, mask: np.ndarray) -> None:
+        """A subgroup (warp) or work-group collective, as CUDA code compiles it (README, "Collectives")."""
+        self._round_line = -1
+        warps = self.layout.count(mask)
+        if not warps:
+            return
+        step = self._reduce_step(op, type)
+        if op.startswith("shuffle"):
+            self._issue(warps)  # one SHFL per warp
+            return
+        self._issue(warps * WARP_STEPS)  # the butterfly: log2(32) SHFL, each followed by one op
+        self._charge(step, warps * WARP_STEPS)
+        if scope == "subgroup":
+            return
+        # each warp's lane 0 stores its partial, a barrier, the first warp reduces the partials, a barrier,
+        # and every warp reads the result (a broadcast: one wavefront); the interpreter reported one barrier
+        groups = int(np.count_nonzero(mask.reshape(self.groups, -1).any(axis=1)))
+        levels = max(-(-self.tpg // 32) - 1, 0).bit_length()  # log2 of the warps per block, rounded up
+        self._issue(2 * warps + groups * (2 + levels))
+        self._charge(step, groups * levels)
+        self.warp_instructions += warps  # the second barrier: an issue slot per warp
+
+    def _reduce_step(self, op: str, type_: ScalarType) -> Cost:
+        name = op.removeprefix("reduce_") if op.startswith("reduce_") else "select"
+        key = (name, type_, False)
+        cached = self._costs.get(key)
+        if cached is None:
+            cost = _cost(*key)
+            cached = self._costs[key] = (cost, sum(c for _, c in cost) or 1.0)
+        return cached[0]
+
+    def _charge(self, cost: Cost, times: int) -> None:
+        for pipe, count in cost:
+            self.pipes[pipe] += times * count
+            self.warp_instructions += times * count
 
     def barrier(self, line: int, mask: np.ndarray) -> None:
         self._round_line = -1
