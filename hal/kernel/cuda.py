@@ -89,9 +89,17 @@ def _cas_helpers(t: ScalarType) -> str:
             f"        if (!(o == c)) return o;\n        {c} n = v;\n{swap}}}\n")
 
 
+_SHUFFLED = {I32, U32, I64, F32, F64}
+"""Types ``__shfl_sync`` moves in one instruction; the rest go through work-group memory."""
+
+
 @dataclass(frozen=True)
 class Cuda(Dialect):
-    """CUDA C++ for NVRTC; every architecture hal targets (sm_60 and newer) has the same atomics."""
+    """CUDA C++ for NVRTC; every architecture hal targets (sm_60 and newer) has the same atomics.
+    Subgroups are warps: 32 lanes, linear thread id / 32, exchanged with ``__shfl_sync``."""
+
+    subgroup_size: int = 32
+    max_group_size: int = 1024
 
     name = "CUDA C++"
     global_space = ""
@@ -112,6 +120,13 @@ class Cuda(Dialect):
                 "group_id": f"blockIdx.{a}", "local_size": f"blockDim.{a}", "num_groups": f"gridDim.{a}",
                 "global_size": f"gridDim.{a} * blockDim.{a}"}[kind]
         return f"((int32_t)({expr}))"
+
+    def shuffle(self, value: str, lane: str, t: ScalarType) -> str | None:
+        """The mask names exactly the lanes that exist: a partial last warp has fewer than 32."""
+        if t not in _SHUFFLED:
+            return None
+        mask = "(hal_lanes == 32 ? 0xffffffffu : ((1u << hal_lanes) - 1u))"
+        return f"__shfl_sync({mask}, ({value}), ({lane}))"
 
     def atomic(self, op: str, space: str, t: ScalarType, ref: str, operands: list[str]) -> str:
         if t == I64:

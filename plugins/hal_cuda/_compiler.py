@@ -71,7 +71,7 @@ def compile_kernel(device: CudaDevice, kernel: ir.Kernel) -> CudaKernel:
     """Build ``kernel`` for ``device`` (or load its cached cubin). Raises CompileError."""
     t0 = time.perf_counter()
     checked = checked_mode()
-    source = simt.emit(kernel, cuda.Cuda(), checked=checked)
+    source = simt.emit(kernel, cuda.Cuda(max_group_size=device.max_group_size), checked=checked)
     key = cache_key(source.text, device.arch)
     path = kernel_cache_dir("cuda") / f"{key}.cubin"
     cubin = cache_read(path)

@@ -57,6 +57,7 @@ class CudaDevice(DeviceImpl[CudaBuffer]):
         major, minor = self.device.compute_capability
         self.capability = (int(major), int(minor))
         self.arch = f"sm_{major}{minor}"
+        self.max_group_size = self.attribute("MAX_THREADS_PER_BLOCK")
         self.memory = DeviceMemoryResource(self.device)
         self.alloc_stream = self.device.create_stream()
         self._alloc_lock = threading.Lock()
@@ -72,7 +73,7 @@ class CudaDevice(DeviceImpl[CudaBuffer]):
     def info(self) -> DeviceInfo:
         a = self.attribute
         features = {Feature.KERNELS, Feature.F64, Feature.I64, Feature.ATOMICS, Feature.SHARED_MEMORY,
-                    Feature.BARRIERS, Feature.LOCAL_ARRAYS, Feature.MULTI_DIM}
+                    Feature.BARRIERS, Feature.LOCAL_ARRAYS, Feature.MULTI_DIM, Feature.SUBGROUPS}
         if checked_mode():
             features.add(Feature.BOUNDS_CHECKS)
         sms, clock_khz = a("MULTIPROCESSOR_COUNT"), a("CLOCK_RATE")
@@ -84,7 +85,7 @@ class CudaDevice(DeviceImpl[CudaBuffer]):
             compute_units=sms, max_block_size=a("MAX_THREADS_PER_BLOCK"),
             max_block_dims=(a("MAX_BLOCK_DIM_X"), a("MAX_BLOCK_DIM_Y"), a("MAX_BLOCK_DIM_Z")),
             max_grid_dims=(a("MAX_GRID_DIM_X"), a("MAX_GRID_DIM_Y"), a("MAX_GRID_DIM_Z")),
-            warp_size=a("WARP_SIZE"), shared_memory_bytes=a("MAX_SHARED_MEMORY_PER_BLOCK"),
+            warp_size=a("WARP_SIZE"), subgroup_size=a("WARP_SIZE"), shared_memory_bytes=a("MAX_SHARED_MEMORY_PER_BLOCK"),
             features=frozenset(features), simulated=False, host_visible=False,
             driver_version=f"{version // 1000}.{version % 1000 // 10} ({self.arch})",
             peak_flops=2.0 * sms * lanes * clock_khz * 1e3 if lanes and clock_khz else None,

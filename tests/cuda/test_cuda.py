@@ -36,11 +36,21 @@ def axpy(a: hal.f32, x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], n: hal.i32):
 
 
 def _module_kernels() -> dict[str, ir.Kernel]:
-    """Every @hal.kernel defined at module level in the conformance suite and the samples."""
+    """Every @hal.kernel defined at module level in the conformance suite and the samples (generic
+    ones in their f32 specialisation)."""
     modules = [samples] + [importlib.import_module(f"hal.conformance.{m.name}")
                            for m in pkgutil.iter_modules(hal.conformance.__path__) if m.name.startswith("test_")]
-    return {f"{m.__name__.rsplit('.', 1)[-1]}.{name}": obj.ir for m in modules for name, obj in vars(m).items()
-            if isinstance(getattr(obj, "ir", None), ir.Kernel)}
+    found = {}
+    for m in modules:
+        for name, obj in vars(m).items():
+            specializer = getattr(obj, "specializer", None)
+            if specializer is not None:
+                sig = specializer.sig
+                obj = obj.specialize(**{v.name: hal.f32 for v in sig.variables},
+                                     **{sig.params[i][0]: 64 for i, _ in sig.constants})
+            if isinstance(getattr(obj, "ir", None), ir.Kernel):
+                found[f"{m.__name__.rsplit('.', 1)[-1]}.{name}"] = obj.ir
+    return found
 
 
 KERNELS = _module_kernels()
