@@ -25,7 +25,7 @@ from ._errors import (
 from ._features import Feature
 from .backend import API_VERSION, SDK_VERSION
 from .kernel import function as _function
-from .kernel.types import Ptr, ScalarType, bool_, f32, f64, i32, i64, u32
+from .kernel.types import Ptr, ScalarType, bf16, bool_, f16, f32, f64, i8, i16, i32, i64, u8, u16, u32, u64
 
 __version__ = SDK_VERSION
 
@@ -130,5 +130,6 @@ __all__ = [
     "API_VERSION", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "Feature", "HalError",
     "HazardError",
     "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "Ptr", "ScalarType",
-    "UnsupportedError", "bool_", "f32", "f64", "i32", "i64", "u32", *sorted(_LAZY), *sorted(_SUBMODULES),
+    "UnsupportedError", "bf16", "bool_", "f16", "f32", "f64", "i8", "i16", "i32", "i64", "u8", "u16", "u32",
+    "u64", *sorted(_LAZY), *sorted(_SUBMODULES),
 ]

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._features import Feature
+from ._features import BASE_DTYPES, Feature
 
 
 class DeviceInfo(BaseModel):
@@ -26,7 +26,8 @@ class DeviceInfo(BaseModel):
     max_grid_dims: tuple[int, int, int] = (2**31 - 1, 65535, 65535)
     warp_size: int = Field(ge=1, description="Threads that execute in lockstep (1 on a CPU).")
     shared_memory_bytes: int = Field(ge=0, description="Work-group memory one work-group may use.")
-    dtypes: tuple[str, ...] = ("bool", "int8", "uint8", "int32", "uint32", "int64", "float32", "float64")
+    dtypes: tuple[str, ...] = Field(default=BASE_DTYPES, description="numpy dtype names of the arrays it stores; "
+                                    "hal.backend.dtypes_for(features) adds those of f16, bf16, small_ints and i64.")
     features: frozenset[Feature] = frozenset()
     simulated: bool = False
     host_visible: bool = False

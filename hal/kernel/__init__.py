@@ -44,12 +44,13 @@ from .builtins import (
     tanh,
 )
 from .function import DeviceFunction, KernelFunction, Launch, func
-from .types import Ptr, PtrType, ScalarType, bool_, f32, f64, i32, i64, u32
+from .types import Ptr, PtrType, ScalarType, bf16, bool_, f16, f32, f64, i8, i16, i32, i64, u8, u16, u32, u64
 
 __all__ = [
     "KernelFunction", "DeviceFunction", "Launch", "func", "parse_kernel", "required_features",
     "uniform_control", "Uniformity", "ir", "types",
     "ScalarType", "PtrType", "Ptr", "i32", "i64", "u32", "f32", "f64", "bool_",
+    "i8", "u8", "i16", "u16", "u64", "f16", "bf16",
     "global_id", "local_id", "group_id", "local_size", "num_groups", "global_size",
     "shared", "local", "barrier",
     "atomic_add", "atomic_min", "atomic_max", "atomic_exchange", "atomic_cas",

@@ -95,6 +95,7 @@ class _Expressions(_Inliner):
                 return _Value(ir.Const(not cond.value, BOOL))
             return _Value(ir.Unary("not", cond, BOOL))
         symbol, op = {ast.USub: ("-", "neg"), ast.UAdd: ("+", "pos"), ast.Invert: ("~", "invert")}[type(node.op)]
+        value = self.promote(value)
         if value.type is BOOL:
             self.error(node, f"unary '{symbol}' on a bool is not allowed; use 'not', or cast with hal.i32(...)")
         if op == "invert" and value.type.is_float:
@@ -248,6 +249,9 @@ class _Expressions(_Inliner):
                              "hal.local array, so update it with plain loads and stores")
         if buffer.type is BOOL:
             self.error(node, f"atomics on bool buffers are not supported ('{name}')")
+        if buffer.type.is_narrow:
+            self.error(node, f"atomics on {buffer.type.value} buffers are not supported ('{name}'); use a buffer "
+                             f"of {buffer.type.promoted.value} (or another 32/64-bit type)")
         index = self.index(node.args[1], pre)
         operands = tuple(
             self.coerce(self.expr(a, pre), buffer.type, node,
@@ -266,7 +270,7 @@ class _Expressions(_Inliner):
         if isinstance(node, ast.Tuple):
             self.error(node, "multi-dimensional indexing is not supported; index with a flat offset such "
                              "as p[row * width + col]")
-        value = self.expr(node, pre)
+        value = self.promote(self.expr(node, pre))
         if value.weak:
             if not isinstance(value.literal, int):
                 self.error(node, f"index {value.literal!r} is not an integer")
@@ -275,6 +279,6 @@ class _Expressions(_Inliner):
                                  "in Python; compute the element's offset explicitly")
             return self.const(value.literal, I32, node)
         if not value.type.is_int:
-            self.error(node, f"an index must be an integer (i32, i64 or u32), not {value.type.value}; "
+            self.error(node, f"an index must be an integer (such as i32, i64 or u32), not {value.type.value}; "
                              "cast with hal.i32(...)")
         return value.expr

@@ -118,6 +118,32 @@ def fma(a: Value, b: Value, c: Value, dtype: np.dtype[Any]) -> Value:
     return out.reshape(shape)[()]
 
 
+# ------------------------------------------------------------- conversions
+_F32 = np.dtype(np.float32)
+
+
+def convert(x: Value, src: ScalarType, dst: ScalarType) -> Value:
+    """An IR ``Cast`` (and the implicit conversions of narrow types), with the IR's exact rules.
+
+    f16 and bf16 widen exactly to f32 first; a conversion *to* bf16 goes through f32 (as
+    ``ml_dtypes`` does: round to f32, then to bf16, both to nearest even); one to f16 rounds the
+    source once (numpy; an integer is exact in f32 or beyond f16's range either way); a float to
+    an 8/16-bit integer truncates to i32 and wraps (C leaves out-of-range undefined; the IR does not).
+    """
+    if src == dst:
+        return x
+    if src.is_narrow and src.is_float:
+        x = np.asarray(x).astype(_F32)
+        src = ScalarType.F32
+        if dst == src:
+            return x[()]
+    if dst == ScalarType.BF16 and src != ScalarType.F32:
+        x = np.asarray(x).astype(_F32)
+    elif dst.is_narrow and dst.is_int and src.is_float:
+        x = np.asarray(x).astype(np.int32)
+    return np.asarray(x).astype(dst.np_dtype)[()]
+
+
 # ------------------------------------------------------------------ tables
 BinaryFn = Callable[[Value, Value], Value]
 

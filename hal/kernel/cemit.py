@@ -43,7 +43,7 @@ import inspect
 from pathlib import Path
 
 from .._errors import CompileError
-from . import _cexpr, _cinterchange, _cphases, _cprelude, _cranges, ir
+from . import _cexpr, _cinterchange, _cnarrow, _cphases, _cprelude, _cranges, ir
 from ._cexpr import (
     _C_OPS,
     _SUFFIX,
@@ -67,8 +67,8 @@ from .types import ScalarType
 
 EMITTER_VERSION = 1
 """Bump when the generated code changes meaning (caches key on it)."""
-SOURCES = (Path(__file__), *(Path(inspect.getfile(m)) for m in (_cexpr, _cinterchange, _cphases, _cprelude,
-                                                                  _cranges)))
+SOURCES = (Path(__file__), *(Path(inspect.getfile(m)) for m in (_cexpr, _cinterchange, _cnarrow, _cphases,
+                                                                  _cprelude, _cranges)))
 """The emitter's files: the CPU backend's kernel cache hashes them, so editing any one rebuilds kernels."""
 _RET = 255
 """State byte of a work-item that returned (continue/break of group-level loop d: 2d+1 / 2d+2)."""

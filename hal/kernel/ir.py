@@ -26,7 +26,16 @@ in :mod:`hal.kernel.interpreter` defines them):
   For a 1-D launch that is ``global_id(0)``. Duplicate plain stores: the last
   thread in that order wins (other backends may pick any writer: a race).
 * Integer ``pow`` with a negative exponent truncates the real result toward
-  zero. Float-to-int casts of NaN or out-of-range values are unspecified.
+  zero. Float-to-int casts of NaN or out-of-range values are unspecified,
+  except to the 8/16-bit integers: the float truncates to ``i32`` (unspecified
+  outside its range) and then wraps.
+* Narrow types (``f16 bf16 i8 u8 i16 u16``) are storage only: they appear in
+  parameters, buffers, variables, constants, loads, stores and ``Cast``; a
+  ``Unary``, ``Binary`` or ``Call`` never computes in one (the frontend
+  promotes operands to ``f32``/``i32``). ``f16``/``bf16`` widen exactly; a
+  cast *to* ``f16`` rounds the source once to nearest even (numpy's float16),
+  one *to* ``bf16`` rounds to ``f32`` first and then to ``bf16`` (as
+  ``ml_dtypes``); NaN stays NaN with its sign. ``u64`` is a full integer type.
 
 Bump :data:`IR_VERSION` on any change a backend could observe.
 """
@@ -41,7 +50,7 @@ from typing import Any, Literal
 
 from .types import ScalarType
 
-IR_VERSION = 1
+IR_VERSION = 2
 
 Space = Literal["global", "shared", "local"]
 """Where a buffer lives: a pointer parameter, work-group memory, or a per-thread array."""

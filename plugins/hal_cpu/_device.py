@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hal.backend import Buffer, DeviceImpl, Executable, Feature, OutOfMemoryError, checked_mode
+from hal.backend import Buffer, DeviceImpl, Executable, Feature, OutOfMemoryError, checked_mode, dtypes_for
 
 from ._hostpool import HostPool, default_limit
 from ._queue import CpuQueue
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 _FEATURES = frozenset({
     Feature.KERNELS, Feature.F64, Feature.I64, Feature.ATOMICS, Feature.SHARED_MEMORY, Feature.BARRIERS,
     Feature.LOCAL_ARRAYS, Feature.MULTI_DIM, Feature.HOST_VISIBLE, Feature.INT8,
+    Feature.F16, Feature.BF16, Feature.SMALL_INTS,
 })
 """Bounds checks are declared only in checked mode (HAL_CHECK=1), where kernels are compiled with them."""
 _VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD"}
@@ -77,7 +78,7 @@ class CpuDevice(DeviceImpl[CpuBuffer]):
             memory_bytes=int(lib.hal_physical_memory()), compute_units=int(lib.hal_cpu_count()),
             max_block_size=1024, max_block_dims=(1024, 1024, 64), warp_size=1,
             shared_memory_bytes=64 * 1024, simulated=False, host_visible=True,
-            features=_FEATURES | {Feature.BOUNDS_CHECKS} if checked_mode() else _FEATURES,
+            features=_FEATURES | {Feature.BOUNDS_CHECKS} if checked_mode() else _FEATURES, dtypes=dtypes_for(_FEATURES),
         )
 
     def allocate(self, nbytes: int) -> CpuBuffer:

@@ -32,7 +32,7 @@ class Cost:
 
 def type_class(t: ScalarType) -> str:
     """The hardware class of a type: signedness does not change the datapath."""
-    return {ScalarType.U32: "i32"}.get(t, t.value)
+    return {ScalarType.U32: "i32", ScalarType.U64: "i64"}.get(t, t.value)
 
 
 _CMP = ("eq", "ne", "lt", "le", "gt", "ge")
@@ -112,9 +112,25 @@ def op_cost(name: str, t: ScalarType) -> Cost:
         raise UnsupportedError(f"the fpga operator library has no {name} on {t.value}", feature=name) from None
 
 
+_HALF_CASTS: dict[tuple[str, str], Cost] = {
+    ("f16", "f32"): Cost(1, 0, 40, 30), ("f32", "f16"): Cost(2, 0, 90, 60), ("f64", "f16"): Cost(2, 0, 140, 100),
+    ("bf16", "f32"): Cost(0), ("f32", "bf16"): Cost(1, 0, 40, 20),
+}
+"""16-bit floats: bf16 widens by wiring; f16 renormalises subnormals; narrowing rounds to nearest even."""
+
+
 def cast_cost(src: ScalarType, dst: ScalarType) -> Cost:
-    """A conversion; integer and bool conversions are wiring (sign extension or truncation)."""
+    """A conversion; integer and bool conversions are wiring (sign extension or truncation); a 16-bit float
+    converts to anything but f32 (f64 -> f16 aside) through f32, as the IR defines."""
     def kind(t: ScalarType) -> str:
         return t.value if t.is_float else "int"
     a, b = kind(src), kind(dst)
-    return Cost(0) if a == b else _CASTS[a, b]
+    if a == b:
+        return Cost(0)
+    if (a, b) in _HALF_CASTS:
+        return _HALF_CASTS[a, b]
+    if a in ("f16", "bf16"):
+        return _HALF_CASTS[a, "f32"] + cast_cost(ScalarType.F32, dst)
+    if b in ("f16", "bf16"):
+        return cast_cost(src, ScalarType.F32) + _HALF_CASTS["f32", b]
+    return _CASTS[a, b]

@@ -51,7 +51,7 @@ def _cost(name: str, type_: ScalarType, constant_divisor: bool = False) -> Cost:
         if type_ is ScalarType.F64:  # no f64 MUFU: a longer FP64 sequence seeded by one MUFU op
             return ((_SFU, 1.0), (_FP64, 2.0 * fp + 2.0))
         return ((_SFU, float(sfu)), (_FP, fp)) if sfu else ((_FP, fp),)
-    wide = 2.0 if type_ is ScalarType.I64 else 1.0
+    wide = 2.0 if type_ in (ScalarType.I64, ScalarType.U64) else 1.0
     heavy = CONSTANT_DIVISION if constant_divisor and name in ("floordiv", "mod") else _INT_HEAVY.get(name)
     if heavy is not None:
         return ((_INT, heavy * wide * wide),)
