@@ -141,7 +141,10 @@ def _binary(op: str, a: str, b: str, ta: ScalarType, tb: ScalarType, t: ScalarTy
 
 
 _F32_FUNCS = {"sqrt": "sqrtf", "exp": "expf", "log": "logf", "sin": "sinf", "cos": "cosf", "tanh": "tanhf",
-              "abs": "fabsf", "floor": "floorf", "ceil": "ceilf", "fma": "fmaf"}
+              "abs": "fabsf", "floor": "floorf", "ceil": "ceilf", "fma": "fmaf", "round": "rintf",
+              **{f: f + "f" for f in ("erf", "erfc", "exp2", "log2", "log10", "log1p", "expm1", "tan", "asin",
+                                      "acos", "atan", "atan2", "sinh", "cosh", "trunc", "copysign", "hypot")}}
+"""C99 <math.h> names (single precision; the double ones drop the ``f``). ``round`` is ``rint``: ties to even."""
 
 
 def _call(func: str, args: list[str], t: ScalarType) -> str:
@@ -158,5 +161,9 @@ def _call(func: str, args: list[str], t: ScalarType) -> str:
         return args[0]
     if t.is_int and func == "fma":
         return _binary("add", _binary("mul", args[0], args[1], t, t, t), args[2], t, t, t)
+    if func in ("isnan", "isinf", "isfinite"):  # type-generic macros (OpenCL: overloads returning int)
+        return f"({func}({args[0]}) != 0)"
+    if func == "rsqrt":  # two correctly rounded operations, the same on every C backend
+        return f"((float)1 / sqrtf({args[0]}))" if t == F32 else f"(1.0 / sqrt({args[0]}))"
     name = _F32_FUNCS[func] if t == F32 else _F32_FUNCS[func][:-1]
     return f"{name}({', '.join(args)})"

@@ -19,8 +19,8 @@ from .builtins import Builtin
 from .function import DeviceFunction
 from .types import ScalarType
 
-_FLOAT_ONLY = frozenset({"sqrt", "exp", "log", "sin", "cos", "tanh", "floor", "ceil", "fma", "pow"})
-_ARITY = {"fma": 3, "pow": 2, "min": 2, "max": 2}
+_FLOAT_ONLY = frozenset(ir.MATH_FUNCS) - {"abs", "min", "max"}
+_ARITY = {"fma": 3, "pow": 2, "min": 2, "max": 2, "atan2": 2, "copysign": 2, "hypot": 2}
 _CMPOPS: dict[type, tuple[str, str]] = {
     ast.Eq: ("eq", "=="), ast.NotEq: ("ne", "!="), ast.Lt: ("lt", "<"),
     ast.LtE: ("le", "<="), ast.Gt: ("gt", ">"), ast.GtE: ("ge", ">="),
@@ -229,7 +229,7 @@ class _Expressions(_Inliner):
             for arg in args[1:]:
                 result = ir.Call(name, (result, arg), type_)
             return _Value(result)
-        return _Value(ir.Call(name, tuple(args), type_))
+        return _Value(ir.Call(name, tuple(args), BOOL if name in ir.PREDICATES else type_))
 
     def buffer_arg(self, node: ast.Call, callee: Builtin) -> _Buffer:
         if not node.args:

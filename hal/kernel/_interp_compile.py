@@ -233,9 +233,10 @@ class _Compiler:
         return self._traced_op(self._cast_to(x, e.value.type, e.type), line, "cast", e.type)
 
     def _call(self, e: ir.Call, line: int) -> ExprFn:
-        self._computes(e.type, line, f"hal.{e.func}")
+        computes = ir.call_type(e)
+        self._computes(computes, line, f"hal.{e.func}")
         try:
-            fn = math_fn(e.func, e.type)
+            fn = math_fn(e.func, computes)
         except ValueError as exc:
             raise self._error(line, str(exc)) from None
         if e.func in ("floor", "ceil"):
@@ -244,13 +245,13 @@ class _Compiler:
             inner = x if arg.type.is_int else (lambda chunk, mask: fn(x(chunk, mask)))
             call = self._cast_to(inner, arg.type, e.type)
         else:
-            args = [self._cast_to(self.expr(a, line), a.type, e.type) for a in e.args]
+            args = [self._cast_to(self.expr(a, line), a.type, computes) for a in e.args]
             if len(args) == 1:
                 (x,) = args
                 call = lambda chunk, mask: fn(x(chunk, mask))  # noqa: E731
             else:
                 call = lambda chunk, mask: fn(*[a(chunk, mask) for a in args])  # noqa: E731
-        return self._traced_op(call, line, e.func, e.type)
+        return self._traced_op(call, line, e.func, computes)
 
     # --------------------------------------------------------------- memory
     def _access(self, name: str, space: str, index: ir.Expr, line: int,

@@ -7,6 +7,7 @@ expression for inactive threads and simply discard the result.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
@@ -201,10 +202,35 @@ def math_fn(func: str, result: ScalarType) -> Callable[..., Value]:
     return fn
 
 
-_MATH: dict[str, Callable[[Value], Value]] = {
+def _in_f64(fn: Callable[..., Value]) -> Callable[..., Value]:
+    """``fn`` evaluated in double precision and rounded to the arguments' type once: for f32 the
+    result is within a hair of correctly rounded, which makes the reference tighter than any backend."""
+    def call(*args: Value) -> Value:
+        dtype = np.result_type(*args)
+        return np.asarray(fn(*(np.asarray(a, np.float64) for a in args))).astype(dtype)[()]
+    return call
+
+
+def _libm(fn: Callable[[float], float]) -> Callable[[Value], Value]:
+    """A ``math`` function (numpy has no erf) applied element by element in double precision."""
+    ufunc = np.frompyfunc(fn, 1, 1)
+    return lambda x: np.asarray(ufunc(x), np.float64)
+
+
+_MATH: dict[str, Callable[..., Value]] = {
     "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos,
     "tanh": np.tanh, "abs": np.abs, "floor": np.floor, "ceil": np.ceil,
+    "trunc": np.trunc, "round": np.rint, "copysign": np.copysign,
+    "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite,
+    "rsqrt": _in_f64(lambda x: 1.0 / np.sqrt(x)),
+    "erf": _in_f64(_libm(math.erf)), "erfc": _in_f64(_libm(math.erfc)),
+    **{name: _in_f64(ufunc) for name, ufunc in (
+        ("exp2", np.exp2), ("log2", np.log2), ("log10", np.log10), ("log1p", np.log1p), ("expm1", np.expm1),
+        ("tan", np.tan), ("asin", np.arcsin), ("acos", np.arccos), ("atan", np.arctan), ("atan2", np.arctan2),
+        ("sinh", np.sinh), ("cosh", np.cosh), ("hypot", np.hypot))},
 }
+"""numpy's ufuncs where they are exact or were already the reference; the later functions in double
+precision, rounded once (``erf``/``erfc`` through the C library's, via ``math``)."""
 
 
 def const(value: int | float | bool, type_: ScalarType) -> np.ndarray:

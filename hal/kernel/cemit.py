@@ -478,8 +478,9 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
                 return f"((int64_t)({a}) {_C_OPS[e.op]} (int64_t)({b}))"
             return _binary(e.op, a, b, e.lhs.type, e.rhs.type, e.type)
         if isinstance(e, ir.Call):
-            args = [self.cast(self.expr(x, thread, line), x.type, e.type) for x in e.args]
-            return _call(e.func, args, e.type)
+            t = ir.call_type(e)
+            args = [self.cast(self.expr(x, thread, line), x.type, t) for x in e.args]
+            return _call(e.func, args, t)
         raise CompileError(f"unknown expression {type(e).__name__}", self.k.source_file, line)
 
 

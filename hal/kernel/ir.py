@@ -67,7 +67,13 @@ UNARY_OPS = ("neg", "not", "invert")
 MATH_FUNCS = (
     "sqrt", "exp", "log", "sin", "cos", "tanh", "abs", "min", "max",
     "floor", "ceil", "fma", "pow",
+    "erf", "erfc", "exp2", "log2", "log10", "log1p", "expm1", "rsqrt", "tan", "asin", "acos", "atan", "atan2",
+    "sinh", "cosh", "trunc", "round", "copysign", "hypot", "isnan", "isinf", "isfinite",
 )
+"""A ``Call`` computes in its ``type`` (arguments of that type), except :data:`PREDICATES`. The accuracy
+each backend owes per function is :data:`hal.kernel.accuracy.ACCURACY`."""
+PREDICATES = ("isnan", "isinf", "isfinite")
+"""Calls whose ``type`` is ``bool``; the argument keeps its float type."""
 THREAD_INDICES = ("global_id", "local_id", "group_id", "local_size", "num_groups", "global_size")
 ATOMIC_OPS = ("add", "min", "max", "exchange", "cas")
 
@@ -145,6 +151,11 @@ class ThreadIndex:
 
 
 Expr = Const | Var | Load | Unary | Binary | Select | Cast | Call | ThreadIndex
+
+
+def call_type(call: Call) -> ScalarType:
+    """The type a math ``Call`` computes in: its ``type``, or for a predicate its argument's."""
+    return call.args[0].type if call.func in PREDICATES and call.args else call.type
 
 
 # ------------------------------------------------------------------ statements

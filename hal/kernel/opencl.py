@@ -32,7 +32,9 @@ U64 = ScalarType.U64
 BUILD_OPTIONS = ("-cl-std=CL1.2", "-cl-fp32-correctly-rounded-divide-sqrt")
 """Exact IEEE division and sqrt (OpenCL allows 2.5 ulp otherwise); never ``-cl-fast-relaxed-math``
 or ``-cl-mad-enable``, which would change results against the reference interpreter."""
-_MATH = ("sqrt", "exp", "log", "sin", "cos", "tanh", "floor", "ceil", "fma", "fmod", "copysign", "pow")
+_MATH = ("sqrt", "exp", "log", "sin", "cos", "tanh", "floor", "ceil", "fma", "fmod", "copysign", "pow",
+         "erf", "erfc", "exp2", "log2", "log10", "log1p", "expm1", "tan", "asin", "acos", "atan", "atan2", "sinh",
+         "cosh", "trunc", "rint", "hypot")
 _SUFFIX = {I32: "i32", I64: "i64", U32: "u32", U64: "u64", F32: "f32", F64: "f64"}
 _BITS = {I32: ("uint", "as_int"), U32: ("uint", "as_uint"), F32: ("uint", "as_float"),
          I64: ("ulong", "as_long"), U64: ("ulong", "as_ulong"), F64: ("ulong", "as_double")}

@@ -262,6 +262,7 @@ class _Simt:
         if isinstance(e, ir.Binary):
             return _binary(e.op, self.expr(e.lhs, line), self.expr(e.rhs, line), e.lhs.type, e.rhs.type, e.type)
         if isinstance(e, ir.Call):
-            return _call(e.func, [_cast(self.expr(x, line), x.type, e.type) for x in e.args], e.type)
+            t = ir.call_type(e)
+            return _call(e.func, [_cast(self.expr(x, line), x.type, t) for x in e.args], t)
         raise CompileError(f"unknown expression {type(e).__name__}", self.k.source_file, line)
 

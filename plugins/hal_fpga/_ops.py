@@ -77,6 +77,16 @@ def _float_ops(double: bool) -> dict[str, Cost]:
         "mod": div + floor + mul + add, "neg": Cost(0, 0, 1), "abs": Cost(0, 0, 1),
     })
     ops.update({c: cmp for c in _CMP})
+    exp, log, sin, sqrt = ops["exp"], ops["log"], ops["sin"], ops["sqrt"]
+    atan = sin + mul  # a CORDIC-style range reduction and polynomial, like sin's
+    ops.update({  # the later math functions, composed of the cores above as HLS math libraries build them
+        "exp2": exp, "log2": log, "log10": log + mul, "log1p": log + add, "expm1": exp + add,
+        "erf": exp + div + mul + add, "erfc": exp + div + mul + add, "rsqrt": sqrt + div, "tan": sin + div,
+        "atan": atan, "atan2": atan + div, "asin": atan + sqrt + div, "acos": atan + sqrt + div,
+        "sinh": exp + div + add, "cosh": exp + div + add, "trunc": floor, "round": floor,
+        "copysign": Cost(0, 0, 1), "hypot": sqrt + mul + mul + add,
+        "isnan": Cost(1, 0, 16, 1), "isinf": Cost(1, 0, 16, 1), "isfinite": Cost(1, 0, 16, 1),
+    })
     return ops
 
 
