@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ._features import BASE_DTYPES, Feature
+from ._features import BASE_DTYPES, Feature, dtypes_for
 
 
 class DeviceInfo(BaseModel):
@@ -27,7 +27,8 @@ class DeviceInfo(BaseModel):
     warp_size: int = Field(ge=1, description="Threads that execute in lockstep (1 on a CPU).")
     shared_memory_bytes: int = Field(ge=0, description="Work-group memory one work-group may use.")
     dtypes: tuple[str, ...] = Field(default=BASE_DTYPES, description="numpy dtype names of the arrays it stores; "
-                                    "hal.backend.dtypes_for(features) adds those of f16, bf16, small_ints and i64.")
+                                    "by default the base ones plus those of the declared features "
+                                    "(hal.backend.dtypes_for: f16, bf16, small_ints, i64).")
     features: frozenset[Feature] = frozenset()
     simulated: bool = False
     host_visible: bool = False
@@ -39,3 +40,15 @@ class DeviceInfo(BaseModel):
                                      "counts two); the model's figure on a simulated device; None where unknown.")
     peak_bandwidth: float | None = Field(default=None, ge=0, description="Peak device-memory bytes/s; None where "
                                          "unknown.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dtypes_of_features(cls, data: Any) -> Any:
+        """Without explicit ``dtypes``, a device stores the arrays its declared features bring."""
+        if isinstance(data, dict) and "dtypes" not in data and data.get("features"):
+            try:
+                features = {Feature(f) for f in data["features"]}
+            except (TypeError, ValueError):
+                return data  # the field's own validation reports it
+            return {**data, "dtypes": dtypes_for(features)}
+        return data

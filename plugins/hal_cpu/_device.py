@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hal.backend import Buffer, DeviceImpl, Executable, Feature, OutOfMemoryError, checked_mode, dtypes_for
+from hal.backend import Buffer, DeviceImpl, Executable, Feature, OutOfMemoryError, checked_mode
 
 from ._hostpool import HostPool, default_limit
 from ._queue import CpuQueue
@@ -78,7 +78,7 @@ class CpuDevice(DeviceImpl[CpuBuffer]):
             memory_bytes=int(lib.hal_physical_memory()), compute_units=int(lib.hal_cpu_count()),
             max_block_size=1024, max_block_dims=(1024, 1024, 64), warp_size=1,
             shared_memory_bytes=64 * 1024, simulated=False, host_visible=True,
-            features=_FEATURES | {Feature.BOUNDS_CHECKS} if checked_mode() else _FEATURES, dtypes=dtypes_for(_FEATURES),
+            features=_FEATURES | {Feature.BOUNDS_CHECKS} if checked_mode() else _FEATURES,
         )
 
     def allocate(self, nbytes: int) -> CpuBuffer:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hal.backend import Dim3, Executable, Feature, dtypes_for, kernel_args
+from hal.backend import Dim3, Executable, Feature, kernel_args
 from hal.kernel import ir
 from hal.sim import SimDevice
 
@@ -78,7 +78,7 @@ class FpgaDevice(SimDevice):
             name=f"{part.name} ({part.device}, simulated)", backend="fpga", index=self.index, kind="fpga",
             vendor="AMD Xilinx", memory_bytes=part.ddr_bytes, compute_units=self.slots, max_block_size=1024,
             warp_size=1, shared_memory_bytes=part.budget(self.slots)["BRAM"] * 36 * 1024 // 8,
-            features=_FEATURES, dtypes=dtypes_for(_FEATURES), simulated=True, host_visible=False,
+            features=_FEATURES, simulated=True, host_visible=False,
             peak_bandwidth=part.ddr_banks * part.ddr_bank_bytes_s,  # peak FLOPs depend on the design: None
             model=f"{self.estimate}, {self.clock_hz / 1e6:g} MHz, {self.slots} slot(s)")
 

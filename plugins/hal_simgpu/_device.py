@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from hal.backend import DeviceInfo, Dim3, Executable, Feature, dtypes_for, kernel_args
+from hal.backend import DeviceInfo, Dim3, Executable, Feature, kernel_args
 from hal.kernel import interpreter, ir
 from hal.sim import SimDevice
 
@@ -44,7 +44,7 @@ class SimGpuDevice(SimDevice):
                 name=p.name, backend="simgpu", index=self.index, kind="gpu", vendor="NVIDIA (simulated)",
                 memory_bytes=p.memory_bytes, compute_units=p.sms, max_block_size=p.max_threads_per_block,
                 max_block_dims=(1024, 1024, 64), warp_size=32, shared_memory_bytes=p.shared_per_block,
-                features=_FEATURES, dtypes=dtypes_for(_FEATURES), simulated=True, host_visible=False,
+                features=_FEATURES, simulated=True, host_visible=False,
                 peak_flops=p.fp32_flops, peak_bandwidth=p.dram_bandwidth,
                 model=f"{p.model} (analytic estimate; min DRAM transfer {self.options.min_dram_transfer} B)")
         return self._info
