@@ -25,7 +25,25 @@ from ._errors import (
 from ._features import Feature
 from .backend import API_VERSION, SDK_VERSION
 from .kernel import function as _function
-from .kernel.types import Const, Ptr, ScalarType, bool_, dtype_var, f32, f64, i32, i64, u32
+from .kernel.types import (
+    Const,
+    Ptr,
+    ScalarType,
+    bf16,
+    bool_,
+    dtype_var,
+    f16,
+    f32,
+    f64,
+    i8,
+    i16,
+    i32,
+    i64,
+    u8,
+    u16,
+    u32,
+    u64,
+)
 
 __version__ = SDK_VERSION
 
@@ -56,6 +74,28 @@ _LAZY = {
     "group_reduce_add": ".kernel.builtins",
     "group_reduce_max": ".kernel.builtins",
     "group_reduce_min": ".kernel.builtins",
+    "erf": ".kernel.builtins",
+    "erfc": ".kernel.builtins",
+    "exp2": ".kernel.builtins",
+    "log2": ".kernel.builtins",
+    "log10": ".kernel.builtins",
+    "log1p": ".kernel.builtins",
+    "expm1": ".kernel.builtins",
+    "rsqrt": ".kernel.builtins",
+    "tan": ".kernel.builtins",
+    "asin": ".kernel.builtins",
+    "acos": ".kernel.builtins",
+    "atan": ".kernel.builtins",
+    "atan2": ".kernel.builtins",
+    "sinh": ".kernel.builtins",
+    "cosh": ".kernel.builtins",
+    "trunc": ".kernel.builtins",
+    "round": ".kernel.builtins",
+    "copysign": ".kernel.builtins",
+    "hypot": ".kernel.builtins",
+    "isnan": ".kernel.builtins",
+    "isinf": ".kernel.builtins",
+    "isfinite": ".kernel.builtins",
 }
 _SUBMODULES = {"kernel", "ops", "backend", "hookspecs", "conformance", "collective"}
 
@@ -107,6 +147,10 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from .kernel import KernelFunction as KernelFunction
     from .kernel import func as func
     from .kernel.builtins import abs as abs
+    from .kernel.builtins import acos as acos
+    from .kernel.builtins import asin as asin
+    from .kernel.builtins import atan as atan
+    from .kernel.builtins import atan2 as atan2
     from .kernel.builtins import atomic_add as atomic_add
     from .kernel.builtins import atomic_cas as atomic_cas
     from .kernel.builtins import atomic_exchange as atomic_exchange
@@ -114,8 +158,14 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from .kernel.builtins import atomic_min as atomic_min
     from .kernel.builtins import barrier as barrier
     from .kernel.builtins import ceil as ceil
+    from .kernel.builtins import copysign as copysign
     from .kernel.builtins import cos as cos
+    from .kernel.builtins import cosh as cosh
+    from .kernel.builtins import erf as erf
+    from .kernel.builtins import erfc as erfc
     from .kernel.builtins import exp as exp
+    from .kernel.builtins import exp2 as exp2
+    from .kernel.builtins import expm1 as expm1
     from .kernel.builtins import floor as floor
     from .kernel.builtins import fma as fma
     from .kernel.builtins import global_id as global_id
@@ -124,25 +174,37 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from .kernel.builtins import group_reduce_add as group_reduce_add
     from .kernel.builtins import group_reduce_max as group_reduce_max
     from .kernel.builtins import group_reduce_min as group_reduce_min
+    from .kernel.builtins import hypot as hypot
+    from .kernel.builtins import isfinite as isfinite
+    from .kernel.builtins import isinf as isinf
+    from .kernel.builtins import isnan as isnan
     from .kernel.builtins import local as local
     from .kernel.builtins import local_id as local_id
     from .kernel.builtins import local_size as local_size
     from .kernel.builtins import log as log
+    from .kernel.builtins import log1p as log1p
+    from .kernel.builtins import log2 as log2
+    from .kernel.builtins import log10 as log10
     from .kernel.builtins import max as max
     from .kernel.builtins import min as min
     from .kernel.builtins import num_groups as num_groups
     from .kernel.builtins import pow as pow
+    from .kernel.builtins import round as round
+    from .kernel.builtins import rsqrt as rsqrt
     from .kernel.builtins import shared as shared
     from .kernel.builtins import shuffle as shuffle
     from .kernel.builtins import shuffle_xor as shuffle_xor
     from .kernel.builtins import sin as sin
+    from .kernel.builtins import sinh as sinh
     from .kernel.builtins import sqrt as sqrt
     from .kernel.builtins import subgroup_local_id as subgroup_local_id
     from .kernel.builtins import subgroup_reduce_add as subgroup_reduce_add
     from .kernel.builtins import subgroup_reduce_max as subgroup_reduce_max
     from .kernel.builtins import subgroup_reduce_min as subgroup_reduce_min
     from .kernel.builtins import subgroup_size as subgroup_size
+    from .kernel.builtins import tan as tan
     from .kernel.builtins import tanh as tanh
+    from .kernel.builtins import trunc as trunc
 
     def register_plugin(plugin: object, name: str) -> None: ...
 
@@ -150,5 +212,6 @@ __all__ = [
     "API_VERSION", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "Feature", "HalError",
     "HazardError",
     "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "Ptr", "Const", "ScalarType",
-    "UnsupportedError", "bool_", "dtype_var", "f32", "f64", "i32", "i64", "u32", *sorted(_LAZY), *sorted(_SUBMODULES),
+    "UnsupportedError", "bf16", "bool_", "dtype_var", "f16", "f32", "f64", "i8", "i16", "i32", "i64", "u8", "u16",
+    "u32", "u64", *sorted(_LAZY), *sorted(_SUBMODULES),
 ]

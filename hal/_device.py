@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from ._errors import HalError, InvalidArgumentError, InvalidHandleError, UnsupportedError
-from ._features import parse_feature
+from ._features import feature_of_dtype, parse_feature
 from ._launch import CompiledKernel
 from ._memory import Array
 from ._plugins import open_device
@@ -165,7 +165,11 @@ class Device:
             raise InvalidArgumentError(f"{dtype!r} is a structured or sub-array dtype; hal arrays hold one scalar "
                                        f"dtype: {', '.join(self.info.dtypes)}")
         if dt.name not in self.info.dtypes and dt != np.uint8:  # raw bytes are always storable
-            raise InvalidArgumentError(f"{self.info.name} does not store {dt.name} arrays; supported dtypes: "
+            feature = feature_of_dtype(dt.name)
+            hint = "" if feature is None or feature in self.info.features else (
+                f" (it does not declare the {feature.value!r} feature; pick a device that does, "
+                f"e.g. [d for d in hal.devices() if d.supports({feature.value!r})], or convert on the host)")
+            raise InvalidArgumentError(f"{self.info.name} does not store {dt.name} arrays{hint}; supported dtypes: "
                                        f"{', '.join(self.info.dtypes)}")
         try:
             self._dtypes[dtype] = dt

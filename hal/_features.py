@@ -42,9 +42,37 @@ class Feature(str, enum.Enum):
     SUBGROUPS = "subgroups"
     """Subgroup and work-group collectives in kernels: ``hal.subgroup_size``, ``hal.shuffle``,
     ``hal.subgroup_reduce_*``, ``hal.group_reduce_*`` (``DeviceInfo.subgroup_size`` says the width)."""
+    F16 = "f16"
+    """IEEE half precision (``hal.f16``, numpy float16) in kernels and arrays; computes in f32."""
+    BF16 = "bf16"
+    """bfloat16 (``hal.bf16``, ``ml_dtypes.bfloat16``) in kernels and arrays; computes in f32."""
+    SMALL_INTS = "small_ints"
+    """8- and 16-bit integers (``hal.i8 u8 i16 u16``) in kernels, and int16/uint16 arrays; compute in i32."""
 
     def __str__(self) -> str:
         return self.value
+
+
+BASE_DTYPES = ("bool", "int8", "uint8", "int32", "uint32", "int64", "float32", "float64")
+"""Array dtypes of a device by default (``DeviceInfo.dtypes``)."""
+FEATURE_DTYPES: dict[Feature, tuple[str, ...]] = {
+    Feature.I64: ("uint64",),
+    Feature.F16: ("float16",),
+    Feature.BF16: ("bfloat16",),
+    Feature.SMALL_INTS: ("int16", "uint16"),
+}
+"""Array dtypes that come with a feature: a device declaring it stores them."""
+
+
+def dtypes_for(features: frozenset[Feature] | set[Feature], base: tuple[str, ...] = BASE_DTYPES) -> tuple[str, ...]:
+    """``base`` plus the dtypes of the declared features: what a backend puts in ``DeviceInfo.dtypes``."""
+    extra = [d for f, names in FEATURE_DTYPES.items() if f in features for d in names if d not in base]
+    return (*base, *extra)
+
+
+def feature_of_dtype(name: str) -> Feature | None:
+    """The feature that brings array dtype ``name`` (None for the base dtypes)."""
+    return next((f for f, names in FEATURE_DTYPES.items() if name in names), None)
 
 
 def parse_feature(name: str | Feature) -> Feature:

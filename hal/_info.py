@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ._features import Feature
+from ._features import BASE_DTYPES, Feature, dtypes_for
 
 
 class DeviceInfo(BaseModel):
@@ -28,7 +28,9 @@ class DeviceInfo(BaseModel):
     subgroup_size: int = Field(default=1, ge=1, description="Work-items per subgroup of ``hal.subgroup_size()`` "
                                "and ``hal.shuffle`` (a power of two; 1 where subgroups are single work-items).")
     shared_memory_bytes: int = Field(ge=0, description="Work-group memory one work-group may use.")
-    dtypes: tuple[str, ...] = ("bool", "int8", "uint8", "int32", "uint32", "int64", "float32", "float64")
+    dtypes: tuple[str, ...] = Field(default=BASE_DTYPES, description="numpy dtype names of the arrays it stores; "
+                                    "by default the base ones plus those of the declared features "
+                                    "(hal.backend.dtypes_for: f16, bf16, small_ints, i64).")
     features: frozenset[Feature] = frozenset()
     simulated: bool = False
     host_visible: bool = False
@@ -48,3 +50,14 @@ class DeviceInfo(BaseModel):
         if value & (value - 1):
             raise ValueError(f"subgroup_size must be a power of two, got {value}")
         return value
+    @model_validator(mode="before")
+    @classmethod
+    def _dtypes_of_features(cls, data: Any) -> Any:
+        """Without explicit ``dtypes``, a device stores the arrays its declared features bring."""
+        if isinstance(data, dict) and "dtypes" not in data and data.get("features"):
+            try:
+                features = {Feature(f) for f in data["features"]}
+            except (TypeError, ValueError):
+                return data  # the field's own validation reports it
+            return {**data, "dtypes": dtypes_for(features)}
+        return data

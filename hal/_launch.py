@@ -16,20 +16,17 @@ import numpy as np
 from ._errors import InvalidArgumentError, InvalidHandleError
 from ._memory import Array
 from .backend import Dim3, Executable
-from .kernel.types import ScalarType
+from .kernel.types import FLOAT_MAX, INT_RANGES, ScalarType
 
 if TYPE_CHECKING:
     from ._device import Device
     from .kernel import ir
 
-INT_RANGES = {
-    ScalarType.I32: (-(2**31), 2**31 - 1),
-    ScalarType.I64: (-(2**63), 2**63 - 1),
-    ScalarType.U32: (0, 2**32 - 1),
-}
 I32_MAX = 2**31 - 1
-F32_MAX = float(np.finfo(np.float32).max) + 2.0**103
-"""Doubles up to FLT_MAX plus half an ulp round to FLT_MAX; beyond that a float32 is inf."""
+_MANTISSA = {ScalarType.F16: 10, ScalarType.BF16: 7, ScalarType.F32: 23}
+ROUNDS_FINITE = {t: m + 2.0 ** (math.frexp(m)[1] - 2 - _MANTISSA[t]) for t, m in FLOAT_MAX.items() if t in _MANTISSA}
+"""Doubles below a type's largest value plus half an ulp round to a finite value; from there on to inf."""
+F32_MAX = ROUNDS_FINITE[ScalarType.F32]
 
 
 class CompiledKernel:
@@ -84,7 +81,8 @@ class CompiledKernel:
                 raise _scalar_error(kname, param, a, "a bool")
             return check_bool
         if param.type.is_float:
-            top = F32_MAX if param.type is ScalarType.F32 else math.inf
+            top = ROUNDS_FINITE.get(param.type, math.inf)
+            largest = FLOAT_MAX[param.type]
 
             def check_float(a: Any) -> Any:
                 if type(a) is float and -top < a < top:
@@ -97,7 +95,7 @@ class CompiledKernel:
                     if -top < value < top or (isinstance(a, (float, np.floating)) and not math.isfinite(value)):
                         return value  # in range, or an explicit inf/nan
                     raise _scalar_error(kname, param, a, f"a real number within the {param.type.value} range "
-                                                         f"(|x| <= {np.finfo(np.float32).max:.7g}; inf and nan are "
+                                                         f"(|x| <= {largest:.7g}; inf and nan are "
                                                          "passed as is)")
                 raise _scalar_error(kname, param, a, "a real number")
             return check_float

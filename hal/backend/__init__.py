@@ -32,7 +32,7 @@ from .._errors import (
     PluginError,
     UnsupportedError,
 )
-from .._features import Feature
+from .._features import Feature, dtypes_for
 from ._backend import Backend, KnownFailure
 from ._device import DeviceImpl
 from ._event import EventImpl
@@ -64,7 +64,7 @@ __all__ = [
     "API_VERSION", "SDK_VERSION", "FAMILIES", "FAMILY_OF",
     "Backend", "DeviceImpl", "QueueImpl", "EventImpl", "Buffer", "Executable",
     "ArgBuffer", "CommandTrace", "Dim3", "KnownFailure", "NativeOp", "Operand",
-    "DeviceInfo", "Feature", "hookimpl", "interpret", "host_bytes", "kernel_args", "operand_view",
+    "DeviceInfo", "Feature", "dtypes_for", "hookimpl", "interpret", "host_bytes", "kernel_args", "operand_view",
     "checked_mode", "kernel_cache_dir", "cache_read", "cache_write",
     "HalError", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "HazardError",
     "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "UnsupportedError",

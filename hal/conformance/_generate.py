@@ -19,8 +19,11 @@ match the reference interpreter on them:
   kept only from a thread's own slots;
 * loops have bounded trip counts (``range`` with a non-zero constant step,
   ``while`` with a counter); variables are read only where assigned;
-* transcendental functions (exp log sin cos tanh pow) feed only the ``approx_*``
-  outputs, never other computation, so their libm differences cannot spread.
+* transcendental functions (exp log sin cos tanh pow erf erfc exp2 log2 log10 log1p
+  expm1 rsqrt tan asin acos atan atan2 sinh cosh hypot) feed only the ``approx_*``
+  outputs, never other computation, so their libm differences cannot spread;
+* narrow types (f16 bf16 i8 u8 i16 u16) are storage: inputs, outputs, scalars, variables
+  and casts of their promoted type's expressions, read wherever that type is.
 
 Integer division by zero (0), wrapping arithmetic, shift counts modulo the width,
 NaN, infinities, signed zeros and subnormals are defined by the IR and are drawn on purpose.
@@ -39,9 +42,12 @@ from typing import Any, Literal
 import numpy as np
 from hypothesis import strategies as st
 
-from ..kernel.types import ScalarType
+from ..kernel.types import INT_RANGES, ScalarType
 
 I32, U32, I64, F32, F64 = ScalarType.I32, ScalarType.U32, ScalarType.I64, ScalarType.F32, ScalarType.F64
+U64, F16, BF16 = ScalarType.U64, ScalarType.F16, ScalarType.BF16
+I8, U8, I16, U16 = ScalarType.I8, ScalarType.U8, ScalarType.I16, ScalarType.U16
+ALL_TYPES = (I32, U32, I64, U64, F32, F64, F16, BF16, I8, U8, I16, U16)
 Family = Literal["scalar", "shared", "atomic"]
 Role = Literal["in", "out", "approx", "inout", "scalar"]
 
@@ -52,13 +58,17 @@ COLLIDE = 5
 ULP_TOLERANCE = 4
 """Largest distance, in units in the last place, between an ``approx_*`` output and the reference."""
 
-_INT_RANGE = {I32: (-(2**31), 2**31 - 1), U32: (0, 2**32 - 1), I64: (-(2**63), 2**63 - 1)}
-_TO_INT_CLAMP = {I32: (-2e9, 2e9), U32: (0.0, 4e9), I64: (-9e18, 9e18)}
-"""Float -> int casts clamp to these (exactly representable in f32 and f64) so they are defined."""
+_TO_INT_CLAMP = {I32: (-2e9, 2e9), U32: (0.0, 4e9), I64: (-9e18, 9e18), U64: (0.0, 1.8e19),
+                  **{t: (-2e9, 2e9) for t in (I8, U8, I16, U16)}}
+"""Float -> int casts clamp to these (exactly representable in f32 and f64) so they are defined (an 8/16-bit
+integer truncates to i32 and wraps)."""
 _SPECIAL_INTS = {
     I32: [0, 1, -1, 2, 7, -8, 31, 32, 2**31 - 1, -(2**31), 65535],
     U32: [0, 1, 2, 7, 31, 32, 2**32 - 1, 2**31, 65535],
     I64: [0, 1, -1, 3, 63, 64, -(2**63), 2**63 - 1, 2**32, -(2**31)],
+    U64: [0, 1, 2, 63, 64, 2**64 - 1, 2**63, 2**32],
+    I8: [0, 1, -1, 7, 127, -128], U8: [0, 1, 7, 255, 128], I16: [0, 1, -1, 15, 32767, -32768],
+    U16: [0, 1, 15, 65535, 32768],
 }
 _SPECIAL_FLOATS = [0.0, 1.0, -1.0, 0.5, -2.5, 3.0, -0.0, math.inf, -math.inf, math.nan,
                    1e-45, 1.5e38, -1e-30, 16777217.0, 0.1]
@@ -67,11 +77,13 @@ _SPECIAL_FLOATS = [0.0, 1.0, -1.0, 0.5, -2.5, 3.0, -0.0, math.inf, -math.inf, ma
 def _values(t: ScalarType) -> st.SearchStrategy[Any]:
     """Input and literal values of type ``t``: edge cases first (what shrinking moves towards), then any."""
     if t.is_int:
-        lo, hi = _INT_RANGE[t]
+        lo, hi = INT_RANGES[t]
         return st.one_of(st.sampled_from(_SPECIAL_INTS[t]), st.integers(lo, hi))
-    width: Literal[32, 64] = 32 if t is F32 else 64
-    specials = [float(t.np_dtype.type(v)) for v in _SPECIAL_FLOATS]
-    return st.one_of(st.sampled_from(specials), st.floats(width=width))
+    width: Literal[16, 32, 64] = 16 if t is F16 else 64 if t is F64 else 32
+    with np.errstate(over="ignore"):
+        specials = [float(t.np_dtype.type(v)) for v in _SPECIAL_FLOATS]
+    floats = st.floats(width=width)
+    return st.one_of(st.sampled_from(specials), floats.map(lambda v: float(t.np_dtype.type(v))) if t is BF16 else floats)
 
 
 def _literal(value: Any) -> str:
@@ -98,8 +110,8 @@ class Arg:
     def source(self) -> str:
         if self.role == "scalar":
             return _literal(self.value)
-        items = ", ".join(_literal(v) for v in self.value.tolist())
-        return f"np.array([{items}], dtype=np.{self.type.np_dtype.name})"
+        items = ", ".join(_literal(float(v) if self.type.is_float else v) for v in self.value.tolist())
+        return f"np.array([{items}], dtype=np.dtype({self.type.np_dtype.name!r}))"
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,12 +179,17 @@ class Program:
 
 
 def _show(v: Any) -> str:
-    return f"{float(v)!r} ({float(v).hex()})" if isinstance(v, np.floating) else repr(int(v))
+    return f"{float(v)!r} ({float(v).hex()})" if _is_float(np.asarray(v).dtype) else repr(int(v))
+
+
+def _is_float(dtype: np.dtype[Any]) -> bool:
+    """numpy floats and ml_dtypes' bfloat16 (whose kind is 'V')."""
+    return dtype != np.bool_ and ScalarType.from_dtype(dtype).is_float
 
 
 def _agree(a: np.ndarray, b: np.ndarray, ulps: int) -> np.ndarray:
     """Integers equal; floats bit-equal or both NaN, or within ``ulps`` units in the last place."""
-    if a.dtype.kind != "f":
+    if not _is_float(a.dtype):
         return np.asarray(a == b)
     bits = np.dtype(f"u{a.dtype.itemsize}")
     both_nan = np.isnan(a) & np.isnan(b)
@@ -273,6 +290,9 @@ class _Gen:
         names = [v.name for v in ctx.scope if v.type is t]
         if names:
             options.insert(0, lambda: names[self.pick(len(names))])
+        narrow = [n for n in self.types if n.is_narrow and n.promoted is t]
+        if narrow:  # promoted where it is read
+            options.append(lambda: self.leaf(narrow[self.pick(len(narrow))], ctx))
         shared = [s for s in ctx.shared_reads if self.shared[s] is t]
         if shared:
             options.insert(1, lambda: self.shared_load(shared[self.pick(len(shared))], ctx))
@@ -288,8 +308,13 @@ class _Gen:
     def expr(self, t: ScalarType, ctx: _Ctx, depth: int) -> str:
         if depth <= 0:
             return self.leaf(t, ctx)
-        kind = self.pick(8)
         sub = depth - 1
+        if t.is_narrow:  # storage only: a value, or a conversion of an expression
+            kind = self.pick(3)
+            if kind == 0:
+                return self.leaf(t, ctx)
+            return f"hal.{t.value}({self.expr(t.promoted, ctx, sub)})" if kind == 1 else self.cast(t, ctx, sub)
+        kind = self.pick(8)
         if kind == 0:
             return self.leaf(t, ctx)
         if kind in (1, 2):
@@ -301,9 +326,10 @@ class _Gen:
             op = ["-", "~"][self.pick(2)] if t.is_int else "-"
             return f"({op}{self.expr(t, ctx, sub)})"
         if kind == 4:
-            funcs = ["abs", "min", "max"] + ([] if t.is_int else ["sqrt", "floor", "ceil", "fma"])
+            funcs = ["abs", "min", "max"] + ([] if t.is_int else ["sqrt", "floor", "ceil", "fma", "trunc", "round",
+                                                                    "copysign"])
             f = funcs[self.pick(len(funcs))]
-            n = {"min": 2, "max": 2, "fma": 3}.get(f, 1)
+            n = {"min": 2, "max": 2, "fma": 3, "copysign": 2}.get(f, 1)
             return f"hal.{f}({', '.join(self.expr(t, ctx, sub) for _ in range(n))})"
         if kind == 5:
             return f"({self.expr(t, ctx, sub)} if {self.cond(ctx, sub)} else {self.expr(t, ctx, sub)})"
@@ -315,7 +341,7 @@ class _Gen:
         """A bare literal, which takes the other operand's type."""
         if t.is_float and self.chance(50):
             return _literal(float(t.np_dtype.type(self.draw(st.sampled_from([0.5, 3.0, 0.1, -1.25])))))
-        return str(self.draw(st.integers(0 if t is U32 else -9, 9)))
+        return str(self.draw(st.integers(-9 if t.is_signed else 0, 9)))
 
     def cast(self, t: ScalarType, ctx: _Ctx, depth: int) -> str:
         src = self.types[self.pick(len(self.types))]
@@ -340,6 +366,10 @@ class _Gen:
             return f"(not {self.cond(ctx, depth - 1)})"
         if kind == 3:
             return f"({self.cond(ctx, depth - 1)} {['and', 'or'][self.pick(2)]} {self.cond(ctx, depth - 1)})"
+        floats = [t for t in self.types if t.is_float]
+        if floats and self.chance(30):
+            f = ["isnan", "isinf", "isfinite"][self.pick(3)]
+            return f"hal.{f}({self.expr(floats[self.pick(len(floats))], ctx, depth - 1)})"
         ints = [t for t in self.types if t.is_int]
         return f"hal.bool_({self.expr(ints[self.pick(len(ints))], ctx, depth - 1)})"
 
@@ -355,16 +385,28 @@ class _Gen:
     def approx(self, t: ScalarType, ctx: _Ctx) -> str:
         """A transcendental function of an exact value, on a domain where libms agree to a few ulp."""
         x = self.expr(t, ctx, self.pick(3))
-        f = self.pick(6)
+        f = self.pick(11)
         if f == 0:
-            return f"hal.exp(hal.min(hal.max({x}, -80.0), 80.0))"
+            return f"hal.{['exp', 'exp2', 'expm1'][self.pick(3)]}(hal.min(hal.max({x}, -80.0), 80.0))"
         if f == 1:
-            return f"hal.log(hal.abs({x}) + 0.5)"
+            return f"hal.{['log', 'log2', 'log10', 'rsqrt'][self.pick(4)]}(hal.abs({x}) + 0.5)"
         if f == 2:
-            return f"hal.{['sin', 'cos'][self.pick(2)]}(hal.min(hal.max({x}, -100.0), 100.0))"
+            return f"hal.{['sin', 'cos', 'tan'][self.pick(3)]}(hal.min(hal.max({x}, -100.0), 100.0))"
         if f == 3:
-            return f"hal.tanh({x})"
+            return f"hal.{['tanh', 'atan', 'erf'][self.pick(3)]}({x})"
+        if f == 4:
+            return f"hal.log1p(hal.abs({x}))"
+        if f == 5:
+            return f"hal.{['asin', 'acos'][self.pick(2)]}(hal.min(hal.max({x}, -1.0), 1.0))"
+        if f == 6:
+            return f"hal.{['sinh', 'cosh'][self.pick(2)]}(hal.min(hal.max({x}, -80.0), 80.0))"
+        if f == 7:
+            return f"hal.erfc(hal.min(hal.max({x}, -3.0), 3.0))"
         y = self.expr(t, ctx, self.pick(2))
+        if f == 8:
+            return f"hal.atan2({x}, {y})"
+        if f == 9:
+            return f"hal.hypot(hal.min(hal.max({x}, -1e15), 1e15), hal.min(hal.max({y}, -1e15), 1e15))"
         return f"hal.pow(hal.abs({x}) + 0.5, hal.min(hal.max({y}, -8.0), 8.0))"
 
     # ------------------------------------------------------- statements
@@ -557,7 +599,7 @@ def programs(draw: Callable[..., Any], family: Family, types: Sequence[ScalarTyp
 
     ``shared_atomics``: the atomic family may also use work-group histograms in shared memory.
     """
-    types = [t for t in (I32, U32, I64, F32, F64) if t in types]
+    types = [t for t in ALL_TYPES if t in types]
     blocks = [16, 2, 5, 32, 64] if family == "shared" else [8, 1, 3, 32, 64]
     grid, block = 1 + draw(st.integers(0, 2)), draw(st.sampled_from(blocks))
     threads = grid * block
@@ -595,7 +637,7 @@ def programs(draw: Callable[..., Any], family: Family, types: Sequence[ScalarTyp
         pool = np.array(draw(st.lists(_values(t), min_size=1, max_size=12)), dtype=t.np_dtype)
         pick = np.random.default_rng(draw(st.integers(0, 2**16))).integers(0, pool.size, gen.nin)
         args.append(Arg(f"in_{t.value}", t, "in", pool[pick]))
-        args.append(Arg(f"s_{t.value}", t, "scalar", pool[0].item()))
+        args.append(Arg(f"s_{t.value}", t, "scalar", float(pool[0]) if t.is_float else int(pool[0])))
     for buffer, count in sorted(gen.slots.items()):
         t = ScalarType(buffer.split("_")[1])
         role: Role = "approx" if buffer.startswith("approx_") else "inout" if buffer.startswith("own_") else "out"

@@ -12,7 +12,8 @@ compares every output buffer:
   match any NaN): the IR fixes IEEE round-to-nearest with no contraction, so a
   backend must compile with FP contraction and fast-math off;
 * ``approx_*`` outputs hold one transcendental call (exp, log, sin, cos, tanh,
-  pow) of an exactly computed argument on a domain where libms are accurate:
+  pow, erf, tan, atan2, ... see ``_generate.py``) of an exactly computed argument
+  on a domain where libms are accurate:
   they may differ by at most ``ULP_TOLERANCE`` (4) units in the last place,
   since the C library and numpy each round within about 2 ulp.
 
@@ -33,7 +34,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ._generate import F32, F64, I32, I64, U32, Program, programs
+from ._generate import BF16, F16, F32, F64, I8, I16, I32, I64, U8, U16, U32, U64, Program, programs
 
 pytestmark = pytest.mark.feature("kernels")
 DEFAULT_EXAMPLES = 25
@@ -80,7 +81,14 @@ def test_scalar_programs(device: Any, request: pytest.FixtureRequest, sources: P
 @pytest.mark.feature("i64")
 @pytest.mark.feature("f64")
 def test_scalar_programs_64bit(device: Any, request: pytest.FixtureRequest, sources: Path) -> None:
-    _check(device, request, programs("scalar", (I32, U32, I64, F32, F64)), sources)
+    _check(device, request, programs("scalar", (I32, U32, I64, U64, F32, F64)), sources)
+
+
+@pytest.mark.feature("f16")
+@pytest.mark.feature("bf16")
+@pytest.mark.feature("small_ints")
+def test_scalar_programs_narrow_types(device: Any, request: pytest.FixtureRequest, sources: Path) -> None:
+    _check(device, request, programs("scalar", (I32, U32, F32, F16, BF16, I8, U8, I16, U16)), sources)
 
 
 @pytest.mark.feature("shared_memory")

@@ -12,10 +12,13 @@ import numpy as np
 
 from .types import ScalarType
 
-I32, I64, U32 = ScalarType.I32, ScalarType.I64, ScalarType.U32
+I32, I64, U32, U64 = ScalarType.I32, ScalarType.I64, ScalarType.U32, ScalarType.U64
 F32, F64, BOOL = ScalarType.F32, ScalarType.F64, ScalarType.BOOL
-_SUFFIX = {I32: "i32", I64: "i64", U32: "u32", F32: "f32", F64: "f64", BOOL: "bool"}
-_UNSIGNED = {I32: "uint32_t", I64: "uint64_t", U32: "uint32_t"}
+F16, BF16 = ScalarType.F16, ScalarType.BF16
+_SUFFIX = {t: t.value for t in ScalarType}
+_UNSIGNED = {I32: "uint32_t", I64: "uint64_t", U32: "uint32_t", U64: "uint64_t"}
+_WRAPPING = (I32, U32, I64, U64)
+"""The integer types arithmetic happens in (narrow ones are promoted first)."""
 
 
 def _c_string(text: str) -> str:
@@ -45,8 +48,10 @@ def _const(value: int | float | bool, t: ScalarType) -> str:
         if t.is_signed and v >= 1 << (bits - 1):
             v -= 1 << bits
         if t.is_signed and v == -(1 << (bits - 1)):
-            return f"(({t.c_name})({v + 1} - 1))"
-        return f"(({t.c_name}){v}{'u' if t == U32 else ''}{'LL' if t == I64 else ''})"
+            return f"(({t.c_name})({v + 1}{'LL' if t == I64 else ''} - 1))"
+        return f"(({t.c_name}){v}{'u' if t == U32 else ''}{'LL' if t == I64 else ''}{'ULL' if t == U64 else ''})"
+    if t.is_narrow:  # a bit pattern
+        return f"(({t.c_name})0x{int(np.array(value, t.np_dtype).view(np.uint16)):04x}u)"
     x = float(np.float32(value)) if t == F32 else float(value)
     suffix = "f" if t == F32 else ""
     if math.isnan(x):
@@ -70,13 +75,25 @@ _THREAD = {
 
 
 def _cast(code: str, src: ScalarType, dst: ScalarType) -> str:
-    """An explicit IR cast: to bool by comparison; a float to u32 through int64 (as numpy does)."""
+    """An IR cast: to bool by comparison; a float to u32 through int64 (as numpy does); f16/bf16 through
+    the bit-exact helpers of :mod:`._cnarrow` (to bf16 via f32, as ml_dtypes); a float to an 8/16-bit
+    integer through i32 (then wrapping), as the reference interpreter."""
     if src == dst:
         return code
+    if src in (F16, BF16):
+        code, src = f"hal_{src.value}_to_f32({code})", F32
+        if dst == F32:
+            return code
     if dst == BOOL:
         return f"(({code}) != 0)"
+    if dst == F16 and src == F64:
+        return f"hal_f16_from_f64({code})"
+    if dst in (F16, BF16):
+        return f"hal_{dst.value}_from_f32({code if src == F32 else f'((float)({code}))'})"
     if src.is_float and dst == U32:
         return f"((uint32_t)(int64_t)({code}))"
+    if src.is_float and dst.is_narrow:
+        return f"(({dst.c_name})(int32_t)({code}))"
     return f"(({dst.c_name})({code}))"
 
 
@@ -116,7 +133,7 @@ def _binary(op: str, a: str, b: str, ta: ScalarType, tb: ScalarType, t: ScalarTy
         return f"hal_{op}_{_SUFFIX[t]}({a}, {b})"
     if op in ("shl", "shr"):
         return f"hal_{op}_{_SUFFIX[t]}({a}, (uint64_t)({b}))"
-    if op in ("add", "sub", "mul") and t in (I32, U32, I64):
+    if op in ("add", "sub", "mul") and t in _WRAPPING:
         u = _UNSIGNED[t]
         return f"(({t.c_name})(({u})({a}) {_C_OPS[op]} ({u})({b})))"
     if op in ("bitand", "bitor", "bitxor") and t != BOOL:
@@ -127,7 +144,10 @@ def _binary(op: str, a: str, b: str, ta: ScalarType, tb: ScalarType, t: ScalarTy
 
 
 _F32_FUNCS = {"sqrt": "sqrtf", "exp": "expf", "log": "logf", "sin": "sinf", "cos": "cosf", "tanh": "tanhf",
-              "abs": "fabsf", "floor": "floorf", "ceil": "ceilf", "fma": "fmaf"}
+              "abs": "fabsf", "floor": "floorf", "ceil": "ceilf", "fma": "fmaf", "round": "rintf",
+              **{f: f + "f" for f in ("erf", "erfc", "exp2", "log2", "log10", "log1p", "expm1", "tan", "asin",
+                                      "acos", "atan", "atan2", "sinh", "cosh", "trunc", "copysign", "hypot")}}
+"""C99 <math.h> names (single precision; the double ones drop the ``f``). ``round`` is ``rint``: ties to even."""
 
 
 def _call(func: str, args: list[str], t: ScalarType) -> str:
@@ -144,5 +164,9 @@ def _call(func: str, args: list[str], t: ScalarType) -> str:
         return args[0]
     if t.is_int and func == "fma":
         return _binary("add", _binary("mul", args[0], args[1], t, t, t), args[2], t, t, t)
+    if func in ("isnan", "isinf", "isfinite"):  # type-generic macros (OpenCL: overloads returning int)
+        return f"({func}({args[0]}) != 0)"
+    if func == "rsqrt":  # two correctly rounded operations, the same on every C backend
+        return f"((float)1 / sqrtf({args[0]}))" if t == F32 else f"(1.0 / sqrt({args[0]}))"
     name = _F32_FUNCS[func] if t == F32 else _F32_FUNCS[func][:-1]
     return f"{name}({', '.join(args)})"

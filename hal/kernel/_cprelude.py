@@ -7,6 +7,8 @@ NaN-propagating min/max, atomics) one definition each, which the emitted code ca
 
 from __future__ import annotations
 
+from ._cnarrow import C_BITS, NARROW, NARROW_F64
+
 _INCLUDES = r"""
 #include <math.h>
 #include <setjmp.h>
@@ -93,17 +95,20 @@ static inline T hal_pow_##N(T a, T b) { \
 HAL_SIGNED_DIV(i32, int32_t, uint32_t)
 HAL_SIGNED_DIV(i64, int64_t, uint64_t)
 
-static inline uint32_t hal_add_u32(uint32_t a, uint32_t b) { return a + b; }
-static inline uint32_t hal_floordiv_u32(uint32_t a, uint32_t b) { return b ? a / b : 0; }
-static inline uint32_t hal_mod_u32(uint32_t a, uint32_t b) { return b ? a % b : 0; }
-static inline uint32_t hal_shl_u32(uint32_t a, uint64_t c) { return a << (c & 31); }
-static inline uint32_t hal_shr_u32(uint32_t a, uint64_t c) { return a >> (c & 31); }
-static inline uint32_t hal_abs_u32(uint32_t a) { return a; }
-static inline uint32_t hal_pow_u32(uint32_t a, uint32_t b) {
-    uint32_t r = 1;
-    while (b) { if (b & 1) r *= a; a *= a; b >>= 1; }
-    return r;
+#define HAL_UNSIGNED(N, T) \
+static inline T hal_add_##N(T a, T b) { return a + b; } \
+static inline T hal_floordiv_##N(T a, T b) { return b ? a / b : 0; } \
+static inline T hal_mod_##N(T a, T b) { return b ? a % b : 0; } \
+static inline T hal_shl_##N(T a, uint64_t c) { return a << (c & (sizeof(T) * 8 - 1)); } \
+static inline T hal_shr_##N(T a, uint64_t c) { return a >> (c & (sizeof(T) * 8 - 1)); } \
+static inline T hal_abs_##N(T a) { return a; } \
+static inline T hal_pow_##N(T a, T b) { \
+    T r = 1; \
+    while (b) { if (b & 1) r *= a; a *= a; b >>= 1; } \
+    return r; \
 }
+HAL_UNSIGNED(u32, uint32_t)
+HAL_UNSIGNED(u64, uint64_t)
 
 /* floats: numpy's divmod (Python's floor meaning), NaN-propagating min/max as numpy.minimum */
 #define HAL_FLOAT(N, T, F) \
@@ -134,6 +139,7 @@ static inline T hal_max_##N(T a, T b) { return a > b ? a : b; }
 HAL_INT_MINMAX(i32, int32_t)
 HAL_INT_MINMAX(i64, int64_t)
 HAL_INT_MINMAX(u32, uint32_t)
+HAL_INT_MINMAX(u64, uint64_t)
 
 """
 """Helpers in the C subset every dialect compiles (C99, OpenCL C with C99 math names mapped, CUDA):
@@ -175,16 +181,18 @@ static inline T hal_atomic_cas_##N(T *p, T c, T v) { \
 HAL_ATOMICS(i32, int32_t, uint32_t)
 HAL_ATOMICS(i64, int64_t, uint64_t)
 HAL_ATOMICS(u32, uint32_t, uint32_t)
+HAL_ATOMICS(u64, uint64_t, uint64_t)
 HAL_ATOMICS(f32, float, uint32_t)
 HAL_ATOMICS(f64, double, uint64_t)
 static inline int32_t hal_atomic_add_i32(int32_t *p, int32_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static inline int64_t hal_atomic_add_i64(int64_t *p, int64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static inline uint32_t hal_atomic_add_u32(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+static inline uint64_t hal_atomic_add_u64(uint64_t *p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static inline float hal_atomic_add_f32(float *p, float v) { return hal_atomic_rmw_f32(p, v, 0); }
 static inline double hal_atomic_add_f64(double *p, double v) { return hal_atomic_rmw_f64(p, v, 0); }
 """
 
-_HELPERS = _CPU_FAULTS + _PORTABLE[1:] + _CPU_ATOMICS[1:]
+_HELPERS = _CPU_FAULTS + _PORTABLE[1:] + _CPU_ATOMICS[1:] + C_BITS[1:] + NARROW[1:] + NARROW_F64[1:]
 
 
 _RANGE_HELPERS = r"""

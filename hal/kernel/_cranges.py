@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 from . import ir
 from ._cexpr import BOOL, I32, I64, U32
-from .types import ScalarType
+from .types import INT_RANGES, ScalarType
 
-_RANGE = {I32: (-(2**31), 2**31 - 1), U32: (0, 2**32 - 1), I64: (-(2**63), 2**63 - 1), BOOL: (0, 1)}
+_RANGE = {**{t: INT_RANGES[t] for t in (I32, U32, I64, *(t for t in ScalarType if t.is_narrow and t.is_int))},
+          BOOL: (0, 1)}
+"""Integer types whose values fit int64 (u64 does not: always the whole type)."""
 _ARITH = ("add", "sub", "mul")
 
 

@@ -19,8 +19,8 @@ from .builtins import Builtin
 from .function import DeviceFunction
 from .types import ScalarType
 
-_FLOAT_ONLY = frozenset({"sqrt", "exp", "log", "sin", "cos", "tanh", "floor", "ceil", "fma", "pow"})
-_ARITY = {"fma": 3, "pow": 2, "min": 2, "max": 2}
+_FLOAT_ONLY = frozenset(ir.MATH_FUNCS) - {"abs", "min", "max"}
+_ARITY = {"fma": 3, "pow": 2, "min": 2, "max": 2, "atan2": 2, "copysign": 2, "hypot": 2}
 _CMPOPS: dict[type, tuple[str, str]] = {
     ast.Eq: ("eq", "=="), ast.NotEq: ("ne", "!="), ast.Lt: ("lt", "<"),
     ast.LtE: ("le", "<="), ast.Gt: ("gt", ">"), ast.GtE: ("ge", ">="),
@@ -97,6 +97,7 @@ class _Expressions(_Inliner):
                 return _Value(ir.Const(not cond.value, BOOL))
             return _Value(ir.Unary("not", cond, BOOL))
         symbol, op = {ast.USub: ("-", "neg"), ast.UAdd: ("+", "pos"), ast.Invert: ("~", "invert")}[type(node.op)]
+        value = self.promote(value)
         if value.type is BOOL:
             self.error(node, f"unary '{symbol}' on a bool is not allowed; use 'not', or cast with hal.i32(...)")
         if op == "invert" and value.type.is_float:
@@ -260,7 +261,7 @@ class _Expressions(_Inliner):
             for arg in args[1:]:
                 result = ir.Call(name, (result, arg), type_)
             return _Value(result)
-        return _Value(ir.Call(name, tuple(args), type_))
+        return _Value(ir.Call(name, tuple(args), BOOL if name in ir.PREDICATES else type_))
 
     def buffer_arg(self, node: ast.Call, callee: Builtin) -> _Buffer:
         if not node.args:
@@ -280,6 +281,9 @@ class _Expressions(_Inliner):
                              "hal.local array, so update it with plain loads and stores")
         if buffer.type is BOOL:
             self.error(node, f"atomics on bool buffers are not supported ('{name}')")
+        if buffer.type.is_narrow:
+            self.error(node, f"atomics on {buffer.type.value} buffers are not supported ('{name}'); use a buffer "
+                             f"of {buffer.type.promoted.value} (or another 32/64-bit type)")
         index = self.index(node.args[1], pre)
         operands = tuple(
             self.coerce(self.expr(a, pre), buffer.type, node,
@@ -298,7 +302,7 @@ class _Expressions(_Inliner):
         if isinstance(node, ast.Tuple):
             self.error(node, "multi-dimensional indexing is not supported; index with a flat offset such "
                              "as p[row * width + col]")
-        value = self.expr(node, pre)
+        value = self.promote(self.expr(node, pre))
         if value.weak:
             if not isinstance(value.literal, int):
                 self.error(node, f"index {value.literal!r} is not an integer")
@@ -307,6 +311,6 @@ class _Expressions(_Inliner):
                                  "in Python; compute the element's offset explicitly")
             return self.const(value.literal, I32, node)
         if not value.type.is_int:
-            self.error(node, f"an index must be an integer (i32, i64 or u32), not {value.type.value}; "
+            self.error(node, f"an index must be an integer (such as i32, i64 or u32), not {value.type.value}; "
                              "cast with hal.i32(...)")
         return value.expr

@@ -21,7 +21,7 @@ import numpy as np
 from . import ir
 from ._interp_chunk import Chunk, Mask
 from ._interp_collective import group_reduce
-from ._interp_ops import UNARY, Value, atomic, binary_fn, const, math_fn
+from ._interp_ops import UNARY, Value, atomic, binary_fn, const, convert, math_fn
 from .types import ScalarType
 
 ExprFn = Callable[[Chunk, Mask], Value]
@@ -109,8 +109,15 @@ class _Compiler:
     def _cast_to(self, fn: ExprFn, src: ScalarType, dst: ScalarType) -> ExprFn:
         if src == dst:
             return fn
+        if src.is_narrow or dst.is_narrow:
+            return lambda chunk, mask: convert(fn(chunk, mask), src, dst)
         dt = dst.np_dtype
         return lambda chunk, mask: fn(chunk, mask).astype(dt)
+
+    def _computes(self, t: ScalarType, line: int, what: str) -> None:
+        """Operators, comparisons and math run on promoted types only (the frontend inserts the casts)."""
+        if t.is_narrow:
+            raise self._error(line, f"{what} on narrow type {t.value}; promote it to {t.promoted.value} first")
 
     def _buffer(self, name: str, space: str, line: int) -> tuple[ScalarType, int]:
         decl = self.buffers.get(name)
@@ -163,6 +170,7 @@ class _Compiler:
         fn = UNARY.get(e.op)
         if fn is None:
             raise self._error(line, f"unknown unary op {e.op!r}")
+        self._computes(e.type, line, f"unary {e.op}")
         x = self._cast_to(self.expr(e.operand, line), e.operand.type, e.type)
         return self._traced_op(lambda chunk, mask: fn(x(chunk, mask)), line, e.op, e.type)
 
@@ -171,6 +179,7 @@ class _Compiler:
             return self._logical(e, line)
         compare = e.type == BOOL and e.op in ("eq", "ne", "lt", "le", "gt", "ge")
         operand = e.lhs.type if compare else e.type
+        self._computes(operand, line, f"binary {e.op}")
         try:
             fn = binary_fn(e.op, operand, e.type)
         except ValueError as exc:
@@ -222,12 +231,13 @@ class _Compiler:
         x = self.expr(e.value, line)
         if e.value.type == e.type:
             return x
-        dt = e.type.np_dtype
-        return self._traced_op(lambda chunk, mask: x(chunk, mask).astype(dt), line, "cast", e.type)
+        return self._traced_op(self._cast_to(x, e.value.type, e.type), line, "cast", e.type)
 
     def _call(self, e: ir.Call, line: int) -> ExprFn:
+        computes = ir.call_type(e)
+        self._computes(computes, line, f"hal.{e.func}")
         try:
-            fn = math_fn(e.func, e.type)
+            fn = math_fn(e.func, computes)
         except ValueError as exc:
             raise self._error(line, str(exc)) from None
         if e.func in ("floor", "ceil"):
@@ -236,13 +246,13 @@ class _Compiler:
             inner = x if arg.type.is_int else (lambda chunk, mask: fn(x(chunk, mask)))
             call = self._cast_to(inner, arg.type, e.type)
         else:
-            args = [self._cast_to(self.expr(a, line), a.type, e.type) for a in e.args]
+            args = [self._cast_to(self.expr(a, line), a.type, computes) for a in e.args]
             if len(args) == 1:
                 (x,) = args
                 call = lambda chunk, mask: fn(x(chunk, mask))  # noqa: E731
             else:
                 call = lambda chunk, mask: fn(*[a(chunk, mask) for a in args])  # noqa: E731
-        return self._traced_op(call, line, e.func, e.type)
+        return self._traced_op(call, line, e.func, computes)
 
     # --------------------------------------------------------------- memory
     def _access(self, name: str, space: str, index: ir.Expr, line: int,

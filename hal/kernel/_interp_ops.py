@@ -7,6 +7,7 @@ expression for inactive threads and simply discard the result.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
@@ -118,6 +119,32 @@ def fma(a: Value, b: Value, c: Value, dtype: np.dtype[Any]) -> Value:
     return out.reshape(shape)[()]
 
 
+# ------------------------------------------------------------- conversions
+_F32 = np.dtype(np.float32)
+
+
+def convert(x: Value, src: ScalarType, dst: ScalarType) -> Value:
+    """An IR ``Cast`` (and the implicit conversions of narrow types), with the IR's exact rules.
+
+    f16 and bf16 widen exactly to f32 first; a conversion *to* bf16 goes through f32 (as
+    ``ml_dtypes`` does: round to f32, then to bf16, both to nearest even); one to f16 rounds the
+    source once (numpy; an integer is exact in f32 or beyond f16's range either way); a float to
+    an 8/16-bit integer truncates to i32 and wraps (C leaves out-of-range undefined; the IR does not).
+    """
+    if src == dst:
+        return x
+    if src.is_narrow and src.is_float:
+        x = np.asarray(x).astype(_F32)
+        src = ScalarType.F32
+        if dst == src:
+            return x[()]
+    if dst == ScalarType.BF16 and src != ScalarType.F32:
+        x = np.asarray(x).astype(_F32)
+    elif dst.is_narrow and dst.is_int and src.is_float:
+        x = np.asarray(x).astype(np.int32)
+    return np.asarray(x).astype(dst.np_dtype)[()]
+
+
 # ------------------------------------------------------------------ tables
 BinaryFn = Callable[[Value, Value], Value]
 
@@ -175,10 +202,35 @@ def math_fn(func: str, result: ScalarType) -> Callable[..., Value]:
     return fn
 
 
-_MATH: dict[str, Callable[[Value], Value]] = {
+def _in_f64(fn: Callable[..., Value]) -> Callable[..., Value]:
+    """``fn`` evaluated in double precision and rounded to the arguments' type once: for f32 the
+    result is within a hair of correctly rounded, which makes the reference tighter than any backend."""
+    def call(*args: Value) -> Value:
+        dtype = np.result_type(*args)
+        return np.asarray(fn(*(np.asarray(a, np.float64) for a in args))).astype(dtype)[()]
+    return call
+
+
+def _libm(fn: Callable[[float], float]) -> Callable[[Value], Value]:
+    """A ``math`` function (numpy has no erf) applied element by element in double precision."""
+    ufunc = np.frompyfunc(fn, 1, 1)
+    return lambda x: np.asarray(ufunc(x), np.float64)
+
+
+_MATH: dict[str, Callable[..., Value]] = {
     "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos,
     "tanh": np.tanh, "abs": np.abs, "floor": np.floor, "ceil": np.ceil,
+    "trunc": np.trunc, "round": np.rint, "copysign": np.copysign,
+    "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite,
+    "rsqrt": _in_f64(lambda x: 1.0 / np.sqrt(x)),
+    "erf": _in_f64(_libm(math.erf)), "erfc": _in_f64(_libm(math.erfc)),
+    **{name: _in_f64(ufunc) for name, ufunc in (
+        ("exp2", np.exp2), ("log2", np.log2), ("log10", np.log10), ("log1p", np.log1p), ("expm1", np.expm1),
+        ("tan", np.tan), ("asin", np.arcsin), ("acos", np.arccos), ("atan", np.arctan), ("atan2", np.arctan2),
+        ("sinh", np.sinh), ("cosh", np.cosh), ("hypot", np.hypot))},
 }
+"""numpy's ufuncs where they are exact or were already the reference; the later functions in double
+precision, rounded once (``erf``/``erfc`` through the C library's, via ``math``)."""
 
 
 def const(value: int | float | bool, type_: ScalarType) -> np.ndarray:

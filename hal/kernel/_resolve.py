@@ -114,6 +114,27 @@ def _math_alias(obj: Any) -> str | None:
     return _PY_ALIASES.get(obj) if isinstance(obj, types.BuiltinFunctionType) else None
 
 
+_OTHER_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arctan2": "atan2", "rint": "round",
+                "absolute": "abs", "fabs": "abs", "minimum": "min", "maximum": "max", "power": "pow", "fmin": "min",
+                "fmax": "max"}
+"""numpy's names of the kernel math functions, where they differ."""
+
+
+def _math_hint(callee: Any) -> str | None:
+    """For a ``math``/numpy function (or ``round``) used in a kernel: what to write instead."""
+    module, name = getattr(callee, "__module__", None), getattr(callee, "__name__", None)
+    if not isinstance(name, str) or not (callee is _py.round or module == "math" or isinstance(callee, np.ufunc)
+                                         or (isinstance(module, str) and module.startswith("numpy"))):
+        return None
+    where = "" if callee is _py.round else "np." if module != "math" else "math."
+    hal_name = _OTHER_NAMES.get(name, name)
+    if hal_name in ir.MATH_FUNCS:
+        return (f"{where}{name}() is not kernel syntax; use hal.{hal_name}(...) (see docs/kernel-math.md for its "
+                "accuracy)")
+    return (f"{where}{name}() has no kernel counterpart; the kernel math functions are hal."
+            + ", hal.".join(ir.MATH_FUNCS))
+
+
 def _name_of(obj: Any) -> str:
     return getattr(obj, "__qualname__", None) or repr(obj)
 
@@ -126,6 +147,9 @@ def _call_error(callee: Any) -> str:
         return f"{callee.__name__}() is not kernel syntax; cast with {hint[callee]}"
     if callee is _py.print:
         return "print() is not available in kernels; store values to a buffer and inspect them on the host"
+    advice = _math_hint(callee)
+    if advice is not None:
+        return advice
     if isinstance(callee, KernelFunction):
         return f"a kernel cannot call another kernel ('{callee.name}'); make the shared code a @hal.func"
     name = _name_of(callee)

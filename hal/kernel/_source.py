@@ -106,7 +106,8 @@ def _param_type(src: _Source, arg: ast.arg, annotation: Any) -> ParamType:
         return annotation
     hint = _PY_TYPE_HINT.get(annotation, "")
     src.error(arg, f"parameter '{arg.arg}' is annotated {annotation!r}; use a hal scalar type "
-                   f"(hal.i32, hal.i64, hal.u32, hal.f32, hal.f64, hal.bool_) or hal.Ptr[...]{hint}")
+                   f"(hal.i32, hal.i64, hal.u32, hal.f32, hal.f64, hal.bool_, hal.f16, hal.bf16, hal.i8, ... "
+                   f"see hal.ScalarType) or hal.Ptr[...]{hint}")
 
 
 _PY_TYPE_HINT: dict[Any, str] = {

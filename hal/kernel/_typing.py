@@ -2,7 +2,13 @@
 
 A literal is *weak* (it adopts the other operand's type; alone it is ``i32`` or
 ``f64``) and every other conversion is an explicit cast, so a kernel computes
-the same in every backend.
+the same in every backend. The one implicit conversion is C's for narrow types
+(``f16 bf16 i8 u8 i16 u16``): an operand of one is promoted to its
+``ScalarType.promoted`` type (``f32``/``i32``) before any operator, comparison,
+condition, index or math function, and a value converts implicitly where it is
+assigned, stored, passed or returned when both types promote to the same type
+(``f32 <-> f16 <-> bf16``, ``i32 <-> i8 <-> u8 <-> i16 <-> u16``: rounding to
+nearest even, or wrapping).
 """
 
 from __future__ import annotations
@@ -14,13 +20,10 @@ from typing import Any, NoReturn, cast
 
 from . import ir
 from ._scope import _Scope
-from .types import ScalarType
+from .types import FLOAT_MAX, INT_RANGES, ScalarType
 
 I32, I64, U32 = ScalarType.I32, ScalarType.I64, ScalarType.U32
 F32, F64, BOOL = ScalarType.F32, ScalarType.F64, ScalarType.BOOL
-
-_INT_RANGE = {I32: (-(2**31), 2**31 - 1), I64: (-(2**63), 2**63 - 1), U32: (0, 2**32 - 1)}
-_F32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max
 
 _BINOPS: dict[type, tuple[str, str]] = {
     ast.Add: ("add", "+"), ast.Sub: ("sub", "-"), ast.Mult: ("mul", "*"), ast.Div: ("div", "/"),
@@ -64,6 +67,15 @@ class _Typing(_Scope):
             self.error(node, "the '@' operator is not allowed in kernels; use hal.ops.gemm on the host side")
         return _BINOPS[type(op)]
 
+    def promote(self, value: _Value) -> _Value:
+        """A narrow-typed value as its promoted type (C's integer promotion; f16/bf16 compute in f32)."""
+        if value.weak or not value.type.is_narrow:
+            return value
+        wide = value.type.promoted
+        if isinstance(value.expr, ir.Const):
+            return _Value(ir.Const(value.expr.value, wide))
+        return _Value(ir.Cast(value.expr, wide))
+
     def binary(self, op: str, symbol: str, lhs: _Value, rhs: _Value, node: ast.AST) -> _Value:
         if lhs.weak and rhs.weak:
             return self.fold(op, symbol, lhs, rhs, node)
@@ -103,7 +115,8 @@ class _Typing(_Scope):
         return _Value(ir.Const(value, F64 if isinstance(value, float) else I32), weak=True)
 
     def common(self, values: list[_Value], node: ast.AST, what: str) -> tuple[list[ir.Expr], ScalarType]:
-        """Give values one type: typed ones must agree, literals adopt it (or default to i32/f64)."""
+        """Give values one type: typed ones (promoted) must agree, literals adopt it (or default to i32/f64)."""
+        values = [self.promote(v) for v in values]
         typed = [v for v in values if not v.weak]
         if typed:
             type_ = typed[0].type
@@ -133,14 +146,17 @@ class _Typing(_Scope):
         if type_ is BOOL:
             return ir.Const(bool(value), BOOL)
         if type_.is_int:
-            low, high = _INT_RANGE[type_]
+            low, high = INT_RANGES[type_]
             if not low <= value <= high:
-                self.error(node, f"integer literal {value} is out of range for {type_.value}; "
-                                 f"write it as hal.i64({value}) or hal.u32(...) if it fits those")
+                self.error(node, f"integer literal {value} is out of range for {type_.value} [{low}, {high}]; "
+                                 f"use a wider type such as hal.i64(...) or hal.u64(...) if it fits those")
             return ir.Const(int(value), type_)
         value = float(value)
-        if type_ is F32 and math.isfinite(value) and abs(value) > _F32_MAX:
-            self.error(node, f"float literal {value!r} is out of range for f32; use hal.f64")
+        if type_ is not F64 and math.isfinite(value) and abs(value) > FLOAT_MAX[type_]:
+            self.error(node, f"float literal {value!r} is out of range for {type_.value} "
+                             f"(|x| <= {FLOAT_MAX[type_]:.7g}); use a wider type such as hal.f64")
+        if type_.is_narrow:  # the IR holds the exact value of the type (rounded to nearest even)
+            value = float(type_.np_dtype.type(value))
         return ir.Const(value, type_)
 
     def materialize(self, value: _Value, node: ast.AST) -> ir.Expr:
@@ -161,6 +177,9 @@ class _Typing(_Scope):
                 self.error(node, f"{what.format(kind)}; cast explicitly with {_hal(type_)}(...)")
             return self.const(literal, type_, node)
         if value.type is not type_:
+            if value.type is not BOOL and value.type.promoted is type_.promoted and \
+                    (value.type.is_narrow or type_.is_narrow):
+                return ir.Cast(value.expr, type_)  # C's implicit conversion between a narrow type and its promotion
             self.error(node, f"{what.format(value.type.value)}; cast explicitly with {_hal(type_)}(...)")
         return value.expr
 
@@ -170,6 +189,7 @@ class _Typing(_Scope):
             return value.expr
         if value.weak:
             return ir.Const(bool(value.literal), BOOL)
+        value = self.promote(value)
         zero = ir.Const(0.0 if value.type.is_float else 0, value.type)
         return ir.Binary("ne", value.expr, zero, BOOL)
 

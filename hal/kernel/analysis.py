@@ -209,8 +209,14 @@ def required_features(kernel: ir.Kernel) -> frozenset[Feature]:
             types.add(stmt.type)
     if ScalarType.F64 in types:
         features.add(Feature.F64)
-    if ScalarType.I64 in types:
+    if types & {ScalarType.I64, ScalarType.U64}:
         features.add(Feature.I64)
+    if ScalarType.F16 in types:
+        features.add(Feature.F16)
+    if ScalarType.BF16 in types:
+        features.add(Feature.BF16)
+    if any(t.is_narrow and t.is_int for t in types):
+        features.add(Feature.SMALL_INTS)
     spaces = {a.space for a in kernel.arrays}
     if "shared" in spaces:
         features.add(Feature.SHARED_MEMORY)

@@ -22,6 +22,8 @@ __all__ = [
     "subgroup_size", "subgroup_local_id", "shuffle", "shuffle_xor",
     "subgroup_reduce_add", "subgroup_reduce_max", "subgroup_reduce_min",
     "group_reduce_add", "group_reduce_max", "group_reduce_min",
+    "erf", "erfc", "exp2", "log2", "log10", "log1p", "expm1", "rsqrt", "tan", "asin", "acos", "atan", "atan2",
+    "sinh", "cosh", "trunc", "round", "copysign", "hypot", "isnan", "isinf", "isfinite",
 ]
 
 
@@ -124,3 +126,25 @@ group_reduce_max = _collective("group_reduce_max", "``hal.group_reduce_max(v)``:
                                                    "work-group (NaN propagates); also a barrier.")
 group_reduce_min = _collective("group_reduce_min", "``hal.group_reduce_min(v)``: the minimum of ``v`` over the "
                                                    "work-group (NaN propagates); also a barrier.")
+erf = _math("erf", "Error function (floats).")
+erfc = _math("erfc", "Complementary error function, 1 - erf(x) without cancellation (floats).")
+exp2 = _math("exp2", "2**x (floats).")
+log2 = _math("log2", "Base-2 logarithm (floats).")
+log10 = _math("log10", "Base-10 logarithm (floats).")
+log1p = _math("log1p", "log(1 + x), accurate near 0 (floats).")
+expm1 = _math("expm1", "exp(x) - 1, accurate near 0 (floats).")
+rsqrt = _math("rsqrt", "1 / sqrt(x) (floats).")
+tan = _math("tan", "Tangent (floats).")
+asin = _math("asin", "Arc sine (floats); NaN outside [-1, 1].")
+acos = _math("acos", "Arc cosine (floats); NaN outside [-1, 1].")
+atan = _math("atan", "Arc tangent (floats).")
+atan2 = _math("atan2", "``atan2(y, x)``: the angle of the point (x, y), in [-pi, pi] (floats).")
+sinh = _math("sinh", "Hyperbolic sine (floats).")
+cosh = _math("cosh", "Hyperbolic cosine (floats).")
+trunc = _math("trunc", "Round toward zero, keeping the float type.")
+round = _math("round", "Round to the nearest integer, ties to even (as numpy.rint), keeping the float type.")  # noqa: A001
+copysign = _math("copysign", "``copysign(x, y)``: the magnitude of x with the sign of y (floats; exact).")
+hypot = _math("hypot", "``hypot(x, y)``: sqrt(x*x + y*y) without overflow or underflow on the way (floats).")
+isnan = _math("isnan", "Whether x is NaN (floats); returns bool.")
+isinf = _math("isinf", "Whether x is +inf or -inf (floats); returns bool.")
+isfinite = _math("isfinite", "Whether x is neither NaN nor infinite (floats); returns bool.")

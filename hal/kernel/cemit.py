@@ -43,7 +43,7 @@ import inspect
 from pathlib import Path
 
 from .._errors import CompileError
-from . import _cexpr, _cinterchange, _cphases, _cprelude, _cranges, ir
+from . import _cexpr, _cinterchange, _cnarrow, _cphases, _cprelude, _cranges, ir
 from ._cexpr import (
     _C_OPS,
     _SUFFIX,
@@ -67,8 +67,8 @@ from .types import ScalarType
 
 EMITTER_VERSION = 1
 """Bump when the generated code changes meaning (caches key on it)."""
-SOURCES = (Path(__file__), *(Path(inspect.getfile(m)) for m in (_cexpr, _cinterchange, _cphases, _cprelude,
-                                                                  _cranges)))
+SOURCES = (Path(__file__), *(Path(inspect.getfile(m)) for m in (_cexpr, _cinterchange, _cnarrow, _cphases,
+                                                                  _cprelude, _cranges)))
 """The emitter's files: the CPU backend's kernel cache hashes them, so editing any one rebuilds kernels."""
 _RET = 255
 """State byte of a work-item that returned (continue/break of group-level loop d: 2d+1 / 2d+2)."""
@@ -512,8 +512,9 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
                 return f"((int64_t)({a}) {_C_OPS[e.op]} (int64_t)({b}))"
             return _binary(e.op, a, b, e.lhs.type, e.rhs.type, e.type)
         if isinstance(e, ir.Call):
-            args = [self.cast(self.expr(x, thread, line), x.type, e.type) for x in e.args]
-            return _call(e.func, args, e.type)
+            t = ir.call_type(e)
+            args = [self.cast(self.expr(x, thread, line), x.type, t) for x in e.args]
+            return _call(e.func, args, t)
         raise CompileError(f"unknown expression {type(e).__name__}", self.k.source_file, line)
 
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._cnarrow import NARROW, NARROW_F64
 from ._cprelude import _PORTABLE
 from .simt import FAULT_WORDS, Dialect
 from .types import ScalarType
 
-I32, U32, I64, F32, F64 = ScalarType.I32, ScalarType.U32, ScalarType.I64, ScalarType.F32, ScalarType.F64
+I32, U32, I64, U64 = ScalarType.I32, ScalarType.U32, ScalarType.I64, ScalarType.U64
+F32, F64 = ScalarType.F32, ScalarType.F64
 NVRTC_OPTIONS = ("--disable-warnings", "--fmad=false", "--prec-div=true", "--prec-sqrt=true", "--ftz=false", "-std=c++17")
 """Results equal the reference interpreter's: never ``--use_fast_math``, which would contract
 ``a * b + c`` and approximate division, square root and the transcendental functions."""
@@ -38,6 +40,9 @@ typedef unsigned long long uint64_t;
 typedef unsigned char uchar;
 #define INFINITY __int_as_float(0x7f800000)
 #define NAN __int_as_float(0x7fc00000)
+#define hal_f32_bits(x) __float_as_uint(x)
+#define hal_bits_f32(u) __uint_as_float(u)
+#define hal_f64_bits(x) ((uint64_t)__double_as_longlong(x))
 """
 
 _FAULT = f"""
@@ -59,7 +64,7 @@ static __device__ int64_t hal_chk(int *F, int L, int site, int64_t i, int64_t n)
 }}
 """
 
-_SUFFIX = {I32: "i32", I64: "i64", U32: "u32", F32: "f32", F64: "f64"}
+_SUFFIX = {I32: "i32", I64: "i64", U32: "u32", U64: "u64", F32: "f32", F64: "f64"}
 _BITS = {F32: ("unsigned int", "__float_as_uint", "__uint_as_float"),
          F64: ("unsigned long long", "__double_as_longlong", "__longlong_as_double")}
 _RMW = {"add": 0, "min": 1, "max": 2, "exchange": 3}
@@ -70,9 +75,12 @@ _NATIVE = {
     (U32, "exchange"): "atomicExch", (U32, "cas"): "atomicCAS",
     (F32, "add"): "atomicAdd", (F32, "exchange"): "atomicExch", (F64, "add"): "atomicAdd",
 }
-_I64_NATIVE = {"add": ("atomicAdd", "unsigned long long"), "exchange": ("atomicExch", "unsigned long long"),
-               "cas": ("atomicCAS", "unsigned long long"), "min": ("atomicMin", "long long"),
-               "max": ("atomicMax", "long long")}
+_ULL = "unsigned long long"
+_NATIVE64 = {(t, op): (fn, _ULL if op in ("add", "exchange", "cas") or t == U64 else "long long")
+             for t in (I64, U64) for op, fn in (("add", "atomicAdd"), ("exchange", "atomicExch"), ("cas", "atomicCAS"),
+                                                ("min", "atomicMin"), ("max", "atomicMax"))}
+"""64-bit atomics through CUDA's ``unsigned long long`` overloads (wrapping add, bit-exact exchange and
+cas), signed min/max through the ``long long`` ones."""
 
 
 def _cas_helpers(t: ScalarType) -> str:
@@ -89,7 +97,7 @@ def _cas_helpers(t: ScalarType) -> str:
             f"        if (!(o == c)) return o;\n        {c} n = v;\n{swap}}}\n")
 
 
-_SHUFFLED = {I32, U32, I64, F32, F64}
+_SHUFFLED = {I32, U32, I64, U64, F32, F64}
 """Types ``__shfl_sync`` moves in one instruction; the rest go through work-group memory."""
 
 
@@ -108,8 +116,9 @@ class Cuda(Dialect):
     barrier = "__syncthreads()"
 
     def prelude(self, uses: frozenset[ScalarType]) -> str:
-        helpers = _PORTABLE.replace("static inline ", "static __device__ inline ")
-        assert helpers != _PORTABLE, "the portable helpers changed: update hal.kernel.cuda.Cuda.prelude"
+        portable = _PORTABLE + NARROW + NARROW_F64
+        helpers = portable.replace("static inline ", "static __device__ inline ")
+        assert "static inline" not in helpers and helpers != portable, "update hal.kernel.cuda.Cuda.prelude"
         parts = [_HEAD, helpers, _FAULT]
         parts += [_cas_helpers(t) for t in (F32, F64) if t in uses]
         return "\n".join(parts)
@@ -129,9 +138,9 @@ class Cuda(Dialect):
         return f"__shfl_sync({mask}, ({value}), ({lane}))"
 
     def atomic(self, op: str, space: str, t: ScalarType, ref: str, operands: list[str]) -> str:
-        if t == I64:
-            fn, as_t = _I64_NATIVE[op]
-            return f"(int64_t){fn}(({as_t} *)&{ref}, {', '.join(f'({as_t})({o})' for o in operands)})"
+        if (t, op) in _NATIVE64:
+            fn, as_t = _NATIVE64[t, op]
+            return f"({t.c_name}){fn}(({as_t} *)&{ref}, {', '.join(f'({as_t})({o})' for o in operands)})"
         native = _NATIVE.get((t, op))
         args = ", ".join([f"&{ref}", *operands])
         if native is not None:

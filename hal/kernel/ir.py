@@ -32,6 +32,16 @@ in :mod:`hal.kernel.interpreter` defines them):
   Work-item of linear local id ``l`` is lane ``l % S`` of subgroup ``l // S``; the
   last subgroup of a work-group holds ``threads per group % S`` lanes when that
   is not zero.
+  zero. Float-to-int casts of NaN or out-of-range values are unspecified,
+  except to the 8/16-bit integers: the float truncates to ``i32`` (unspecified
+  outside its range) and then wraps.
+* Narrow types (``f16 bf16 i8 u8 i16 u16``) are storage only: they appear in
+  parameters, buffers, variables, constants, loads, stores and ``Cast``; a
+  ``Unary``, ``Binary`` or ``Call`` never computes in one (the frontend
+  promotes operands to ``f32``/``i32``). ``f16``/``bf16`` widen exactly; a
+  cast *to* ``f16`` rounds the source once to nearest even (numpy's float16),
+  one *to* ``bf16`` rounds to ``f32`` first and then to ``bf16`` (as
+  ``ml_dtypes``); NaN stays NaN with its sign. ``u64`` is a full integer type.
 
 Bump :data:`IR_VERSION` on any change a backend could observe.
 """
@@ -63,7 +73,13 @@ UNARY_OPS = ("neg", "not", "invert")
 MATH_FUNCS = (
     "sqrt", "exp", "log", "sin", "cos", "tanh", "abs", "min", "max",
     "floor", "ceil", "fma", "pow",
+    "erf", "erfc", "exp2", "log2", "log10", "log1p", "expm1", "rsqrt", "tan", "asin", "acos", "atan", "atan2",
+    "sinh", "cosh", "trunc", "round", "copysign", "hypot", "isnan", "isinf", "isfinite",
 )
+"""A ``Call`` computes in its ``type`` (arguments of that type), except :data:`PREDICATES`. The accuracy
+each backend owes per function is :data:`hal.kernel.accuracy.ACCURACY`."""
+PREDICATES = ("isnan", "isinf", "isfinite")
+"""Calls whose ``type`` is ``bool``; the argument keeps its float type."""
 THREAD_INDICES = ("global_id", "local_id", "group_id", "local_size", "num_groups", "global_size")
 SUBGROUP_INDICES = ("subgroup_size", "subgroup_local_id")
 """Thread indices of the subgroup (always ``dim`` 0): ``S``, and this work-item's lane ``l % S``."""
@@ -147,6 +163,11 @@ class ThreadIndex:
 
 
 Expr = Const | Var | Load | Unary | Binary | Select | Cast | Call | ThreadIndex
+
+
+def call_type(call: Call) -> ScalarType:
+    """The type a math ``Call`` computes in: its ``type``, or for a predicate its argument's."""
+    return call.args[0].type if call.func in PREDICATES and call.args else call.type
 
 
 # ------------------------------------------------------------------ statements

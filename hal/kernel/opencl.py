@@ -11,6 +11,10 @@ on ``__global`` and ``__local``); 64-bit integer add/exchange/cas are ``atom_*``
 ``cl_khr_int64_base_atomics``; everything else (float add, min and max, 64-bit min/max, every
 ``f64`` operation) is a compare-and-swap loop over the value's bits that applies the IR's
 operation (wrapping add, NaN-propagating min/max). A 64-bit atomic on a device without the extension is an UnsupportedError.
+
+Narrow types: ``char``/``short`` typedefs for the 8/16-bit integers; ``f16`` and ``bf16`` are ``ushort``
+bit patterns converted by :mod:`._cnarrow`'s integer code, so no ``cl_khr_fp16`` is needed (PoCL has none)
+and the bits match the CPU backend and the reference interpreter.
 """
 
 from __future__ import annotations
@@ -18,18 +22,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._errors import UnsupportedError
+from ._cnarrow import NARROW, NARROW_F64
 from ._cprelude import _PORTABLE
 from .simt import FAULT_WORDS, Dialect
 from .types import ScalarType
 
 I32, U32, I64, F32, F64 = ScalarType.I32, ScalarType.U32, ScalarType.I64, ScalarType.F32, ScalarType.F64
+U64 = ScalarType.U64
 BUILD_OPTIONS = ("-cl-std=CL1.2", "-cl-fp32-correctly-rounded-divide-sqrt")
 """Exact IEEE division and sqrt (OpenCL allows 2.5 ulp otherwise); never ``-cl-fast-relaxed-math``
 or ``-cl-mad-enable``, which would change results against the reference interpreter."""
-_MATH = ("sqrt", "exp", "log", "sin", "cos", "tanh", "floor", "ceil", "fma", "fmod", "copysign", "pow")
-_SUFFIX = {I32: "i32", I64: "i64", U32: "u32", F32: "f32", F64: "f64"}
+_MATH = ("sqrt", "exp", "log", "sin", "cos", "tanh", "floor", "ceil", "fma", "fmod", "copysign", "pow",
+         "erf", "erfc", "exp2", "log2", "log10", "log1p", "expm1", "tan", "asin", "acos", "atan", "atan2", "sinh",
+         "cosh", "trunc", "rint", "hypot")
+_SUFFIX = {I32: "i32", I64: "i64", U32: "u32", U64: "u64", F32: "f32", F64: "f64"}
 _BITS = {I32: ("uint", "as_int"), U32: ("uint", "as_uint"), F32: ("uint", "as_float"),
-         I64: ("ulong", "as_long"), F64: ("ulong", "as_double")}
+         I64: ("ulong", "as_long"), U64: ("ulong", "as_ulong"), F64: ("ulong", "as_double")}
 _SPACES = {"global": ("g", "volatile __global"), "shared": ("l", "volatile __local")}
 """Where atomics may act (the language refuses them on per-work-item arrays)."""
 _RMW = {"add": 0, "min": 1, "max": 2, "exchange": 3}
@@ -38,10 +46,17 @@ _NATIVE32 = {"add": "atomic_add", "min": "atomic_min", "max": "atomic_max", "exc
 _NATIVE64 = {"add": "atom_add", "exchange": "atom_xchg", "cas": "atom_cmpxchg"}
 
 _HEAD = """#pragma OPENCL FP_CONTRACT OFF
+typedef char int8_t;
+typedef uchar uint8_t;
+typedef short int16_t;
+typedef ushort uint16_t;
 typedef int int32_t;
 typedef uint uint32_t;
 typedef long int64_t;
 typedef ulong uint64_t;
+#define hal_f32_bits(x) as_uint(x)
+#define hal_bits_f32(u) as_float(u)
+#define hal_f64_bits(x) as_ulong(x)
 #define fabsf fabs
 """ + "".join(f"#define {m}f {m}\n" for m in _MATH)
 
@@ -110,8 +125,9 @@ class OpenCL(Dialect):
         if self.int64_atomics:
             parts.append("#pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable\n")
         parts.append(_helpers(self.fp64))
+        parts.append(NARROW + (NARROW_F64 if self.fp64 else ""))
         parts.append(_FAULT)
-        for t in (I32, U32, I64, F32, F64):
+        for t in (I32, U32, I64, U64, F32, F64):
             if t not in uses or (t == F64 and not self.fp64):
                 continue
             for s, space in _SPACES.values():
@@ -131,7 +147,7 @@ class OpenCL(Dialect):
             raise UnsupportedError(f"OpenCL: this device has no 64-bit atomics (cl_khr_int64_base_atomics) for "
                                    f"hal.atomic_{op} on {t.value}; use a 32-bit type", "atomics")
         args = ", ".join([f"&{ref}", *operands])
-        native = _NATIVE32 if t in (I32, U32) else _NATIVE64 if t == I64 else {}
+        native = _NATIVE32 if t in (I32, U32) else _NATIVE64 if t in (I64, U64) else {}
         if op in native:
             return f"{native[op]}({args})"
         if op == "cas":

@@ -19,11 +19,13 @@ and the host turns the record into a ``DeviceFault`` with :func:`fault_message`.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .._errors import CompileError
-from . import ir
+from . import _cexpr, _cnarrow, _cprelude, ir
 from ._cexpr import _SUFFIX, _binary, _call, _cast, _const, _ident, _loop_value, _unary
 from .analysis import check_barriers
 from .types import ScalarType
@@ -35,6 +37,8 @@ FAULT_WORDS = 16
 index lo, index hi, size lo, size hi]."""
 ZERO_STEP = -1
 """Site number of a zero ``range`` step (sites >= 0 are bounds-checked accesses)."""
+SOURCES = (Path(__file__), *(Path(inspect.getfile(m)) for m in (_cexpr, _cnarrow, _cprelude)))
+"""The files the generated code depends on (a dialect adds its own): kernel caches hash them."""
 THREAD_KINDS = ("global_id", "local_id", "group_id", "local_size", "num_groups", "global_size")
 _REDUCE_FN = {"reduce_add": "add", "reduce_max": "max", "reduce_min": "min"}
 """The portable helper (``hal_<fn>_<type>`` of :mod:`._cprelude`) of each reduction."""
@@ -367,7 +371,8 @@ class _Simt:
         if isinstance(e, ir.Binary):
             return _binary(e.op, self.expr(e.lhs, line), self.expr(e.rhs, line), e.lhs.type, e.rhs.type, e.type)
         if isinstance(e, ir.Call):
-            return _call(e.func, [_cast(self.expr(x, line), x.type, e.type) for x in e.args], e.type)
+            t = ir.call_type(e)
+            return _call(e.func, [_cast(self.expr(x, line), x.type, t) for x in e.args], t)
         raise CompileError(f"unknown expression {type(e).__name__}", self.k.source_file, line)
 
 

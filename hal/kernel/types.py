@@ -3,14 +3,24 @@
 ``hal.f32`` and friends are :class:`ScalarType` members: kernels use them as
 annotations and casts (``hal.f32(x)`` inside a kernel); the IR stores their
 string values.
+
+*Narrow* types (``f16 bf16 i8 u8 i16 u16``) are storage types, as in C, OpenCL
+and CUDA: a value of one is promoted to its :attr:`ScalarType.promoted` type
+(``f32`` for the two half-precision floats, ``i32`` for the small integers)
+before any arithmetic, comparison or math function, and a value of the
+promoted type converts back where it is assigned or stored to a narrow
+variable or element (floats round to nearest even, integers wrap). ``bf16``
+comes from ``ml_dtypes`` (numpy has no bfloat16).
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 
@@ -23,6 +33,13 @@ class ScalarType(str, enum.Enum):
     F32 = "f32"
     F64 = "f64"
     BOOL = "bool"
+    I8 = "i8"
+    U8 = "u8"
+    I16 = "i16"
+    U16 = "u16"
+    U64 = "u64"
+    F16 = "f16"
+    BF16 = "bf16"
 
     @property
     def np_dtype(self) -> np.dtype[Any]:
@@ -30,15 +47,25 @@ class ScalarType(str, enum.Enum):
 
     @property
     def is_float(self) -> bool:
-        return self in (ScalarType.F32, ScalarType.F64)
+        return self in _FLOATS
 
     @property
     def is_int(self) -> bool:
-        return self in (ScalarType.I32, ScalarType.I64, ScalarType.U32)
+        return self in _INTS
 
     @property
     def is_signed(self) -> bool:
-        return self in (ScalarType.I32, ScalarType.I64, ScalarType.F32, ScalarType.F64)
+        return self in _SIGNED
+
+    @property
+    def is_narrow(self) -> bool:
+        """A storage type that computes in :attr:`promoted` (f16, bf16, i8, u8, i16, u16)."""
+        return self in _PROMOTED
+
+    @property
+    def promoted(self) -> ScalarType:
+        """The type arithmetic on this type happens in: f32 for f16/bf16, i32 for 8/16-bit integers, else itself."""
+        return _PROMOTED.get(self, self)
 
     @property
     def bits(self) -> int:
@@ -46,6 +73,7 @@ class ScalarType(str, enum.Enum):
 
     @property
     def c_name(self) -> str:
+        """The C type of a value (``hal_f16``/``hal_bf16`` are ``uint16_t`` bit patterns in every C dialect)."""
         return _C[self]
 
     @classmethod
@@ -71,6 +99,13 @@ _NP: dict[ScalarType, np.dtype[Any]] = {
     ScalarType.F32: np.dtype(np.float32),
     ScalarType.F64: np.dtype(np.float64),
     ScalarType.BOOL: np.dtype(np.bool_),
+    ScalarType.I8: np.dtype(np.int8),
+    ScalarType.U8: np.dtype(np.uint8),
+    ScalarType.I16: np.dtype(np.int16),
+    ScalarType.U16: np.dtype(np.uint16),
+    ScalarType.U64: np.dtype(np.uint64),
+    ScalarType.F16: np.dtype(np.float16),
+    ScalarType.BF16: np.dtype(ml_dtypes.bfloat16),
 }
 _FROM_NP = {dt: st for st, dt in _NP.items()}
 _C = {
@@ -80,7 +115,43 @@ _C = {
     ScalarType.F32: "float",
     ScalarType.F64: "double",
     ScalarType.BOOL: "bool",
+    ScalarType.I8: "int8_t",
+    ScalarType.U8: "uint8_t",
+    ScalarType.I16: "int16_t",
+    ScalarType.U16: "uint16_t",
+    ScalarType.U64: "uint64_t",
+    ScalarType.F16: "hal_f16",
+    ScalarType.BF16: "hal_bf16",
 }
+_FLOATS = frozenset({ScalarType.F16, ScalarType.BF16, ScalarType.F32, ScalarType.F64})
+_INTS = frozenset({ScalarType.I8, ScalarType.U8, ScalarType.I16, ScalarType.U16, ScalarType.I32, ScalarType.U32,
+                   ScalarType.I64, ScalarType.U64})
+_SIGNED = _FLOATS | {ScalarType.I8, ScalarType.I16, ScalarType.I32, ScalarType.I64}
+_PROMOTED = {
+    ScalarType.F16: ScalarType.F32, ScalarType.BF16: ScalarType.F32,
+    ScalarType.I8: ScalarType.I32, ScalarType.U8: ScalarType.I32,
+    ScalarType.I16: ScalarType.I32, ScalarType.U16: ScalarType.I32,
+}
+INT_RANGES: dict[ScalarType, tuple[int, int]] = {
+    t: (int(np.iinfo(t.np_dtype).min), int(np.iinfo(t.np_dtype).max)) for t in _INTS
+}
+"""The values of each integer type."""
+FLOAT_MAX: dict[ScalarType, float] = {
+    ScalarType.F16: 65504.0, ScalarType.BF16: 3.3895313892515355e38,
+    ScalarType.F32: 3.4028234663852886e38, ScalarType.F64: 1.7976931348623157e308,
+}
+"""The largest finite value of each float type."""
+
+
+
+def half_bits(t: ScalarType) -> Callable[[Any], int]:
+    """Host number -> the 16-bit pattern of f16/bf16 ``t``, rounded as the reference interpreter rounds a
+    scalar argument: how a backend that stores these types as ``uint16_t`` passes one."""
+    if not (t.is_narrow and t.is_float):
+        raise ValueError(f"{t.value} is not a 16-bit float type")
+    dtype = t.np_dtype
+    return lambda value: int(np.array(value, dtype).view(np.uint16))
+
 
 i32 = ScalarType.I32
 i64 = ScalarType.I64
@@ -88,6 +159,13 @@ u32 = ScalarType.U32
 f32 = ScalarType.F32
 f64 = ScalarType.F64
 bool_ = ScalarType.BOOL
+i8 = ScalarType.I8
+u8 = ScalarType.U8
+i16 = ScalarType.I16
+u16 = ScalarType.U16
+u64 = ScalarType.U64
+f16 = ScalarType.F16
+bf16 = ScalarType.BF16
 
 
 @dataclass(frozen=True, eq=False)

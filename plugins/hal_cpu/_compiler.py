@@ -33,6 +33,7 @@ import _cffi_backend
 
 from hal.backend import CompileError, Executable, HalError, UnsupportedError, checked_mode, kernel_cache_dir
 from hal.kernel import cemit, ir
+from hal.kernel.types import ScalarType, half_bits
 
 from ._runtime import ffi
 from ._runtime import lib as _rt
@@ -159,21 +160,27 @@ class CpuKernel(Executable):
 def make_packer(params: Sequence[ir.Param]) -> tuple[Callable[[Sequence[Any]], bytes], int]:
     """A function packing launch arguments into slots, with one precompiled ``struct.Struct``.
 
-    Pointer: element address (buffer address + byte offset) and element count; i32/i64 signed,
-    u32/bool unsigned, f32 in the low 4 bytes, f64 as is.
+    Pointer: element address (buffer address + byte offset) and element count; signed integers
+    sign-extended, unsigned ones and bool zero-extended, f32 in the low 4 bytes, f64 as is, f16 and
+    bf16 as their bit patterns (rounded to nearest even, as the reference interpreter's scalars).
     """
     fmt, values = "<", []
     for i, p in enumerate(params):
         if p.pointer:
             fmt += "QQ"
             values += [f"a{i}.buffer.address + a{i}.offset", f"a{i}.size"]
+        elif p.type.is_narrow and p.type.is_float:
+            fmt += "Q"
+            values.append(f"_bits_{p.type.value}(a{i})")
         else:
-            fmt += {"i32": "q", "i64": "q", "u32": "Q", "bool": "Q", "f32": "f4x", "f64": "d"}[p.type.value]
+            t = p.type
+            fmt += "f4x" if t.value == "f32" else "d" if t.value == "f64" else "q" if t.is_signed else "Q"
             values.append(f"a{i}")
     names = "".join(f"a{i}, " for i in range(len(params)))
     code = (f"def pack(args):\n    {names or '_'} = {'args' if params else '()'}\n"
             f"    return _pack({', '.join(values)})\n")
-    env: dict[str, Any] = {"_pack": struct.Struct(fmt).pack}
+    env: dict[str, Any] = {"_pack": struct.Struct(fmt).pack, "_bits_f16": half_bits(ScalarType.F16),
+                           "_bits_bf16": half_bits(ScalarType.BF16)}
     exec(code, env)  # noqa: S102 - generated from parameter kinds only: one Struct call per launch
     return env["pack"], struct.calcsize(fmt) // 8
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 _FEATURES = frozenset({
     Feature.KERNELS, Feature.F64, Feature.I64, Feature.ATOMICS, Feature.SHARED_MEMORY, Feature.BARRIERS,
     Feature.LOCAL_ARRAYS, Feature.MULTI_DIM, Feature.HOST_VISIBLE, Feature.INT8, Feature.SUBGROUPS,
+    Feature.F16, Feature.BF16, Feature.SMALL_INTS,
 })
 """Bounds checks are declared only in checked mode (HAL_CHECK=1), where kernels are compiled with them."""
 _VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD"}

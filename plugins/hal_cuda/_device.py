@@ -73,7 +73,8 @@ class CudaDevice(DeviceImpl[CudaBuffer]):
     def info(self) -> DeviceInfo:
         a = self.attribute
         features = {Feature.KERNELS, Feature.F64, Feature.I64, Feature.ATOMICS, Feature.SHARED_MEMORY,
-                    Feature.BARRIERS, Feature.LOCAL_ARRAYS, Feature.MULTI_DIM, Feature.SUBGROUPS}
+                    Feature.BARRIERS, Feature.LOCAL_ARRAYS, Feature.MULTI_DIM, Feature.SUBGROUPS, Feature.F16, Feature.BF16,
+                    Feature.SMALL_INTS}
         if checked_mode():
             features.add(Feature.BOUNDS_CHECKS)
         sms, clock_khz = a("MULTIPROCESSOR_COUNT"), a("CLOCK_RATE")

@@ -129,6 +129,8 @@ class CudaQueue(QueueImpl["CudaBuffer"]):
                 values += (a.buffer.handle, a.offset, a.size)
             else:
                 values.append(a)
+        for slot, bits in exe.halves:
+            values[slot] = bits(values[slot])
         number = 0
         if exe.source.can_fault:
             with self._lock:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 _FEATURES = frozenset({
     Feature.KERNELS, Feature.F64, Feature.I64, Feature.SHARED_MEMORY, Feature.BARRIERS, Feature.LOCAL_ARRAYS,
     Feature.MULTI_DIM, Feature.BOUNDS_CHECKS, Feature.SIMULATED_TIMING, Feature.SUBGROUPS,
+    Feature.F16, Feature.BF16, Feature.SMALL_INTS,
 })
 """No ATOMICS: HLS m_axi ports have no atomic read-modify-write."""
 

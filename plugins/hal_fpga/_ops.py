@@ -32,7 +32,7 @@ class Cost:
 
 def type_class(t: ScalarType) -> str:
     """The hardware class of a type: signedness does not change the datapath."""
-    return {ScalarType.U32: "i32"}.get(t, t.value)
+    return {ScalarType.U32: "i32", ScalarType.U64: "i64"}.get(t, t.value)
 
 
 _CMP = ("eq", "ne", "lt", "le", "gt", "ge")
@@ -77,6 +77,16 @@ def _float_ops(double: bool) -> dict[str, Cost]:
         "mod": div + floor + mul + add, "neg": Cost(0, 0, 1), "abs": Cost(0, 0, 1),
     })
     ops.update({c: cmp for c in _CMP})
+    exp, log, sin, sqrt = ops["exp"], ops["log"], ops["sin"], ops["sqrt"]
+    atan = sin + mul  # a CORDIC-style range reduction and polynomial, like sin's
+    ops.update({  # the later math functions, composed of the cores above as HLS math libraries build them
+        "exp2": exp, "log2": log, "log10": log + mul, "log1p": log + add, "expm1": exp + add,
+        "erf": exp + div + mul + add, "erfc": exp + div + mul + add, "rsqrt": sqrt + div, "tan": sin + div,
+        "atan": atan, "atan2": atan + div, "asin": atan + sqrt + div, "acos": atan + sqrt + div,
+        "sinh": exp + div + add, "cosh": exp + div + add, "trunc": floor, "round": floor,
+        "copysign": Cost(0, 0, 1), "hypot": sqrt + mul + mul + add,
+        "isnan": Cost(1, 0, 16, 1), "isinf": Cost(1, 0, 16, 1), "isfinite": Cost(1, 0, 16, 1),
+    })
     return ops
 
 
@@ -112,9 +122,25 @@ def op_cost(name: str, t: ScalarType) -> Cost:
         raise UnsupportedError(f"the fpga operator library has no {name} on {t.value}", feature=name) from None
 
 
+_HALF_CASTS: dict[tuple[str, str], Cost] = {
+    ("f16", "f32"): Cost(1, 0, 40, 30), ("f32", "f16"): Cost(2, 0, 90, 60), ("f64", "f16"): Cost(2, 0, 140, 100),
+    ("bf16", "f32"): Cost(0), ("f32", "bf16"): Cost(1, 0, 40, 20),
+}
+"""16-bit floats: bf16 widens by wiring; f16 renormalises subnormals; narrowing rounds to nearest even."""
+
+
 def cast_cost(src: ScalarType, dst: ScalarType) -> Cost:
-    """A conversion; integer and bool conversions are wiring (sign extension or truncation)."""
+    """A conversion; integer and bool conversions are wiring (sign extension or truncation); a 16-bit float
+    converts to anything but f32 (f64 -> f16 aside) through f32, as the IR defines."""
     def kind(t: ScalarType) -> str:
         return t.value if t.is_float else "int"
     a, b = kind(src), kind(dst)
-    return Cost(0) if a == b else _CASTS[a, b]
+    if a == b:
+        return Cost(0)
+    if (a, b) in _HALF_CASTS:
+        return _HALF_CASTS[a, b]
+    if a in ("f16", "bf16"):
+        return _HALF_CASTS[a, "f32"] + cast_cost(ScalarType.F32, dst)
+    if b in ("f16", "bf16"):
+        return cast_cost(src, ScalarType.F32) + _HALF_CASTS["f32", b]
+    return _CASTS[a, b]

@@ -205,7 +205,7 @@ def expr_cost(e: ir.Expr) -> Cost:
     if isinstance(e, ir.Unary):
         return op_cost(e.op, e.type)
     if isinstance(e, ir.Call):
-        return op_cost(e.func, e.args[0].type if e.func in ("abs", "min", "max") else e.type)
+        return op_cost(e.func, e.args[0].type if e.func in ("abs", "min", "max") else ir.call_type(e))
     if isinstance(e, ir.Select):
         return op_cost("select", e.type)
     if isinstance(e, ir.Cast):

@@ -28,7 +28,7 @@ from hal.kernel import ir, opencl, simt
 if TYPE_CHECKING:
     from ._device import OpenCLDevice
 
-_SOURCES = b"".join(Path(inspect.getfile(m)).read_bytes() for m in (simt, opencl)) + Path(__file__).read_bytes()
+_SOURCES = b"".join(p.read_bytes() for p in (*simt.SOURCES, Path(inspect.getfile(opencl)))) + Path(__file__).read_bytes()
 
 
 def cache_dir() -> Path:
@@ -93,10 +93,12 @@ def compile_kernel(device: OpenCLDevice, kernel: ir.Kernel) -> OpenCLKernel:
 
 def arg_dtypes(kernel: ir.Kernel) -> list[Any]:
     """The kernel's OpenCL arguments (hal.kernel.simt): a pointer is (buffer, byte offset, count), a scalar
-    its numpy type (bool as uint8), then the fault record and the launch's number; None marks a buffer."""
+    its numpy type (bool as uint8, f16/bf16 as their uint16 bits), then the fault record and the launch's number; None marks a buffer."""
     dtypes: list[Any] = []
     for p in kernel.params:
-        dtypes += [None, np.int64, np.int64] if p.pointer else [np.uint8 if p.type.value == "bool" else p.type.np_dtype]
+        scalar = np.uint8 if p.type.value == "bool" else np.uint16 if p.type.is_narrow and p.type.is_float else \
+            p.type.np_dtype
+        dtypes += [None, np.int64, np.int64] if p.pointer else [scalar]
     return [*dtypes, None, np.int32]
 
 

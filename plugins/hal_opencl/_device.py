@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pyopencl as cl
 
-from hal.backend import Buffer, DeviceImpl, DeviceInfo, Feature, OutOfMemoryError, checked_mode
+from hal.backend import Buffer, DeviceImpl, DeviceInfo, Feature, OutOfMemoryError, checked_mode, dtypes_for
 
 from ._queue import OpenCLQueue
 
@@ -51,14 +51,16 @@ class OpenCLDevice(DeviceImpl[OpenCLBuffer]):
     def info(self) -> DeviceInfo:
         d = self.device
         features = {Feature.KERNELS, Feature.I64, Feature.ATOMICS, Feature.BARRIERS, Feature.LOCAL_ARRAYS,
-                    Feature.MULTI_DIM, Feature.SUBGROUPS}
+                    Feature.MULTI_DIM, Feature.SUBGROUPS, Feature.F16, Feature.BF16,  # f16/bf16: ushort bits
+                    Feature.SMALL_INTS}
         if self.fp64:
             features.add(Feature.F64)
         if d.local_mem_size > 0:
             features.add(Feature.SHARED_MEMORY)
         if checked_mode():
             features.add(Feature.BOUNDS_CHECKS)
-        dtypes = ("bool", "int8", "uint8", "int32", "uint32", "int64", "float32") + (("float64",) if self.fp64 else ())
+        base = ("bool", "int8", "uint8", "int32", "uint32", "int64", "float32") + (("float64",) if self.fp64 else ())
+        dtypes = dtypes_for(features, base)
         kind = next((k for t, k in _KINDS.items() if d.type & t), "accelerator")
         sizes = tuple(min(s, 2**31 - 1) for s in d.max_work_item_sizes[:3])
         return DeviceInfo(

@@ -19,6 +19,7 @@ import pyopencl as cl
 
 from hal.backend import CommandTrace, DeviceFault, Dim3, EventImpl, HalError, OutOfMemoryError, QueueImpl
 from hal.kernel import simt
+from hal.kernel.types import ScalarType, half_bits
 
 if TYPE_CHECKING:
     from ._compiler import OpenCLKernel
@@ -53,6 +54,9 @@ def _wait(event: cl.Event, timeout: float) -> bool:
         time.sleep(_POLL_S)
     return True
 
+
+_BITS: dict[ScalarType, Callable[[Any], int]] = {t: half_bits(t) for t in (ScalarType.F16, ScalarType.BF16)}
+"""Scalar arguments of the 16-bit float types travel as their bit patterns (the kernel's ``ushort``)."""
 
 class OpenCLEvent(EventImpl):
     def __init__(self, event: cl.Event) -> None:
@@ -119,7 +123,7 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
             if p.pointer:
                 values += [a.buffer.handle, a.offset, a.size]
             else:
-                values.append(a)
+                values.append(_BITS[p.type](a) if p.type in _BITS else a)
         number = 0
         if exe.source.can_fault:
             with self._lock:

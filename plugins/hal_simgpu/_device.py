@@ -21,6 +21,7 @@ from ._tracer import GlobalBuffer, SimGpuTracer
 _FEATURES = frozenset({
     Feature.KERNELS, Feature.F64, Feature.I64, Feature.ATOMICS, Feature.SHARED_MEMORY, Feature.BARRIERS,
     Feature.LOCAL_ARRAYS, Feature.MULTI_DIM, Feature.BOUNDS_CHECKS, Feature.SIMULATED_TIMING, Feature.SUBGROUPS,
+    Feature.F16, Feature.BF16, Feature.SMALL_INTS,
 })
 
 SUBGROUP_SIZE = 32

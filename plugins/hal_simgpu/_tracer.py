@@ -25,6 +25,10 @@ _FLOAT_MATH = {  # instruction expansion of libdevice's IEEE-accurate functions 
     "div": ((1, 4.0),), "sqrt": ((1, 4.0),), "floordiv": ((0, 4.0),), "mod": ((0, 4.0),),
     "exp": ((1, 8.0),), "log": ((1, 8.0),), "tanh": ((1, 10.0),),
     "sin": ((1, 20.0),), "cos": ((1, 20.0),), "pow": ((1, 24.0),),
+    "exp2": ((1, 2.0),), "log2": ((1, 4.0),), "log10": ((1, 8.0),), "log1p": ((1, 12.0),),
+    "expm1": ((1, 12.0),), "rsqrt": ((1, 4.0),), "tan": ((2, 24.0),), "atan": ((1, 20.0),),
+    "atan2": ((2, 26.0),), "asin": ((2, 22.0),), "acos": ((2, 22.0),), "sinh": ((2, 12.0),),
+    "cosh": ((2, 12.0),), "erf": ((1, 16.0),), "erfc": ((2, 24.0),), "hypot": ((1, 10.0),),
 }
 _INT_HEAVY = {"floordiv": 20.0, "mod": 20.0, "pow": 10.0}
 WARP_STEPS = 5
@@ -53,7 +57,7 @@ def _cost(name: str, type_: ScalarType, constant_divisor: bool = False) -> Cost:
         if type_ is ScalarType.F64:  # no f64 MUFU: a longer FP64 sequence seeded by one MUFU op
             return ((_SFU, 1.0), (_FP64, 2.0 * fp + 2.0))
         return ((_SFU, float(sfu)), (_FP, fp)) if sfu else ((_FP, fp),)
-    wide = 2.0 if type_ is ScalarType.I64 else 1.0
+    wide = 2.0 if type_ in (ScalarType.I64, ScalarType.U64) else 1.0
     heavy = CONSTANT_DIVISION if constant_divisor and name in ("floordiv", "mod") else _INT_HEAVY.get(name)
     if heavy is not None:
         return ((_INT, heavy * wide * wide),)

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 
 import hal
 import hal.conformance
-from hal.conformance._generate import F32, I32, U32, Program, programs
+from hal.conformance._generate import BF16, F16, F32, F64, I8, I16, I32, I64, U8, U16, U32, U64, Program, programs
 from hal.kernel import cuda, ir, nvrtc, samples, simt
 
 pytest.importorskip("cuda.bindings.nvrtc", reason="the cuda extra is not installed: pip install 'hal-sdk[cuda]'")
@@ -84,11 +84,17 @@ def test_no_contraction_and_exact_division_in_the_ptx() -> None:
     assert "--use_fast_math" not in cuda.NVRTC_OPTIONS
 
 
-@pytest.mark.parametrize("family", ["scalar", "shared", "atomic"])
-def test_generated_programs_compile_for_sm80_and_sm90(family: Any, tmp_path: Path) -> None:
+WIDE = (I32, U32, I64, U64, F32, F64)
+NARROW = (I32, U32, F32, F16, BF16, I8, U8, I16, U16)
+
+
+@pytest.mark.parametrize(("family", "types"), [("scalar", (I32, U32, F32)), ("scalar", WIDE), ("scalar", NARROW),
+                                               ("shared", (I32, U32, F32)), ("atomic", (I32, U32, F32))],
+                         ids=["scalar", "scalar-64bit", "scalar-narrow", "shared", "atomic"])
+def test_generated_programs_compile_for_sm80_and_sm90(family: Any, types: Any, tmp_path: Path) -> None:
     @settings(max_examples=12, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(programs(family, (I32, U32, F32)))
+    @given(programs(family, types))
     def compiles(program: Program) -> None:
         kernel = program.load(tmp_path).ir
         text = simt.emit(kernel, cuda.Cuda()).text
@@ -177,7 +183,8 @@ def test_queues_of_several_threads_ordered_by_events() -> None:
 @needs_gpu
 def test_fills_of_every_pattern_width() -> None:
     dev = hal.device("cuda:0")
-    for dtype, value in ((np.uint8, 7), (np.int32, -3), (np.float32, 1.5), (np.float64, -2.25), (np.int64, 2**40 + 5)):
+    for dtype, value in ((np.uint8, 7), (np.int16, -3), (np.float16, 0.5), (np.int32, -3), (np.float32, 1.5),
+                         (np.float64, -2.25), (np.int64, 2**40 + 5)):
         x = dev.full((1001,), value, dtype)
         np.testing.assert_array_equal(x[1:].numpy(), np.full(1000, value, dtype))
 
