@@ -21,6 +21,7 @@ from ._errors import (
     OutOfMemoryError,
     PluginError,
     UnsupportedError,
+    ZeroCopyError,
 )
 from ._features import Feature
 from .backend import API_VERSION, SDK_VERSION
@@ -130,5 +131,5 @@ __all__ = [
     "API_VERSION", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "Feature", "HalError",
     "HazardError",
     "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "Ptr", "ScalarType",
-    "UnsupportedError", "bool_", "f32", "f64", "i32", "i64", "u32", *sorted(_LAZY), *sorted(_SUBMODULES),
+    "UnsupportedError", "ZeroCopyError", "bool_", "f32", "f64", "i32", "i64", "u32", *sorted(_LAZY), *sorted(_SUBMODULES),
 ]

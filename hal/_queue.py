@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _profile
 from ._errors import DeviceTimeout, InvalidArgumentError, InvalidHandleError
-from ._event import Event
+from ._event import Event, Timeline
 from ._launch import CompiledKernel
 from ._memory import Array
 from .backend import CommandTrace, QueueImpl
@@ -32,7 +32,7 @@ T = TypeVar("T")
 
 class Queue:
     __slots__ = ("device", "impl", "name", "_keep", "_kept", "_keep_lock", "_closed", "_last_kernel", "_hazards",
-                 "_finalizer", "_closing", "__weakref__")
+                 "_finalizer", "_closing", "_timeline", "__weakref__")
 
     def __init__(self, device: Device, impl: QueueImpl[Any], name: str) -> None:
         self.device = device
@@ -48,6 +48,7 @@ class Queue:
         self._closing = threading.Lock()
         """Held while the core looks at the backend queue from outside (``_if_busy``) and while it
         closes it, so no thread calls into a backend queue that another thread has closed."""
+        self._timeline = Timeline()
 
     # ------------------------------------------------------------ commands
     def copy(self, dst: Array | np.ndarray, src: Array | np.ndarray, *, blocking: bool = True) -> None:
@@ -144,7 +145,7 @@ class Queue:
         except AttributeError:
             compiled = kernel if type(kernel) is CompiledKernel else None
         if compiled is None or compiled.device is not device:
-            compiled = device.compile(kernel)
+            compiled = self._timeline.stalled(self.impl, lambda: device.compile(kernel))
         g, b = compiled.dims(grid, block)
         bound = compiled.bind(args)
         if self._closed:
@@ -160,7 +161,7 @@ class Queue:
     def record(self) -> Event:
         """A marker after everything enqueued so far."""
         self._check_open()
-        event = Event(self.device, self.impl.record(), self)
+        event = Event(self.device, *self._timeline.record(self.impl), self)
         if self._hazards is not None:
             event._token = self._hazards.record(self)
         return event

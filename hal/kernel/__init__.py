@@ -47,7 +47,7 @@ from .function import DeviceFunction, KernelFunction, Launch, func
 from .types import Ptr, PtrType, ScalarType, bool_, f32, f64, i32, i64, u32
 
 __all__ = [
-    "KernelFunction", "DeviceFunction", "Launch", "func", "parse_kernel", "required_features",
+    "KernelFunction", "DeviceFunction", "Launch", "func", "from_source", "parse_kernel", "required_features",
     "uniform_control", "Uniformity", "ir", "types",
     "ScalarType", "PtrType", "Ptr", "i32", "i64", "u32", "f32", "f64", "bool_",
     "global_id", "local_id", "group_id", "local_size", "num_groups", "global_size",
@@ -59,11 +59,12 @@ __all__ = [
 
 if TYPE_CHECKING:
     from . import ir
+    from ._text import from_source
     from .analysis import Uniformity, required_features, uniform_control
     from .frontend import parse_kernel
 
 _LAZY = {"ir": ".ir", "parse_kernel": ".frontend", "required_features": ".analysis", "uniform_control": ".analysis",
-         "Uniformity": ".analysis"}
+         "Uniformity": ".analysis", "from_source": "._text"}
 """Loaded on first use: parsing is only needed when a kernel is first compiled."""
 
 
