@@ -100,7 +100,7 @@ def test_from_source_errors_point_into_the_text_even_after_linecache_is_cleared(
     kernel = hk.from_source("def bad(x: hal.Ptr[hal.f32]):\n    x[0] = 1.0\n    x[1] = y\n")
     linecache.clearcache()
     with pytest.raises(CompileError, match="name 'y' is not defined") as info:
-        kernel.ir
+        kernel.ir  # noqa: B018 - parsing raises
     assert info.value.line == 3 and info.value.filename.startswith("<hal.kernel.from_source bad")
 
 
