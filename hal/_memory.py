@@ -40,11 +40,31 @@ class Array:
         self._arg: BufferArg | None = None
 
     def _launch_arg(self) -> BufferArg:
-        """The snapshot a launch hands the backend (made once: an Array never changes its memory)."""
+        """The snapshot a launch hands the backend (made once: an Array never changes its memory).
+        A read-only array's is never cached, so a launch that writes its parameter always comes
+        here (through ``_arg`` being None) and is refused."""
         arg = self._arg
         if arg is None:
-            arg = self._arg = BufferArg(self.buffer, self.offset, self.size)
+            arg = BufferArg(self.buffer, self.offset, self.size)
+            if not self._block.readonly:
+                self._arg = arg
         return arg
+
+    @property
+    def readonly(self) -> bool:
+        """True for memory shared with a producer that forbids writes (a JAX array, a read-only
+        numpy array, imported with ``dev.asarray``): commands may read it, none may write it."""
+        return self._block.readonly
+
+    def _check_writable(self, what: str) -> None:
+        if self._block.readonly:
+            raise self._readonly_error(what)
+
+    def _readonly_error(self, what: str) -> InvalidArgumentError:
+        return InvalidArgumentError(
+            f"{what} writes {self._describe()}, which is read-only: it shares the memory of a read-only "
+            "producer (a JAX array, a read-only numpy array); import a writable copy with "
+            "dev.asarray(obj, copy=True)")
 
     # ------------------------------------------------------------ handles
     @property

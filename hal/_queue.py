@@ -57,7 +57,7 @@ class Queue:
         unchanged until the queue is synchronised). Arrays of another device go through the host."""
         device = self.device
         if (type(dst) is Array and type(src) is Array and dst.device is device and src.device is device
-                and dst.shape == src.shape and dst.dtype == src.dtype and not self._closed):
+                and dst.shape == src.shape and dst.dtype == src.dtype and not self._closed and not dst._block.readonly):
             if dst.nbytes:  # the common case, checked in one expression: device to device
                 if self._hazards is not None:
                     self._hazards.command(self, "copy", (src,), (dst,))
@@ -69,6 +69,8 @@ class Queue:
         if not (d_is or s_is):
             raise InvalidArgumentError("q.copy needs at least one hal.Array; use numpy.copyto for host copies")
         _check_same(dst, src)
+        if d_is:
+            dst._check_writable("q.copy")  # type: ignore[union-attr]
         if d_is and s_is:
             self._copy_across_devices(dst, src)  # type: ignore[arg-type]  # same device: the fast path above
             return
@@ -124,6 +126,7 @@ class Queue:
         """Set every element of ``arr`` to ``value`` (which must be representable in its dtype)."""
         self._check_open()
         self._on_this_device(arr, "arr")
+        arr._check_writable("q.fill")
         key = _pattern_key(arr.dtype, value)
         pattern = _PATTERNS.get(key) if key is not None else None
         if pattern is None:
@@ -259,6 +262,8 @@ class Queue:
         """Announce a backend-defined command (a native operator, say) about to be enqueued on
         this queue, with the arrays it reads and writes (checked for hazards under HAL_CHECK=1);
         returns its trace, or None when no profile is open; the backend fills it like any other."""
+        for arr in writes:
+            arr._check_writable(name)
         if self._hazards is not None:
             self._hazards.command(self, name, reads, writes)
         return self._trace(name, kind, nbytes) if _profile.ACTIVE else None
