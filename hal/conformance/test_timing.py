@@ -128,7 +128,9 @@ def test_profile_records_carry_model_time_and_counters(device: hal.Device) -> No
 @pytest.mark.feature("kernels")
 def test_first_launch_time_excludes_the_compile(device: hal.Device) -> None:
     """A kernel compiles at its first launch, on the host; the events around that launch time the
-    device's work only, on one queue and on several queues launching from several threads."""
+    device's work only, on one queue and on several queues launching from several threads. (A
+    simulated clock never counts host time; what a first run loads, such as an FPGA bitstream, is
+    device time and stays.)"""
     runs = 4
 
     def first_launch(q: hal.Queue, tag: int) -> tuple[float, float, float]:
@@ -149,12 +151,8 @@ def test_first_launch_time_excludes_the_compile(device: hal.Device) -> None:
     with ThreadPoolExecutor(runs) as pool:
         results += list(pool.map(first_launch, queues, [next(tags) for _ in queues]))
     for first, second, host in results:
-        assert first >= 0.0
-        if device.supports("simulated_timing"):
-            assert first == pytest.approx(second, rel=REL), (
-                f"the first launch took {first} s of model time and the second {second} s: compiling is not "
-                "device time")
-        elif host > 0.05:  # the launch call compiled for that long: none of it may show
+        assert first >= 0.0 and second >= 0.0
+        if host > 0.05 and not device.info.simulated:  # the call compiled that long: none of it may show
             assert first < host / 2, (f"the first launch's events are {first} s apart; its call took {host} s, "
                                       "mostly compiling, which is host time, not device time")
     for q in queues:

@@ -172,14 +172,14 @@ def test_hal_arrays(cpu: hal.Device, fake: hal.Device) -> None:
 
 
 def test_device_copy_of_an_array_sees_queued_writes(cpu: hal.Device) -> None:
-    x = cpu.zeros((1 << 16,), np.float32)
-    q = cpu.queue()
-    for _ in range(20):
-        cpu.default_queue.fill(x, 1.0)
-        double[(1 << 16) // 256, 256, q](x, 1 << 16)  # ordered after the fill below
-        q.synchronize()
-        cpu.default_queue.fill(x, 3.0)
-        np.testing.assert_array_equal(cpu.asarray(x, copy=True).numpy()[:4], [3.0] * 4)
+    n = 1 << 16
+    x = cpu.zeros((n,), np.float32)
+    q, d = cpu.queue(), cpu.default_queue
+    for r in range(20):
+        d.fill(x, float(r))
+        q.wait(d.record())
+        double[n // 256, 256, q](x, n)
+        np.testing.assert_array_equal(cpu.asarray(x, copy=True).numpy()[::4096], 2.0 * r)  # waits for q
 
 
 # ---------------------------------------------------------------- lifetimes
