@@ -148,7 +148,8 @@ class Queue:
         except AttributeError:
             compiled = kernel if type(kernel) is CompiledKernel else None
         if compiled is None or compiled.device is not device:
-            compiled = self._timeline.stalled(self.impl, lambda: device.compile(kernel))
+            compiled = (device.compile(kernel) if self._closed else
+                        self._timeline.stalled(self.impl, lambda: device.compile(kernel)))
         g, b = compiled.dims(grid, block)
         bound = compiled.bind(args)
         if self._closed:
