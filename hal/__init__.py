@@ -21,6 +21,7 @@ from ._errors import (
     OutOfMemoryError,
     PluginError,
     UnsupportedError,
+    ZeroCopyError,
 )
 from ._features import Feature
 from .backend import API_VERSION, SDK_VERSION
@@ -53,7 +54,7 @@ _LAZY = {
     "CompiledKernel": "._launch", "MemoryStats": "._pool", "DeviceInfo": "._info",
     "BackendStatus": "._plugins", "profile": "._profile", "Profile": "._profile",
     "ProfileRecord": "._profile", "func": ".kernel", "KernelFunction": ".kernel",
-    "register_plugin": "._plugins",
+    "register_plugin": "._plugins", "from_dlpack": "._interop",
     "global_id": ".kernel.builtins", "local_id": ".kernel.builtins", "group_id": ".kernel.builtins",
     "local_size": ".kernel.builtins", "num_groups": ".kernel.builtins", "global_size": ".kernel.builtins",
     "shared": ".kernel.builtins", "local": ".kernel.builtins", "barrier": ".kernel.builtins",
@@ -133,6 +134,7 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from ._device import Device as Device
     from ._event import Event as Event
     from ._info import DeviceInfo as DeviceInfo
+    from ._interop import from_dlpack as from_dlpack
     from ._launch import CompiledKernel as CompiledKernel
     from ._lookup import backends as backends
     from ._lookup import device as device
@@ -212,6 +214,6 @@ __all__ = [
     "API_VERSION", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "Feature", "HalError",
     "HazardError",
     "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "Ptr", "Const", "ScalarType",
-    "UnsupportedError", "bf16", "bool_", "dtype_var", "f16", "f32", "f64", "i8", "i16", "i32", "i64", "u8", "u16",
-    "u32", "u64", *sorted(_LAZY), *sorted(_SUBMODULES),
+    "UnsupportedError", "ZeroCopyError", "bf16", "bool_", "dtype_var", "f16", "f32", "f64", "i8", "i16", "i32", "i64",
+    "u8", "u16", "u32", "u64", *sorted(_LAZY), *sorted(_SUBMODULES),
 ]

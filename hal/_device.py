@@ -118,6 +118,32 @@ class Device:
         arr = Array(self, self._pool.allocate(host.nbytes), 0, host.shape, host.dtype)
         return self._initialised(arr, lambda q: q.write(arr, host))
 
+    def asarray(self, obj: Any, dtype: Any = None, *, copy: bool | None = None) -> Array:
+        """``obj`` as an array of this device, as ``numpy.asarray``: host memory of numpy, PyTorch,
+        JAX (anything with DLPack or the buffer protocol) is shared without a copy where this
+        device can address it (``cpu``) and it is C-contiguous, aligned, of a supported dtype
+        (``dtype`` None or the same); else it is copied. ``copy=True`` always copies;
+        ``copy=False`` never does and raises :class:`hal.ZeroCopyError` saying why. A shared
+        array keeps the producer alive as long as it or any view or export of it lives; see
+        docs/memory-model.md for when the producer sees the device's writes."""
+        from ._interop import asarray
+
+        return asarray(self, obj, dtype, copy)
+
+    def _adopt(self, memory: np.ndarray, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Array | None:
+        """An array over host memory that another library owns (C-contiguous, aligned, of a dtype
+        this device stores), or None when the backend cannot adopt host memory."""
+        if not self.info.host_visible:
+            return None
+        raw = memory.reshape(-1).view(np.uint8)
+        buffer = self.impl.adopt_host(raw)
+        if buffer is None:
+            return None
+        arr = Array(self, self._pool.adopt(buffer, readonly=not raw.flags.writeable), 0, shape, dtype)
+        if self._hazards is not None:
+            self._hazards.created(arr)
+        return arr
+
     def _initialised(self, arr: Array, enqueue: Callable[[Queue], None]) -> Array:
         """``arr`` once ``enqueue(q)`` has run to completion on the creation queue: a queue of the
         core's own, so creation waits for its own fill or copy only, never behind the user's
@@ -227,6 +253,8 @@ class Device:
                 errors.append(exc)
         if self._hazards is not None:
             self._hazards.host_wait_all()
+        if self._pool_ is not None:
+            self._pool_.reap()
         if errors:
             raise errors[0]
 

@@ -28,6 +28,12 @@ class InvalidArgumentError(HalError, ValueError):
     """An argument has the wrong type, shape, dtype, device or value."""
 
 
+class ZeroCopyError(InvalidArgumentError):
+    """``copy=False`` (``dev.asarray``, ``hal.from_dlpack``, ``np.asarray(x, copy=False)``) where
+    sharing the memory is impossible; the message says why (device, layout, dtype, read-only
+    producer) and what to pass instead. A ValueError, as numpy's ``copy=False`` raises."""
+
+
 class UnsupportedError(HalError):
     """The device cannot run something; the message names the missing feature."""
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import DeviceTimeout, InvalidArgumentError
-from .backend import EventImpl
+from .backend import EventImpl, QueueImpl
 
 if TYPE_CHECKING:
     from ._device import Device
@@ -13,11 +17,13 @@ if TYPE_CHECKING:
 
 
 class Event:
-    __slots__ = ("device", "impl", "queue", "_token")
+    __slots__ = ("device", "impl", "mark", "queue", "_token")
 
-    def __init__(self, device: Device, impl: EventImpl, queue: Queue | None = None) -> None:
+    def __init__(self, device: Device, impl: EventImpl, mark: int = 0, queue: Queue | None = None) -> None:
         self.device = device
         self.impl = impl
+        self.mark = mark
+        """Position in its queue's :class:`Timeline` (which compile stalls lie between two events)."""
         self.queue = queue
         self._token: Any = None  # the hazard tracker's snapshot under HAL_CHECK=1
 
@@ -52,7 +58,73 @@ class Event:
                                        f"{self.device.spec}): their clocks differ")
         earlier.synchronize()
         self.synchronize()
-        return self.impl.time() - earlier.impl.time()
+        seconds = self.impl.time() - earlier.impl.time()
+        if self.queue is not None and self.queue is earlier.queue:
+            first, last = sorted((earlier.mark, self.mark))
+            seconds -= math.copysign(self.queue._timeline.stalls(first, last), seconds)
+        return seconds
 
     def __repr__(self) -> str:
         return f"<hal.Event on {self.device.spec} {'done' if self.query() else 'pending'}>"
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Stall:
+    """A compile during which the queue ran dry: it waited for the host, not for device work."""
+
+    start: int
+    end: int
+    before: EventImpl
+    after: EventImpl
+
+    def seconds(self) -> float:
+        return self.after.time() - self.before.time()
+
+
+class Timeline:
+    """A queue's record of compile stalls, so that ``Event.elapsed`` counts device time only.
+
+    A kernel compiles at its first launch on a device, on the host, while the queue may have
+    nothing left to run: the queue then sits idle until the launch arrives. Markers bracket the
+    compile; where the queue had drained by its end, the span between them is left out of the
+    elapsed time of events recorded before and after it on the queue. Marks (one counter, under
+    a lock, taken with each event's and each bracket's marker) say which stalls lie between two
+    events. Another thread enqueueing on the same queue during the compile adds its commands'
+    time to the span, so a shared queue should compile ahead of timing (``dev.compile``)."""
+
+    __slots__ = ("_lock", "_next", "_stalls")
+
+    KEEP = 1024
+    """Stalls remembered per queue (one per kernel compiled at a launch on the queue)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = 1
+        self._stalls: list[_Stall] = []
+
+    def record(self, impl: QueueImpl[Any]) -> tuple[EventImpl, int]:
+        """A marker and its mark (an event's)."""
+        with self._lock:
+            mark, self._next = self._next, self._next + 1
+            return impl.record(), mark
+
+    def stalled(self, impl: QueueImpl[Any], work: Callable[[], T]) -> T:
+        """``work()`` (a compile), bracketed by markers on ``impl``."""
+        before, start = self.record(impl)
+        result = work()
+        with self._lock:
+            if not before.query():  # the queue ran work all along: nothing stalled
+                return result
+            end, self._next = self._next, self._next + 1
+            self._stalls.append(_Stall(start, end, before, impl.record()))
+            del self._stalls[:-self.KEEP]
+        return result
+
+    def stalls(self, first: int, last: int) -> float:
+        """Seconds of stalls that lie between marks ``first`` and ``last``."""
+        with self._lock:
+            inside = [s for s in self._stalls if first < s.start and s.end < last]
+        return sum(s.seconds() for s in inside)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._errors import InvalidArgumentError, InvalidHandleError
+from ._hazards import pointer_modes
 from ._memory import Array
 from .backend import Dim3, Executable
 from .kernel.types import FLOAT_MAX, INT_RANGES, ScalarType
@@ -38,7 +39,8 @@ class CompiledKernel:
         self.ir = kernel
         self.impl = impl
         self.name = kernel.name
-        self._checks: list[Callable[[Any], Any]] = [self._checker(p) for p in kernel.params]
+        modes = pointer_modes(kernel)
+        self._checks: list[Callable[[Any], Any]] = [self._checker(p, bool(w)) for p, w in zip(kernel.params, modes)]
         self._bind = _binder(self._checks)
         self._dims: dict[Any, tuple[Dim3, Dim3]] = {}
 
@@ -62,10 +64,18 @@ class CompiledKernel:
                                        f"got {len(args)}")
         return self._bind(args)
 
-    def _checker(self, param: ir.Param) -> Callable[[Any], Any]:
+    def _checker(self, param: ir.Param, written: bool) -> Callable[[Any], Any]:
         device, kname = self.device, self.name
         if param.pointer:
             dtype = param.type.np_dtype
+            if written:  # a read-only array has no cached _arg: it falls to the error
+                def check_written(a: Any) -> Any:
+                    if type(a) is Array and a.device is device and a.dtype == dtype and a._block.buffer is not None:
+                        arg = a._arg
+                        if arg is not None or not a._block.readonly:
+                            return arg or a._launch_arg()
+                    raise _pointer_error(kname, param, a, device)
+                return check_written
 
             def check_pointer(a: Any) -> Any:
                 if type(a) is Array and a.device is device and a.dtype == dtype and a._block.buffer is not None:
@@ -190,6 +200,8 @@ def _pointer_error(kname: str, param: ir.Param, a: Any, device: Device) -> Excep
     if a.device is not device:
         return InvalidArgumentError(f"{where} lives on {a.device.spec} but the launch runs on {device.spec}; "
                                     f"copy it with q.copy(...) or launch on a queue of {a.device.spec}")
+    if a.readonly and a.dtype == param.type.np_dtype:
+        return a._readonly_error(f"kernel {kname!r} (through parameter {param.name!r})")
     return InvalidArgumentError(f"{where} must hold {param.type.np_dtype}, got {a.dtype}; convert on the host "
                                 f"or declare the parameter as hal.Ptr[hal.{ScalarType.from_dtype(a.dtype).value}]"
                                 if a.dtype in _KNOWN else

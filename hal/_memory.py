@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._errors import InvalidArgumentError, InvalidHandleError, UnsupportedError
+from ._errors import InvalidArgumentError, InvalidHandleError, UnsupportedError, ZeroCopyError
 from ._pool import Block
 from .backend import Buffer
 
@@ -40,11 +40,31 @@ class Array:
         self._arg: BufferArg | None = None
 
     def _launch_arg(self) -> BufferArg:
-        """The snapshot a launch hands the backend (made once: an Array never changes its memory)."""
+        """The snapshot a launch hands the backend (made once: an Array never changes its memory).
+        A read-only array's is never cached, so a launch that writes its parameter always comes
+        here (through ``_arg`` being None) and is refused."""
         arg = self._arg
         if arg is None:
-            arg = self._arg = BufferArg(self.buffer, self.offset, self.size)
+            arg = BufferArg(self.buffer, self.offset, self.size)
+            if not self._block.readonly:
+                self._arg = arg
         return arg
+
+    @property
+    def readonly(self) -> bool:
+        """True for memory shared with a producer that forbids writes (a JAX array, a read-only
+        numpy array, imported with ``dev.asarray``): commands may read it, none may write it."""
+        return self._block.readonly
+
+    def _check_writable(self, what: str) -> None:
+        if self._block.readonly:
+            raise self._readonly_error(what)
+
+    def _readonly_error(self, what: str) -> InvalidArgumentError:
+        return InvalidArgumentError(
+            f"{what} writes {self._describe()}, which is read-only: it shares the memory of a read-only "
+            "producer (a JAX array, a read-only numpy array); import a writable copy with "
+            "dev.asarray(obj, copy=True)")
 
     # ------------------------------------------------------------ handles
     @property
@@ -91,13 +111,11 @@ class Array:
         return Array(self.device, self._block, self.offset, new, self.dtype)
 
     def view(self, dtype: Any) -> Array:
-        """Reinterpret the bytes as another dtype (1-D; nbytes must divide evenly)."""
+        """Reinterpret the bytes as another dtype, as numpy's ``view``: the shape is kept, and the last
+        axis is scaled by the ratio of the item sizes (a 0-d array keeps its item size)."""
         dt = self.device._check_dtype(dtype)
-        if self.nbytes % dt.itemsize or self.offset % dt.itemsize:
-            raise InvalidArgumentError(f"cannot view {self._describe()} as {dt}: {self.nbytes} bytes are not a "
-                                       f"whole number of {dt.itemsize}-byte elements")
-        self.buffer  # noqa: B018
-        return Array(self.device, self._block, self.offset, (self.nbytes // dt.itemsize,), dt)
+        self.buffer  # noqa: B018 - raises when freed
+        return Array(self.device, self._block, self.offset, _viewed_shape(self, dt), dt)
 
     def __getitem__(self, index: Any) -> Array:
         """A view along the first axis: ``x[i]`` (one row, the other axes) or ``x[a:b]`` (rows a to
@@ -141,8 +159,21 @@ class Array:
         return self.numpy()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """numpy 2's protocol: ``np.asarray(x)`` and ``copy=True`` read a host copy; ``copy=False``
+        gives a zero-copy view of host-visible memory (as ``np.from_dlpack``, after waiting for
+        pending work) or raises :class:`ZeroCopyError` (a ValueError, as numpy requires)."""
+        if copy is False:
+            if dtype is not None and np.dtype(dtype) != self.dtype:
+                raise ZeroCopyError(f"np.asarray({self._describe()}, dtype={np.dtype(dtype)}, copy=False) needs a "
+                                    "conversion, which copies; pass copy=None or convert after x.numpy()")
+            if self.buffer.host_array() is None:
+                raise ZeroCopyError(f"{self._describe()} lives in {self.device.info.name} memory, which the host "
+                                    "cannot address, so copy=False is impossible; use x.numpy() (a copy)")
+            view = self._export_view()
+            self.device._sync_all()
+            return view
         host = self.numpy()
-        return host if dtype is None else host.astype(dtype)
+        return host if dtype is None else host.astype(dtype, copy=False)
 
     def _host_view(self) -> np.ndarray:
         """A numpy view of host-visible memory, for hal's own short-lived use (nothing keeps it alive)."""
@@ -260,6 +291,28 @@ class _HostExport(_Export):
     def __init__(self, block: Block, view: np.ndarray) -> None:
         super().__init__(block)
         self.__array_interface__ = view.__array_interface__
+
+
+def _viewed_shape(arr: Array, dt: np.dtype[Any]) -> tuple[int, ...]:
+    """The shape of ``arr.view(dt)`` with numpy's rules and errors (InvalidArgumentError, a ValueError)."""
+    old, new = arr.dtype.itemsize, dt.itemsize
+    if old == new:
+        return arr.shape
+    what = f"cannot view {arr._describe()} as {dt}"
+    if not arr.shape:
+        raise InvalidArgumentError(f"{what}: changing the dtype of a 0d array is only supported if the itemsize "
+                                   "is unchanged; reshape it to (1,) first")
+    last = arr.shape[-1] * old
+    if last % new:
+        side = ("larger", "the total size in bytes of the last axis of the array") if new > old else \
+            ("smaller", "the size of original dtype")
+        raise InvalidArgumentError(f"{what}: when changing to a {side[0]} dtype, its size must be a divisor of "
+                                   f"{side[1]} ({last} bytes); view a reshaped array whose last axis holds a "
+                                   f"whole number of {new}-byte elements")
+    if arr.offset % new:
+        raise InvalidArgumentError(f"{what}: the view starts at byte {arr.offset}, which is not aligned to "
+                                   f"{new}-byte elements; view the whole allocation and index the result")
+    return (*arr.shape[:-1], last // new)
 
 
 def _resolve_shape(dims: tuple[int, ...], size: int) -> tuple[int, ...] | None:

@@ -38,16 +38,24 @@ class Block:
 
     ``exports`` counts live host views (DLPack, ``_export_view``): while any exists, a
     released block keeps its memory (``orphan``) and the last view returns it to the pool.
+
+    An ``adopted`` block is memory of another library imported without a copy (``dev.asarray``):
+    its buffer keeps the producer alive; releasing it never frees it or caches it for reuse: the
+    pool drops the reference once the queued commands that may use it have completed.
+    ``readonly``: the producer does not allow writes (a JAX array), so no command writes it.
     """
 
-    __slots__ = ("buffer", "size", "pool", "exports", "orphan", "__weakref__")
+    __slots__ = ("buffer", "size", "pool", "exports", "orphan", "adopted", "readonly", "__weakref__")
 
-    def __init__(self, buffer: Buffer[Any], size: int, pool: MemoryPool) -> None:
+    def __init__(self, buffer: Buffer[Any], size: int, pool: MemoryPool, adopted: bool = False,
+                 readonly: bool = False) -> None:
         self.buffer: Buffer[Any] | None = buffer
         self.size = size
         self.pool = pool
         self.exports = 0
         self.orphan: Buffer[Any] | None = None
+        self.adopted = adopted
+        self.readonly = readonly
 
     def release(self) -> bool:
         """Return the memory to the pool (once no host view uses it); False if already released."""
@@ -58,7 +66,7 @@ class Block:
             if self.exports:
                 self.orphan = buffer
                 return True
-        self.pool.give_back(buffer, self.size)
+        self.pool.give_back(buffer, self.size, self.adopted)
         return True
 
     def export(self) -> Buffer[Any]:
@@ -79,13 +87,13 @@ class Block:
             if orphan is not None:
                 self.orphan = None
         if orphan is not None:
-            self.pool.drop(orphan, self.size)
+            self.pool.drop(orphan, self.size, self.adopted)
 
     def __del__(self) -> None:
         # An Array dropped without free() still returns its memory (no export holds the block).
         buffer, self.buffer = self.buffer, None
         if buffer is not None:
-            self.pool.drop(buffer, self.size)
+            self.pool.drop(buffer, self.size, self.adopted)
 
 
 _EXPORTS = threading.Lock()
@@ -106,29 +114,45 @@ class MemoryPool:
         self._in_use = 0
         self._cached = 0
         self._peak = 0
-        self._dropped: list[tuple[Buffer[Any], int]] = []
+        self._dropped: list[tuple[Buffer[Any], int, bool]] = []
         """Memory of blocks collected by the garbage collector, returned at the next pool call."""
+        self._retiring: list[tuple[Buffer[Any], list[EventImpl]]] = []
+        """Adopted buffers released while queues had work in flight: dropped once it completed."""
 
-    def drop(self, buffer: Buffer[Any], size: int) -> None:
+    def adopt(self, buffer: Buffer[Any], readonly: bool) -> Block:
+        """A block over memory the backend adopted (``DeviceImpl.adopt_host``); not counted as the
+        pool's, never freed or reused by it."""
+        return Block(buffer, buffer.nbytes, self, adopted=True, readonly=readonly)
+
+    def drop(self, buffer: Buffer[Any], size: int, adopted: bool = False) -> None:
         """``give_back`` for finalizers: a collection can run inside the pool's locked code (a
         backend call that allocates), so this only appends (atomic) and the next pool call
         returns the memory, behind markers of the queues busy by then (later, so still safe)."""
-        self._dropped.append((buffer, size))
+        self._dropped.append((buffer, size, adopted))
 
     def _reclaim(self) -> None:
         while self._dropped:
             try:
-                buffer, size = self._dropped.pop()
+                buffer, size, adopted = self._dropped.pop()
             except IndexError:  # another thread took the last one
                 return
-            self.give_back(buffer, size)
+            self.give_back(buffer, size, adopted)
+
+    def reap(self) -> None:
+        """Return what finalizers dropped and let go of adopted memory no queued command uses any
+        more (the device calls it after waiting for its queues)."""
+        if self._dropped:
+            self._reclaim()
+        if self._retiring:
+            with self._lock:
+                self._unpark()
 
     def allocate(self, nbytes: int) -> Block:
         size = -(-max(nbytes, 1) // ROUND) * ROUND
         if self._dropped:
             self._reclaim()
         with self._lock:
-            if self._parked:
+            if self._parked or self._retiring:
                 self._unpark()
             free = self._bins.get(size)
             if free:
@@ -151,8 +175,15 @@ class MemoryPool:
             self._peak = max(self._peak, self._in_use)
         return Block(buffer, size, self)
 
-    def give_back(self, buffer: Buffer[Any], size: int) -> None:
+    def give_back(self, buffer: Buffer[Any], size: int, adopted: bool = False) -> None:
         events = self._pending_events()
+        if adopted:  # not the pool's memory: keep the reference only while queued work may use it
+            with self._lock:
+                if self._retiring:
+                    self._unpark()
+                if events:
+                    self._retiring.append((buffer, events))
+            return
         with self._lock:
             self._in_use -= size
             self._cached += size
@@ -162,6 +193,8 @@ class MemoryPool:
                 self._bins.setdefault(size, []).append(buffer)
 
     def _unpark(self) -> None:
+        self._retiring = [(buffer, events) for buffer, events in self._retiring
+                          if not all(e.query() for e in events)]
         still = []
         for buffer, size, events in self._parked:
             if all(e.query() for e in events):
@@ -190,7 +223,7 @@ class MemoryPool:
             return before - self._cached
 
     def stats(self) -> MemoryStats:
-        self._reclaim()
+        self.reap()
         with self._lock:
             return MemoryStats(self._in_use, self._cached, self._peak, self._capacity)
 

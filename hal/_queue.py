@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _profile
 from ._errors import DeviceTimeout, InvalidArgumentError, InvalidHandleError
-from ._event import Event
+from ._event import Event, Timeline
 from ._launch import CompiledKernel
 from ._memory import Array
 from .backend import CommandTrace, QueueImpl
@@ -32,7 +32,7 @@ T = TypeVar("T")
 
 class Queue:
     __slots__ = ("device", "impl", "name", "_keep", "_kept", "_keep_lock", "_closed", "_last_kernel", "_hazards",
-                 "_finalizer", "_closing", "__weakref__")
+                 "_finalizer", "_closing", "_timeline", "__weakref__")
 
     def __init__(self, device: Device, impl: QueueImpl[Any], name: str) -> None:
         self.device = device
@@ -48,6 +48,7 @@ class Queue:
         self._closing = threading.Lock()
         """Held while the core looks at the backend queue from outside (``_if_busy``) and while it
         closes it, so no thread calls into a backend queue that another thread has closed."""
+        self._timeline = Timeline()
 
     # ------------------------------------------------------------ commands
     def copy(self, dst: Array | np.ndarray, src: Array | np.ndarray, *, blocking: bool = True) -> None:
@@ -56,7 +57,7 @@ class Queue:
         unchanged until the queue is synchronised). Arrays of another device go through the host."""
         device = self.device
         if (type(dst) is Array and type(src) is Array and dst.device is device and src.device is device
-                and dst.shape == src.shape and dst.dtype == src.dtype and not self._closed):
+                and dst.shape == src.shape and dst.dtype == src.dtype and not self._closed and not dst._block.readonly):
             if dst.nbytes:  # the common case, checked in one expression: device to device
                 if self._hazards is not None:
                     self._hazards.command(self, "copy", (src,), (dst,))
@@ -68,6 +69,8 @@ class Queue:
         if not (d_is or s_is):
             raise InvalidArgumentError("q.copy needs at least one hal.Array; use numpy.copyto for host copies")
         _check_same(dst, src)
+        if d_is:
+            dst._check_writable("q.copy")  # type: ignore[union-attr]
         if d_is and s_is:
             self._copy_across_devices(dst, src)  # type: ignore[arg-type]  # same device: the fast path above
             return
@@ -123,6 +126,7 @@ class Queue:
         """Set every element of ``arr`` to ``value`` (which must be representable in its dtype)."""
         self._check_open()
         self._on_this_device(arr, "arr")
+        arr._check_writable("q.fill")
         key = _pattern_key(arr.dtype, value)
         pattern = _PATTERNS.get(key) if key is not None else None
         if pattern is None:
@@ -149,7 +153,8 @@ class Queue:
                 kernel, args = specializer.select(args)
                 compiled = kernel._compiled.get(device)
             if compiled is None:
-                compiled = device.compile(kernel)
+                compiled = (device.compile(kernel) if self._closed else
+                            self._timeline.stalled(self.impl, lambda: device.compile(kernel)))
         g, b = compiled.dims(grid, block)
         bound = compiled.bind(args)
         if self._closed:
@@ -165,7 +170,7 @@ class Queue:
     def record(self) -> Event:
         """A marker after everything enqueued so far."""
         self._check_open()
-        event = Event(self.device, self.impl.record(), self)
+        event = Event(self.device, *self._timeline.record(self.impl), self)
         if self._hazards is not None:
             event._token = self._hazards.record(self)
         return event
@@ -263,6 +268,8 @@ class Queue:
         """Announce a backend-defined command (a native operator, say) about to be enqueued on
         this queue, with the arrays it reads and writes (checked for hazards under HAL_CHECK=1);
         returns its trace, or None when no profile is open; the backend fills it like any other."""
+        for arr in writes:
+            arr._check_writable(name)
         if self._hazards is not None:
             self._hazards.command(self, name, reads, writes)
         return self._trace(name, kind, nbytes) if _profile.ACTIVE else None

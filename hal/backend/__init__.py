@@ -31,6 +31,7 @@ from .._errors import (
     OutOfMemoryError,
     PluginError,
     UnsupportedError,
+    ZeroCopyError,
 )
 from .._features import Feature, dtypes_for
 from ._backend import Backend, KnownFailure
@@ -68,4 +69,5 @@ __all__ = [
     "checked_mode", "kernel_cache_dir", "cache_read", "cache_write",
     "HalError", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "HazardError",
     "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "UnsupportedError",
+    "ZeroCopyError",
 ]

@@ -59,3 +59,13 @@ class DeviceImpl(ABC, Generic[B]):
     def release_host_cache(self) -> int:
         """Optional (1.1): free that host cache (``dev.release_cache()``); bytes released."""
         return 0
+
+    def adopt_host(self, memory: np.ndarray) -> B | None:
+        """Optional (1.3): a buffer over host memory that another library owns (``dev.asarray``,
+        ``hal.from_dlpack`` without a copy): ``memory`` is a C-contiguous uint8 array of at least
+        one byte, aligned for its elements, read-only where the producer forbids writes (the core
+        then refuses every command that writes it). The buffer must hold ``memory`` (which keeps
+        the producer alive) and address it directly, with ``host_array()`` returning it; the core
+        never passes it to ``free`` nor reuses it. None (the default): this device cannot address
+        host memory, so the core copies instead."""
+        return None

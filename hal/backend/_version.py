@@ -16,7 +16,9 @@ native-operator contract on the vendor's own objects (:class:`NativeOp`, :class:
 host-memory helpers (``host_bytes``, ``operand_view``, ``kernel_args``).
 
 1.3 added ``Buffer.device_address()`` (device memory that CUDA-style consumers address:
-``__cuda_array_interface__``) and the kernel-cache helpers ``cache_read``/``cache_write``."""
+``__cuda_array_interface__``), the kernel-cache helpers ``cache_read``/``cache_write`` and
+``DeviceImpl.adopt_host`` (default None: the device cannot adopt host memory), through which
+``dev.asarray`` and ``hal.from_dlpack`` share host memory without a copy."""
 
 SDK_VERSION = "0.1.0"
 """hal-sdk's version (``hal.__version__``); the bundled plugins report it as theirs."""

@@ -106,6 +106,9 @@ def _op(op: Any) -> str:
 
 # ---------------------------------------------------------------- running
 def _run(kind: Kind, inputs: list[Array], outputs: list[Array], op: str, root: int) -> None:
+    for i, o in enumerate(outputs):
+        if not (kind == "broadcast" and i == root):
+            o._check_writable(f"hal.collective.{kind}")
     devices = [a.device for a in inputs]
     start = time.perf_counter()
     for dev in devices:

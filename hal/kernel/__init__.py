@@ -100,7 +100,7 @@ from .types import (
 )
 
 __all__ = [
-    "KernelFunction", "DeviceFunction", "Launch", "func", "parse_kernel", "required_features",
+    "KernelFunction", "DeviceFunction", "Launch", "func", "from_source", "parse_kernel", "required_features",
     "uniform_control", "Uniformity", "ir", "types",
     "ScalarType", "PtrType", "Ptr", "i32", "i64", "u32", "f32", "f64", "bool_",
     "i8", "u8", "i16", "u16", "u64", "f16", "bf16",
@@ -119,11 +119,12 @@ __all__ = [
 
 if TYPE_CHECKING:
     from . import ir
+    from ._text import from_source
     from .analysis import Uniformity, required_features, uniform_control
     from .frontend import parse_kernel
 
 _LAZY = {"ir": ".ir", "parse_kernel": ".frontend", "required_features": ".analysis", "uniform_control": ".analysis",
-         "Uniformity": ".analysis"}
+         "Uniformity": ".analysis", "from_source": "._text"}
 """Loaded on first use: parsing is only needed when a kernel is first compiled."""
 
 

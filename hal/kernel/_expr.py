@@ -293,8 +293,14 @@ class _Expressions(_Inliner):
         return ir.AtomicRMW(op, buffer.name, buffer.space, index, operands, result, buffer.type, self.line(node))
 
     def buffer_of(self, node: ast.expr) -> _Buffer:
-        if isinstance(node, ast.Name) and node.id in self.buffers:
-            return self.buffers[node.id]
+        if isinstance(node, ast.Name):
+            if node.id in self.buffers:
+                return self.buffers[node.id]
+            if node.id in self.scalars:
+                self.error(node, f"'{node.id}' is a scalar ({self.k.types[self.scalars[node.id]].value}), not a "
+                                 "buffer; only hal.Ptr parameters and hal.shared/hal.local arrays can be indexed")
+            if node.id not in self.src.locals and not self.defined(node.id):
+                self.undefined(node, node.id)
         self.error(node, f"'{ast.unparse(node)}' is not a buffer; only hal.Ptr parameters and "
                          "hal.shared/hal.local arrays can be indexed")
 

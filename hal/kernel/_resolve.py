@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ast
 import builtins as _py
+import difflib
 import math
 import types
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -78,7 +79,20 @@ class _Resolver(_Typing):
             return self.bound(fn.__globals__[name], node)
         if hasattr(_py, name):
             return getattr(_py, name)
-        self.error(node, f"name '{name}' is not defined")
+        self.undefined(node, name)
+
+    def defined(self, name: str) -> bool:
+        """Whether a non-local name exists where the kernel is defined (closure, globals, builtins)."""
+        fn = self.src.fn
+        return name in fn.__code__.co_freevars or name in fn.__globals__ or hasattr(_py, name)
+
+    def undefined(self, node: ast.AST, name: str) -> NoReturn:
+        """A name that is neither a kernel variable nor defined around the kernel, with a
+        did-you-mean among the kernel's parameters and variables."""
+        close = difflib.get_close_matches(name, sorted(self.src.locals), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else \
+            "; define it as a parameter, assign it in the kernel, or define it at module level"
+        self.error(node, f"name '{name}' is not defined{hint}")
 
     def bound(self, value: Any, node: ast.AST) -> Any:
         """A dtype variable means the scalar type this specialisation binds it to; anything else is itself."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import linecache
+import sys
 import textwrap
 import types
 from dataclasses import dataclass
@@ -46,16 +48,65 @@ class _Source:
         return body
 
 
+_TEXTS: dict[str, list[str]] = {}
+"""Source lines by file name of code that has no file (``hal.kernel.from_source``); kept here as
+well as in ``linecache``, which any tool may clear."""
+
+
+def remember(filename: str, text: str) -> None:
+    """Make ``text`` the source of functions compiled with ``filename`` (and show it in tracebacks)."""
+    lines = text.splitlines(keepends=True)
+    _TEXTS[filename] = lines
+    linecache.cache[filename] = (len(text), None, lines, filename)
+
+
+def _source_lines(fn: types.FunctionType) -> tuple[list[str], int]:
+    """The lines of ``fn``'s definition and the number of its first line. Where ``inspect`` finds no
+    file, the text comes from ``from_source`` or, for ``python -c``, from the command line."""
+    try:
+        return inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        code = fn.__code__
+        lines = _TEXTS.get(code.co_filename) or _command_line(code.co_filename)
+        block = inspect.getblock(lines[code.co_firstlineno - 1:]) if lines else []
+        if not _defines(block, fn):
+            raise
+        return block, code.co_firstlineno
+
+
+def _command_line(filename: str) -> list[str] | None:
+    """The program of ``python -c PROGRAM`` when ``filename`` is its ("<string>"), else None.
+    exec() of a string has that name too: the caller checks that the definition found matches."""
+    argv = sys.orig_argv
+    if filename != "<string>" or "-c" not in argv[:-1]:
+        return None
+    return argv[argv.index("-c") + 1].splitlines(keepends=True)
+
+
+def _defines(block: list[str], fn: types.FunctionType) -> bool:
+    """``block`` is the definition of ``fn`` (same name and parameters): a text found by file name
+    only (``python -c`` shares "<string>" with every exec of a string) may be another one's."""
+    try:
+        tree = ast.parse(textwrap.dedent("".join(block)))
+    except SyntaxError:
+        return False
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, ast.FunctionDef) or node.name != fn.__name__:
+        return False
+    code = fn.__code__
+    return [a.arg for a in (*node.args.posonlyargs, *node.args.args)] == list(code.co_varnames[:code.co_argcount])
+
+
 def _parse_source(fn: types.FunctionType, what: str) -> _Source:
     filename = fn.__code__.co_filename
     try:
-        lines, first = inspect.getsourcelines(fn)
+        lines, first = _source_lines(fn)
         tree = ast.parse(textwrap.dedent("".join(lines)))
     except (OSError, TypeError, SyntaxError) as exc:
         raise CompileError(
-            f"cannot read the source of {what} '{fn.__name__}' ({exc}); define it with def in a .py file "
-            "(kernels are compiled from their source, never executed)",
-            filename, fn.__code__.co_firstlineno,
+            f"cannot read the source of {what} '{fn.__name__}' ({exc}); kernels are compiled from their source, "
+            "never executed: define it with def in a .py file, or pass its text to "
+            "hal.kernel.from_source(source)", filename, fn.__code__.co_firstlineno,
         ) from None
     node = tree.body[0] if tree.body else None
     if not isinstance(node, ast.FunctionDef) or node.name != fn.__name__:

@@ -255,6 +255,7 @@ def _output(op: str, dev: Device, out: Array | None, shape: tuple[int, ...], dty
         where = f" on {out.device.spec}" if type(out) is Array else ""
         got = f"{out.shape} {out.dtype}{where}" if type(out) is Array else type(out).__name__
         raise InvalidArgumentError(f"hal.ops.{op}: out must be a {shape} {dtype} array on {dev.spec}, got {got}")
+    out._check_writable(f"hal.ops.{op}")
     return out
 
 

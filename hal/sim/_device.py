@@ -17,9 +17,9 @@ class HostBuffer(Buffer[np.ndarray]):
 
     __slots__ = ("nbytes", "handle", "visible")
 
-    def __init__(self, nbytes: int, visible: bool) -> None:
+    def __init__(self, nbytes: int, visible: bool, memory: np.ndarray | None = None) -> None:
         self.nbytes = nbytes
-        self.handle = np.empty(nbytes, dtype=np.uint8)
+        self.handle = np.empty(nbytes, dtype=np.uint8) if memory is None else memory
         self.visible = visible
 
     @property
@@ -59,6 +59,10 @@ class SimDevice(DeviceImpl[HostBuffer]):
 
     def free(self, buffer: HostBuffer) -> None:
         buffer.handle = _FREED
+
+    def adopt_host(self, memory: np.ndarray) -> HostBuffer | None:
+        """A host-visible simulated device keeps its memory in numpy arrays: the producer's will do."""
+        return HostBuffer(memory.nbytes, True, memory) if self.host_visible else None
 
     def create_queue(self) -> QueueImpl[HostBuffer]:
         from ._queue import SimQueue

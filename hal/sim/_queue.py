@@ -178,6 +178,7 @@ class SimQueue(QueueImpl["HostBuffer"]):
             except Exception as exc:  # a simulator bug must not hang the queue
                 seconds, counters = 0.0, {"fault": repr(exc)}
                 self._keep_fault(DeviceFault(f"simulator error in {self.device.info().name}: {exc!r}"))
+            del work  # the closure holds the command's buffers: not while the queue idles (shared memory)
             self.clock += seconds
             if trace is not None:
                 trace.wall_start, trace.wall_s = start_wall, time.perf_counter() - start_wall

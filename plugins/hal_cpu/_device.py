@@ -45,12 +45,18 @@ class CpuBuffer(Buffer[Any]):
     """``nbytes`` of 64-byte aligned host memory; ``handle`` (cdata ``void *`` from ``hal_alloc``) is
     what the C runtime's calls take."""
 
-    def __init__(self, ptr: Any, nbytes: int) -> None:
+    def __init__(self, ptr: Any, nbytes: int, host: np.ndarray | None = None) -> None:
         self.handle = ptr
         self.nbytes = nbytes
         self.address = int(ffi.cast("uintptr_t", ptr))
         """The same pointer as an int (for DLPack and debugging)."""
-        self._host: np.ndarray | None = None
+        self._host: np.ndarray | None = host
+
+    @classmethod
+    def adopt(cls, memory: np.ndarray) -> CpuBuffer:
+        """A buffer over host memory another library owns; ``memory``, held as ``host_array()``,
+        keeps it (and its producer) alive as long as the buffer lives."""
+        return cls(ffi.cast("void *", memory.ctypes.data), memory.nbytes, memory)
 
     def host_array(self) -> np.ndarray:
         """Zero-copy uint8 view of the memory, made once."""
@@ -92,6 +98,9 @@ class CpuDevice(DeviceImpl[CpuBuffer]):
         lib.hal_free(buffer.handle)
         buffer.handle = ffi.NULL
         buffer._host = None
+
+    def adopt_host(self, memory: np.ndarray) -> CpuBuffer:
+        return CpuBuffer.adopt(memory)
 
     def host_buffer(self, nbytes: int) -> np.ndarray | None:
         return self.host_pool.take(nbytes)
