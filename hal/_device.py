@@ -144,6 +144,19 @@ class Device:
             self._hazards.created(arr)
         return arr
 
+    def _adopt_device(self, address: int, shape: tuple[int, ...], dtype: np.dtype[Any], owner: Any,
+                      readonly: bool, stream: int | None) -> Array | None:
+        """An array over CUDA memory that another library owns, or None when the backend does not
+        address CUDA memory (``DeviceImpl.adopt_device``)."""
+        nbytes = math.prod(shape) * dtype.itemsize
+        buffer = self.impl.adopt_device(address, nbytes, owner, stream)
+        if buffer is None:
+            return None
+        arr = Array(self, self._pool.adopt(buffer, readonly=readonly), 0, shape, dtype)
+        if self._hazards is not None:
+            self._hazards.created(arr)
+        return arr
+
     def _initialised(self, arr: Array, enqueue: Callable[[Queue], None]) -> Array:
         """``arr`` once ``enqueue(q)`` has run to completion on the creation queue: a queue of the
         core's own, so creation waits for its own fill or copy only, never behind the user's

@@ -7,10 +7,15 @@ the producer alive. numpy's DLPack consumer reads the producer's capsule, so the
 cross are numpy's; the device's own list (``Device._check_dtype``) decides which it stores.
 Anything that cannot be shared is copied, unless ``copy=False`` forbids it: then
 :class:`ZeroCopyError` says why and what to do, as ``numpy.asarray(copy=False)`` raises.
+
+CUDA memory of CuPy, PyTorch, JAX or Numba (``__cuda_array_interface__``) becomes an array of a
+CUDA device without a copy (``DeviceImpl.adopt_device``), ordered after the producer's stream;
+``hal.from_dlpack`` of such an object picks ``cuda:N`` by itself.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +28,7 @@ if TYPE_CHECKING:
 
 _HOST_DEVICES = {1: "CPU", 3: "CUDA host (pinned)", 11: "ROCm host (pinned)", 13: "CUDA managed"}
 """DLPack device types whose memory the host addresses (numpy's consumer decides which it takes)."""
+_CUDA = 2
 _OTHER_DEVICES = {2: "CUDA", 4: "OpenCL", 7: "Vulkan", 8: "Metal", 9: "VPI", 10: "ROCm", 12: "ext_dev",
                   14: "oneAPI", 15: "WebGPU", 16: "Hexagon", 17: "MAIA"}
 _TO_HOST = ("copy it to host memory first (PyTorch: t.cpu(); JAX: jax.device_put(x, jax.devices('cpu')[0]); "
@@ -35,6 +41,10 @@ def from_dlpack(obj: Any, device: Any = None, *, copy: bool | None = None) -> Ar
     ``"cpu"``, where the producer's memory is), shared without a copy as ``dev.asarray`` does."""
     if isinstance(obj, Array):
         return asarray(obj.device if device is None else _device(device), obj, None, copy)
+    if device is None and hasattr(obj, "__dlpack_device__") and hasattr(obj, "__cuda_array_interface__"):
+        kind, index = obj.__dlpack_device__()
+        if int(kind) == _CUDA and int(index) < _cuda_devices():
+            device = f"cuda:{int(index)}"
     if not hasattr(obj, "__dlpack__"):
         raise InvalidArgumentError(f"hal.from_dlpack takes an object with __dlpack__ (a numpy, PyTorch or JAX array),"
                                    f" got {type(obj).__name__}; dev.asarray(obj) takes anything numpy converts")
@@ -48,6 +58,9 @@ def asarray(dev: Device, obj: Any, dtype: Any, copy: bool | None) -> Array:
     want = None if dtype is None else dev._check_dtype(dtype)
     if isinstance(obj, Array):
         return _from_array(dev, obj, want, copy)
+    cuda = getattr(obj, "__cuda_array_interface__", None)
+    if cuda is not None:
+        return _from_cuda(dev, obj, cuda, want, copy)
     host, shared = _host_array(obj)
     target = want if want is not None else host.dtype.newbyteorder("=")
     dev._check_dtype(target)  # a dtype the device does not store: copying would not help either
@@ -64,6 +77,43 @@ def asarray(dev: Device, obj: Any, dtype: Any, copy: bool | None) -> Array:
             raise ZeroCopyError(f"cannot share the memory of this {type(obj).__name__} {host.shape} {host.dtype} "
                                 f"with {dev.spec} without a copy: {why}; {_fix(why)}")
     return dev.array(host, target)
+
+
+def _from_cuda(dev: Device, obj: Any, cai: dict[str, Any], want: np.dtype[Any] | None, copy: bool | None) -> Array:
+    """An array of ``dev`` over the CUDA memory that ``obj`` describes (CUDA Array Interface v2/v3);
+    a dtype conversion or ``copy=True`` then copies on the device."""
+    shape, dtype = tuple(int(d) for d in cai["shape"]), np.dtype(cai["typestr"]).newbyteorder("=")
+    strides = cai.get("strides")
+    what = f"this {type(obj).__name__} {shape} {dtype} in CUDA memory"
+    if strides is not None and tuple(strides) != _c_strides(shape, dtype.itemsize):
+        raise (ZeroCopyError if copy is False else InvalidArgumentError)(
+            f"cannot import {what}: it is not C-contiguous (strides {tuple(strides)}); make it contiguous in its "
+            "library first (t.contiguous(), cupy.ascontiguousarray(x))")
+    dev._check_dtype(dtype)
+    if math.prod(shape) == 0:
+        return dev.empty(shape, dtype if want is None else want)
+    stream = cai.get("stream")
+    arr = dev._adopt_device(int(cai["data"][0]), shape, dtype, obj, bool(cai["data"][1]),
+                            None if stream is None else int(stream))
+    if arr is None:
+        raise (ZeroCopyError if copy is False else InvalidArgumentError)(
+            f"cannot import {what} to {dev.spec}: {dev.info.name} does not address CUDA memory; import it on its CUDA "
+            f"device (hal.from_dlpack(x) picks it), or {_TO_HOST}")
+    return _from_array(dev, arr, want, copy)
+
+
+def _c_strides(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    strides, step = [], itemsize
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return tuple(reversed(strides))
+
+
+def _cuda_devices() -> int:
+    from ._lookup import backends
+
+    return sum(b.device_count for b in backends() if b.name == "cuda")
 
 
 def _device(device: Any) -> Device:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Generic
+from typing import TYPE_CHECKING, Any, Generic
 
 from ._memory import B
 
@@ -68,4 +68,13 @@ class DeviceImpl(ABC, Generic[B]):
         the producer alive) and address it directly, with ``host_array()`` returning it; the core
         never passes it to ``free`` nor reuses it. None (the default): this device cannot address
         host memory, so the core copies instead."""
+        return None
+
+    def adopt_device(self, address: int, nbytes: int, owner: Any, stream: int | None) -> B | None:
+        """Optional (1.3): a buffer over CUDA device memory that another library owns (CuPy, PyTorch,
+        JAX, Numba: ``__cuda_array_interface__``): ``nbytes`` > 0 bytes at ``address``. Order it first:
+        ``stream`` is the producer's stream with pending writes (None: nothing pending). The buffer
+        must hold ``owner`` (which keeps the memory allocated); the core never frees it nor reuses it.
+        Raise InvalidArgumentError when the memory is another device's. None (the default): this
+        device does not address CUDA memory."""
         return None

@@ -18,7 +18,9 @@ host-memory helpers (``host_bytes``, ``operand_view``, ``kernel_args``).
 1.3 added ``Buffer.device_address()`` (device memory that CUDA-style consumers address:
 ``__cuda_array_interface__``), the kernel-cache helpers ``cache_read``/``cache_write`` and
 ``DeviceImpl.adopt_host`` (default None: the device cannot adopt host memory), through which
-``dev.asarray`` and ``hal.from_dlpack`` share host memory without a copy."""
+``dev.asarray`` and ``hal.from_dlpack`` share host memory without a copy, and ``adopt_device``, its
+twin for CUDA memory of other libraries; the features ``f16``, ``bf16``, ``small_ints`` and
+``subgroups`` with ``DeviceInfo.subgroup_size`` and the helper ``dtypes_for``."""
 
 SDK_VERSION = "0.1.0"
 """hal-sdk's version (``hal.__version__``); the bundled plugins report it as theirs."""

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from cuda.bindings import driver
 from cuda.core import Device, DeviceMemoryResource, EventOptions
 
-from hal.backend import Buffer, DeviceImpl, DeviceInfo, Feature, OutOfMemoryError, checked_mode
+from hal.backend import Buffer, DeviceImpl, DeviceInfo, Feature, InvalidArgumentError, OutOfMemoryError, checked_mode
 
-from ._driver import check, make_current
+from ._driver import check, make_current, name
 from ._queue import CudaQueue
 
 if TYPE_CHECKING:
@@ -36,11 +36,12 @@ _FP32_LANES = {(7, 0): 64, (7, 5): 64, (8, 0): 64, (8, 6): 128, (8, 7): 128, (8,
 
 
 class CudaBuffer(Buffer[int]):
-    """``handle`` is the device address; ``owner`` the cuda.core Buffer that returns it to the pool."""
+    """``handle`` is the device address; ``owner`` the cuda.core Buffer that returns it to the pool
+    (or, for memory of another library, the object that keeps it allocated)."""
 
-    def __init__(self, owner: Any, nbytes: int) -> None:
+    def __init__(self, owner: Any, nbytes: int, address: int | None = None) -> None:
         self.owner = owner
-        self.handle = int(owner.handle)
+        self.handle = int(owner.handle) if address is None else address
         self.nbytes = nbytes
 
     def device_address(self) -> int:
@@ -109,6 +110,20 @@ class CudaDevice(DeviceImpl[CudaBuffer]):
         make_current(self.context)
         with self._alloc_lock:
             buffer.owner.close(self.alloc_stream)
+
+    def adopt_device(self, address: int, nbytes: int, owner: Any, stream: int | None) -> CudaBuffer:
+        make_current(self.context)
+        err, ordinal = driver.cuPointerGetAttribute(
+            driver.CUpointer_attribute.CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, address)
+        if err != driver.CUresult.CUDA_SUCCESS:
+            raise InvalidArgumentError(f"cuda: address {address:#x} is not CUDA memory the driver knows "
+                                       f"({name(err)}); pass a CuPy, PyTorch or JAX array that lives on a GPU")
+        if int(ordinal) != self.index:
+            raise InvalidArgumentError(f"this memory is on cuda:{int(ordinal)}, not cuda:{self.index}; import it on "
+                                       f"hal.device('cuda:{int(ordinal)}')")
+        if stream is not None:  # the producer's pending writes first (CUDA Array Interface v3)
+            check(driver.cuStreamSynchronize(driver.CUstream(stream)), "the producer's stream")
+        return CudaBuffer(owner, nbytes, address)
 
     def create_queue(self) -> CudaQueue:
         make_current(self.context)

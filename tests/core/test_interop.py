@@ -291,3 +291,19 @@ def test_np_asarray_copy_protocol(cpu: hal.Device, fake_remote: hal.Device) -> N
         np.asarray(fake_remote.array([1.0]), copy=False)
     x.free()
     assert view[1] == 2.0  # the view keeps the memory
+
+
+class _CudaProducer:
+    """What CuPy, PyTorch and JAX arrays in CUDA memory look like to hal (no GPU needed to refuse them)."""
+
+    __cuda_array_interface__ = {"shape": (4,), "typestr": "<f4", "data": (0x7F0000000000, False), "strides": None,
+                                "version": 3, "stream": None}
+
+
+def test_cuda_memory_on_a_device_that_cannot_address_it_says_where_to_import_it() -> None:
+    dev = hal.device("cpu")
+    with pytest.raises(hal.InvalidArgumentError, match=r"does not address CUDA memory; import it on its CUDA device"):
+        dev.asarray(_CudaProducer())
+    with pytest.raises(hal.ZeroCopyError):
+        dev.asarray(_CudaProducer(), copy=False)
+    assert dev.asarray(np.ones(2, np.float32)).numpy().sum() == 2  # the device keeps working

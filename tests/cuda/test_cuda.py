@@ -239,3 +239,27 @@ def test_dlpack_export_to_torch_and_cupy() -> None:
     assert c.shape == (2, 4) and float(c.sum()) == float(np.arange(4, 12).sum())
     x.free()  # the consumers hold the memory
     assert float(t.sum().item()) == 66.0
+
+
+@needs_gpu
+def test_cupy_and_torch_arrays_come_in_without_a_copy() -> None:
+    cupy = pytest.importorskip("cupy")
+    dev = hal.device("cuda:0")
+    c = cupy.arange(12, dtype=cupy.float32).reshape(3, 4)
+    x = dev.asarray(c, copy=False)
+    assert x.shape == (3, 4) and x.__cuda_array_interface__["data"][0] == c.data.ptr
+    y = dev.zeros((12,), np.float32)
+    axpy[1, 12](2.0, x.reshape(12), y, 12)
+    np.testing.assert_array_equal(y.numpy(), 2 * np.arange(12, dtype=np.float32))
+    axpy[1, 12](1.0, y, x.reshape(12), 12)  # hal writes CuPy's memory
+    dev.synchronize()
+    np.testing.assert_array_equal(cupy.asnumpy(c).ravel(), 3 * np.arange(12, dtype=np.float32))
+    torch = pytest.importorskip("torch")
+    t = torch.arange(6, device="cuda", dtype=torch.float64)
+    h = hal.from_dlpack(t)  # picks cuda:0 from the tensor's DLPack device
+    assert h.device is dev and h.__cuda_array_interface__["data"][0] == t.data_ptr()
+    np.testing.assert_array_equal(h.numpy(), np.arange(6.0))
+    with pytest.raises(hal.InvalidArgumentError, match="not C-contiguous"):
+        dev.asarray(t[::2])
+    with pytest.raises(hal.InvalidArgumentError, match="does not address CUDA memory"):
+        hal.device("cpu").asarray(t)
