@@ -4,8 +4,8 @@
 # (and, where $OUT is set, packs them into $OUT/cuda-checks.tgz after every step).
 #   .whl/  optional: wheels to install first (pip download ... cffi pydantic cuda-core cuda-bindings)
 # Steps (each bounded, each logged, a failing one does not stop the rest): install, discovery, the
-# CUDA tests, the whole conformance suite on cuda:0, the benchmarks (three runs, for a range), the
-# simulated GPU against its real twin, and the demo on cuda:0 against the CPU.
+# CUDA tests, the benchmarks (three runs, for a range), the simulated GPU against its real twin,
+# the demo on cuda:0 against the CPU, and the whole conformance suite on cuda:0.
 set -u
 LOGS=$PWD/cuda-checks
 mkdir -p "$LOGS"
@@ -26,10 +26,10 @@ step() {  # step NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, report the 
 step install 150 $PY -m pip install --no-deps --no-build-isolation --no-index -e .
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$LOGS/gpu.txt"
 step discovery 60 $PY -c "import cuda.core, cuda.bindings, hal; print('cuda.core', cuda.core.__version__, 'cuda.bindings', cuda.bindings.__version__); import hal.kernel.nvrtc as n; print('nvrtc', n.version()); d = hal.device('cuda:0'); print(d.info)"
-step tests 90 $PY -m pytest -q -p no:cacheprovider tests/cuda
-step conformance 200 $PY -m hal conformance cuda --json "$LOGS/conformance-cuda.json"
+step tests 60 $PY -m pytest -q -p no:cacheprovider tests/cuda
 for run in 1 2 3; do
-    step "bench$run" 60 $PY benchmarks/bench_cuda.py --json "$LOGS/bench_cuda_run$run.json"
+    step "bench$run" 45 $PY benchmarks/bench_cuda.py --json "$LOGS/bench_cuda_run$run.json"
 done
-step twin 100 $PY benchmarks/twin_cuda.py --json "$LOGS/twin_cuda.json"
-step demo 100 $PY -m hal demo --device cuda:0 --json "$LOGS/demo.json"
+step twin 60 $PY benchmarks/twin_cuda.py --json "$LOGS/twin_cuda.json"
+step demo 60 $PY -m hal demo --device cuda:0 --json "$LOGS/demo.json"
+step conformance "${CONFORMANCE_S:-240}" $PY -m hal conformance cuda --json "$LOGS/conformance-cuda.json"
