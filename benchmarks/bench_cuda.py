@@ -25,6 +25,7 @@ import numpy as np
 from cuda.core import Device, LaunchConfig, Program, ProgramOptions, launch
 
 import hal
+from hal.kernel.samples import saxpy
 
 N = 64 << 20
 COPY_BYTES = 1 << 30
@@ -33,13 +34,6 @@ LAUNCHES = 5000
 HAND = r"""extern "C" __global__ void saxpy(float a, const float *x, float *y, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x; if (i < n) y[i] = a * x[i] + y[i]; }
 extern "C" __global__ void tiny(int *p) { if (blockIdx.x * blockDim.x + threadIdx.x == 0) p[0] += 1; }"""
-
-
-@hal.kernel
-def saxpy(a: hal.f32, x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], n: hal.i32):
-    i = hal.global_id(0)
-    if i < n:
-        y[i] = a * x[i] + y[i]
 
 
 @hal.kernel

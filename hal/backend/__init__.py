@@ -34,7 +34,7 @@ from .._errors import (
     ZeroCopyError,
 )
 from .._features import Feature, dtypes_for
-from ._backend import Backend, KnownFailure
+from ._backend import Backend, DriverBackend, KnownFailure
 from ._device import DeviceImpl
 from ._event import EventImpl
 from ._memory import ArgBuffer, Buffer, host_bytes, kernel_args
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_VERSION", "SDK_VERSION", "FAMILIES", "FAMILY_OF",
-    "Backend", "DeviceImpl", "QueueImpl", "EventImpl", "Buffer", "Executable",
+    "Backend", "DriverBackend", "DeviceImpl", "QueueImpl", "EventImpl", "Buffer", "Executable",
     "ArgBuffer", "CommandTrace", "Dim3", "KnownFailure", "NativeOp", "Operand",
     "DeviceInfo", "Feature", "dtypes_for", "hookimpl", "interpret", "host_bytes", "kernel_args", "operand_view",
     "checked_mode", "kernel_cache_dir", "cache_read", "cache_write",

@@ -50,3 +50,36 @@ class Backend(ABC):
         ``hal.device(name, **options)`` accepts, or None for none. Called only when options are
         given, so import the model here: pydantic stays out of hal's start-up."""
         return self.Options
+
+
+class DriverBackend(Backend):
+    """A backend over a vendor driver that may be missing (OpenCL, CUDA): :meth:`discover` counts the
+    devices once, cheaply, and says why there are none; ``hal backends`` shows the reason with the
+    version, and tests skip with it."""
+
+    def __init__(self) -> None:
+        self._found: tuple[int, str | None] | None = None
+
+    @abstractmethod
+    def discover(self) -> tuple[int, str | None]:
+        """(devices, None), or (0, why there are none and what to do); called once."""
+
+    @property
+    def reason(self) -> str | None:
+        """Why there is no device (None when there is one)."""
+        return self._discovered()[1]
+
+    @property
+    def version(self) -> str:  # type: ignore[override]
+        from ._version import SDK_VERSION
+
+        why = self.reason
+        return SDK_VERSION if why is None else f"{SDK_VERSION} (no devices: {why})"
+
+    def device_count(self) -> int:
+        return self._discovered()[0]
+
+    def _discovered(self) -> tuple[int, str | None]:
+        if self._found is None:
+            self._found = self.discover()
+        return self._found

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .._errors import CompileError
+from .._errors import CompileError, DeviceFault
 from . import _cexpr, _cnarrow, _cprelude, ir
 from ._cexpr import _SUFFIX, _binary, _call, _cast, _const, _ident, _loop_value, _unary
 from .analysis import check_barriers
@@ -114,6 +116,15 @@ def emit(kernel: ir.Kernel, dialect: Dialect, *, checked: bool = False, entry: s
     """The kernel in ``dialect``; raises CompileError for a barrier in divergent control flow."""
     check_barriers(kernel)
     return _Simt(kernel, dialect, checked).source(entry)
+
+
+def first_fault(record: Sequence[int], launches: Sequence[Any]) -> DeviceFault | None:
+    """The DeviceFault of a queue's fault record read back after a synchronize (``record[0]`` set:
+    claimed), ``launches`` being the executables (with their ``source``) of the launches that could
+    write it, by launch number; None when no fault was claimed."""
+    if not record[0]:
+        return None
+    return DeviceFault(fault_message(launches[int(record[1])].source, [int(v) for v in record]))
 
 
 def fault_message(source: SimtSource, record: list[int]) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from cuda.bindings import driver
 
-from hal.backend import CommandTrace, DeviceFault, Dim3, EventImpl, QueueImpl
+from hal.backend import CommandTrace, Dim3, EventImpl, QueueImpl
 from hal.kernel import simt
 
 from ._driver import R, check, error, make_current
@@ -188,10 +188,10 @@ class CudaQueue(QueueImpl["CudaBuffer"]):
             return
         record = np.zeros(simt.FAULT_WORDS, np.int32)
         check(driver.cuMemcpyDtoH(record.ctypes.data, self.faults.handle, record.nbytes), "cuMemcpyDtoH")
-        if record[0]:
+        fault = simt.first_fault(record, faulting)
+        if fault is not None:
             check(driver.cuMemsetD32(self.faults.handle, 0, simt.FAULT_WORDS), "cuMemsetD32")
-            exe = faulting[int(record[1])]
-            raise DeviceFault(simt.fault_message(exe.source, [int(v) for v in record]))
+            raise fault
 
     def _settle_traces(self) -> None:
         epoch = self.device.epoch

@@ -11,7 +11,7 @@ import ctypes
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
-from hal.backend import SDK_VERSION, Backend
+from hal.backend import DriverBackend
 
 if TYPE_CHECKING:
     from ._device import OpenCLDevice
@@ -41,31 +41,13 @@ def _count_devices() -> tuple[int, str | None]:
     return total, None if total else "the OpenCL platforms have no devices"
 
 
-class OpenCLBackend(Backend):
+class OpenCLBackend(DriverBackend):
     """``opencl:N``: the N-th device over all platforms; it takes no options."""
 
     name = "opencl"
 
-    def __init__(self) -> None:
-        self._count: tuple[int, str | None] | None = None
-
-    @property
-    def reason(self) -> str | None:
-        """Why there is no device (None when there is one): for `hal backends` and skipped tests."""
-        return self._discover()[1]
-
-    @property
-    def version(self) -> str:  # type: ignore[override]
-        why = self.reason
-        return SDK_VERSION if why is None else f"{SDK_VERSION} (no devices: {why})"
-
-    def _discover(self) -> tuple[int, str | None]:
-        if self._count is None:
-            self._count = _count_devices()
-        return self._count
-
-    def device_count(self) -> int:
-        return self._discover()[0]
+    def discover(self) -> tuple[int, str | None]:
+        return _count_devices()
 
     def open_device(self, index: int, options: Any) -> OpenCLDevice:
         from ._device import OpenCLDevice  # pyopencl loads when a device opens

@@ -179,10 +179,10 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
             return
         record = np.zeros(simt.FAULT_WORDS, np.int32)
         cl.enqueue_copy(self.queue, record, self.faults, is_blocking=True)
-        if record[0]:
+        fault = simt.first_fault(record, faulting)
+        if fault is not None:
             cl.enqueue_fill_buffer(self.queue, self.faults, np.zeros(1, np.int32), 0, record.nbytes).wait()
-            exe = faulting[int(record[1])]
-            raise DeviceFault(simt.fault_message(exe.source, [int(v) for v in record]))
+            raise fault
 
     def _settle_traces(self) -> None:
         for event, trace in self._traces:
