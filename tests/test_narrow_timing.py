@@ -8,23 +8,11 @@ import pytest
 
 import hal
 
-
-@hal.kernel
-def copy(x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], n: hal.i32):
-    i = hal.global_id(0)
-    if i < n:
-        y[i] = x[i]
+T = hal.dtype_var("T")
 
 
 @hal.kernel
-def copy_f16(x: hal.Ptr[hal.f16], y: hal.Ptr[hal.f16], n: hal.i32):
-    i = hal.global_id(0)
-    if i < n:
-        y[i] = x[i]
-
-
-@hal.kernel
-def copy_i8(x: hal.Ptr[hal.i8], y: hal.Ptr[hal.i8], n: hal.i32):
+def copy(x: hal.Ptr[T], y: hal.Ptr[T], n: hal.i32):
     i = hal.global_id(0)
     if i < n:
         y[i] = x[i]
@@ -43,8 +31,8 @@ def modelled(device: hal.Device, kernel: hal.KernelFunction, dtype: type, n: int
 def test_dram_bytes_follow_the_itemsize(spec: str) -> None:
     device, n = hal.device(spec), 1 << 18
     t32, b32 = modelled(device, copy, np.float32, n)
-    t16, b16 = modelled(device, copy_f16, np.float16, n)
-    t8, b8 = modelled(device, copy_i8, np.int8, n)
+    t16, b16 = modelled(device, copy, np.float16, n)
+    t8, b8 = modelled(device, copy, np.int8, n)
     assert b32 == 2 * n * 4
     assert (b16, b8) == (b32 // 2, b32 // 4)
     assert t8 <= t16 <= t32

@@ -111,32 +111,11 @@ def test_shuffle(device, block):
     assert_array_equal(got[:, 2], want[:, 2], what="hal.shuffle(v, 0)")
 
 
-@hal.kernel
-def reductions_f32(x: hal.Ptr[hal.f32], out: hal.Ptr[hal.f32]):
-    i = hal.global_id(0)
-    v = x[i]
-    out[6 * i] = hal.subgroup_reduce_add(v)
-    out[6 * i + 1] = hal.subgroup_reduce_max(v)
-    out[6 * i + 2] = hal.subgroup_reduce_min(v)
-    out[6 * i + 3] = hal.group_reduce_add(v)
-    out[6 * i + 4] = hal.group_reduce_max(v)
-    out[6 * i + 5] = hal.group_reduce_min(v)
+T = hal.dtype_var("T")
 
 
 @hal.kernel
-def reductions_i32(x: hal.Ptr[hal.i32], out: hal.Ptr[hal.i32]):
-    i = hal.global_id(0)
-    v = x[i]
-    out[6 * i] = hal.subgroup_reduce_add(v)
-    out[6 * i + 1] = hal.subgroup_reduce_max(v)
-    out[6 * i + 2] = hal.subgroup_reduce_min(v)
-    out[6 * i + 3] = hal.group_reduce_add(v)
-    out[6 * i + 4] = hal.group_reduce_max(v)
-    out[6 * i + 5] = hal.group_reduce_min(v)
-
-
-@hal.kernel
-def reductions_f64(x: hal.Ptr[hal.f64], out: hal.Ptr[hal.f64]):
+def reductions(x: hal.Ptr[T], out: hal.Ptr[T]):
     i = hal.global_id(0)
     v = x[i]
     out[6 * i] = hal.subgroup_reduce_add(v)
@@ -173,26 +152,26 @@ def check_reductions(device: hal.Device, kernel: object, x: np.ndarray, block: i
 @pytest.mark.parametrize("block", [256, 100, 33, 1])
 def test_reductions_f32_bit_exact(device, block):
     x = np.random.default_rng(block).standard_normal(4 * block).astype(np.float32) * np.float32(1e3)
-    check_reductions(device, reductions_f32, x, block)
+    check_reductions(device, reductions, x, block)
 
 
 @pytest.mark.parametrize("block", [128, 45])
 def test_reductions_i32_wrap(device, block):
     x = np.random.default_rng(block).integers(-2**31, 2**31 - 1, 3 * block).astype(np.int32)
-    check_reductions(device, reductions_i32, x, block)
+    check_reductions(device, reductions, x, block)
 
 
 @pytest.mark.feature("f64")
 def test_reductions_f64_bit_exact(device):
     x = np.random.default_rng(7).standard_normal(3 * 96) * 1e10
-    check_reductions(device, reductions_f64, x, 96)
+    check_reductions(device, reductions, x, 96)
 
 
 def test_reductions_propagate_nan(device):
     x = np.arange(4 * 64, dtype=np.float32)
     x[70] = np.nan
     out = device.zeros((6 * len(x),), np.float32)
-    run(device, reductions_f32, 4, 64, device.array(x), out)
+    run(device, reductions, 4, 64, device.array(x), out)
     got = out.numpy().reshape(-1, 6)
     assert np.isnan(got[64:128, 3:]).all(), "a NaN in the work-group makes its group reductions NaN"
     assert not np.isnan(got[128:, 3:]).any() and not np.isnan(got[:64, 3:]).any()
