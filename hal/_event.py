@@ -89,8 +89,11 @@ class Timeline:
 
     A kernel compiles at its first launch on a device, on the host, while the queue may have
     nothing left to run: the queue then sits idle until the launch arrives. Markers bracket the
-    compile; where the queue had drained by its end, the span between them is left out of the
-    elapsed time of events recorded before and after it on the queue. Marks (one counter, under
+    compile; nothing of this thread's lies between them on the queue, so the span between them is
+    exactly the idle time the compile caused (zero when earlier work kept the queue busy past the
+    compile's end), and it is left out of the elapsed time of events recorded before and after it.
+    (Asking the queue whether it drained instead raced with drivers that run a marker only when
+    the queue is flushed: PoCL.) Marks (one counter, under
     a lock, taken with each event's and each bracket's marker) say which stalls lie between two
     events. Another thread enqueueing on the same queue during the compile adds its commands'
     time to the span, so a shared queue should compile ahead of timing (``dev.compile``)."""
@@ -116,8 +119,6 @@ class Timeline:
         before, start = self.record(impl)
         result = work()
         with self._lock:
-            if not before.query():  # the queue ran work all along: nothing stalled
-                return result
             end, self._next = self._next, self._next + 1
             self._stalls.append(_Stall(start, end, before, impl.record()))
             del self._stalls[:-self.KEEP]
