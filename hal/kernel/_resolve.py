@@ -161,6 +161,8 @@ def _call_error(callee: Any) -> str:
         return f"{callee.__name__}() is not kernel syntax; cast with {hint[callee]}"
     if callee is _py.print:
         return "print() is not available in kernels; store values to a buffer and inspect them on the host"
+    if isinstance(callee, type) and issubclass(callee, np.generic) and np.dtype(callee) in _NP_SCALARS:
+        return f"np.{callee.__name__}() is not kernel syntax; cast with {_hal(_NP_SCALARS[np.dtype(callee)])}(x)"
     advice = _math_hint(callee)
     if advice is not None:
         return advice

@@ -20,13 +20,12 @@ import numpy as np
 
 from .._errors import InvalidArgumentError
 from ._source import ParamType, _parse_source, _signature
-from .types import ConstType, DTypeVar, PtrType, ScalarType
+from .types import INT_RANGES, ConstType, DTypeVar, PtrType, ScalarType
 
 if TYPE_CHECKING:
     from .function import KernelFunction
 
-_INT_RANGES = {ScalarType.I32: (-(2**31), 2**31 - 1), ScalarType.I64: (-(2**63), 2**63 - 1),
-               ScalarType.U32: (0, 2**32 - 1)}
+_DTYPE_NAMES = ", ".join(t.np_dtype.name for t in ScalarType)
 _MAX_KEYS = 4096
 """Raw launch keys remembered per generic kernel (distinct specialisations are never dropped)."""
 
@@ -155,8 +154,8 @@ def _dtype_of(kname: str, pname: str, var: DTypeVar, arg: Any) -> ScalarType:
     except (KeyError, TypeError):
         got = f"an array of {dtype}" if dtype is not None else type(arg).__name__
         raise InvalidArgumentError(f"argument {pname!r} of kernel {kname!r} is hal.Ptr[{var.name}] and binds "
-                                   f"{var.name}: pass a hal.Array of a kernel scalar dtype (int32, int64, uint32, "
-                                   f"float32, float64, bool), got {got}") from None
+                                   f"{var.name}: pass a hal.Array of a kernel scalar dtype ({_DTYPE_NAMES}), "
+                                   f"got {got}") from None
 
 
 def _constant(kname: str, pname: str, const: ConstType, value: Any) -> int | float | bool:
@@ -168,7 +167,7 @@ def _constant(kname: str, pname: str, const: ConstType, value: Any) -> int | flo
             return bool(value)
         raise InvalidArgumentError(f"{where}: pass True or False, got {value!r} ({type(value).__name__})")
     if t.is_int:
-        lo, hi = _INT_RANGES[t]
+        lo, hi = INT_RANGES[t]
         if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and lo <= int(value) <= hi:
             return int(value)
         raise InvalidArgumentError(f"{where}: pass a Python int in [{lo}, {hi}], got {value!r} "

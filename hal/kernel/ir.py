@@ -26,15 +26,14 @@ in :mod:`hal.kernel.interpreter` defines them):
   For a 1-D launch that is ``global_id(0)``. Duplicate plain stores: the last
   thread in that order wins (other backends may pick any writer: a race).
 * Integer ``pow`` with a negative exponent truncates the real result toward
-  zero. Float-to-int casts of NaN or out-of-range values are unspecified.
+  zero. Float-to-int casts of NaN or out-of-range values are unspecified,
+  except to the 8/16-bit integers: the float truncates to ``i32`` (unspecified
+  outside its range) and then wraps.
 * Subgroups (see :class:`Collective`): a backend compiles a kernel for one
   subgroup size ``S`` (a power of two, the device's ``DeviceInfo.subgroup_size``).
   Work-item of linear local id ``l`` is lane ``l % S`` of subgroup ``l // S``; the
   last subgroup of a work-group holds ``threads per group % S`` lanes when that
   is not zero.
-  zero. Float-to-int casts of NaN or out-of-range values are unspecified,
-  except to the 8/16-bit integers: the float truncates to ``i32`` (unspecified
-  outside its range) and then wraps.
 * Narrow types (``f16 bf16 i8 u8 i16 u16``) are storage only: they appear in
   parameters, buffers, variables, constants, loads, stores and ``Cast``; a
   ``Unary``, ``Binary`` or ``Call`` never computes in one (the frontend

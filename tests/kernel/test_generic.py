@@ -169,3 +169,21 @@ def test_const_in_a_device_function_is_refused() -> None:
 
     with pytest.raises(hal.CompileError, match="only kernel parameters are launch constants"):
         calls.ir  # noqa: B018
+
+
+@pytest.mark.parametrize("type_", [hal.i8, hal.u8, hal.i16, hal.u16, hal.u64])
+def test_const_of_every_integer_type_checks_its_range(type_: hal.ScalarType) -> None:
+    reads = hal.kernel.from_source(f"""
+def reads(x: hal.Ptr[hal.i64], C: hal.Const[hal.{type_.value}]):
+    x[0] = hal.i64(C)
+""", globals={"hal": hal})
+
+    hi = int(np.iinfo(type_.np_dtype).max)
+    assert reads.specialize(C=hi).constants == {"C": hi}
+    with pytest.raises(hal.InvalidArgumentError, match=rf"pass a Python int in \[-?\d+, {hi}\]"):
+        reads.specialize(C=hi + 1)
+
+
+def test_a_pointer_binding_lists_every_kernel_dtype() -> None:
+    with pytest.raises(hal.InvalidArgumentError, match="float16, bfloat16.*got an array of complex64"):
+        convert[1, 4](np.zeros(4, np.complex64), hal.device("cpu").zeros((4,), np.float32), 1.0, 4, 1)

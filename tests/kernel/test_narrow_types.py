@@ -137,7 +137,8 @@ def test_math_functions_type_and_predicates_return_bool() -> None:
 
 
 @pytest.mark.parametrize("call,hint", [("math.erf(x[0])", "use hal.erf"), ("np.arctan2(x[0], x[1])", "use hal.atan2"),
-                                       ("round(x[0])", "use hal.round"), ("math.lgamma(x[0])", "no kernel counterpart")])
+                                       ("round(x[0])", "use hal.round"), ("math.lgamma(x[0])", "no kernel counterpart"),
+                                       ("np.float16(x[0])", r"cast with hal.f16\(x\)")])
 def test_python_math_names_the_hal_function(tmp_path: Any, call: str, hint: str) -> None:
     path = tmp_path / "k.py"
     path.write_text(f"import math\nimport numpy as np\nimport hal\n\n@hal.kernel\ndef k(x: hal.Ptr[hal.f32]):\n"
