@@ -38,7 +38,7 @@ _UNSUPPORTED_EXPR: dict[type, tuple[str, str]] = {
     ast.GeneratorExp: ("generator expressions", "write a for loop"),
     ast.Lambda: ("lambdas", "define a @hal.func at module level"),
     ast.JoinedStr: ("f-strings", "kernels have no strings"),
-    ast.NamedExpr: ("the := operator", "assign in its own statement"),
+    ast.NamedExpr: ("assignment expressions (:=)", "assign in its own statement"),
     ast.Starred: ("*-unpacking", "pass arguments one by one"),
     ast.Slice: ("slices", "index one element at a time: p[i]"),
     ast.Await: ("await", _LANGUAGE), ast.Yield: ("yield", _LANGUAGE), ast.YieldFrom: ("yield from", _LANGUAGE),
