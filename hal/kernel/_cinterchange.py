@@ -11,7 +11,8 @@ iterations in its own order, so results are bit-identical. Two kinds qualify:
   trip ``t`` a work-item is active (a mask, which gcc turns into masked vector operations)
   while ``start + t * step`` is still inside its range. Its start is recomputed in the lane loop
   (so an index like ``gid + t * stride`` stays affine), hence it may read no memory and no
-  variable the loop changes.
+  variable the loop changes. When its body is a single phase the emitter strip-mines it: each
+  strip of consecutive work-items runs all its trips with its variables in registers.
 
 Both need a body without barriers, ``while``, ``break``/``continue``/``return`` or atomics (whose
 order across work-items is defined); nested ``for`` loops directly in the body qualify when

@@ -18,7 +18,10 @@ point runs a range of work-groups; inside a group the work-items are loops.
 * A ``for`` loop with work-group-uniform bounds and a simple body is also run
   as its own phases (loop interchange), so that its body vectorises across
   work-items instead of running one work-item's loop after another's. Only
-  race-free kernels can tell, and they cannot.
+  race-free kernels can tell, and they cannot. A lane-varying (grid-stride) loop
+  whose body is one phase is also strip-mined: a strip of up to ``_STRIP``
+  work-items runs all its trips in SIMD lanes, its variables in strip-local
+  arrays, before the next strip starts (:meth:`_Emitter.strip_loop`).
 
 * Wrapping index arithmetic hides from gcc that ``base + k * 256 + lid`` steps by
   one per work-item (it emits gathers). So a kernel whose indices use ``+ - *``
@@ -72,6 +75,9 @@ SOURCES = (Path(__file__), *(Path(inspect.getfile(m)) for m in (_cexpr, _cinterc
 """The emitter's files: the CPU backend's kernel cache hashes them, so editing any one rebuilds kernels."""
 _RET = 255
 """State byte of a work-item that returned (continue/break of group-level loop d: 2d+1 / 2d+2)."""
+_STRIP = 64
+"""Work-items per strip of a strip-mined lane-varying loop (see :meth:`_Emitter.strip_loop`): a few
+vector registers per live variable, so gcc keeps them in registers across the loop's trips."""
 _STOP_CHECK = "if (__builtin_expect(l->fault->set != 0, 0)) hal_quit(C);"
 """First statement of every ``while`` body (a ``continue`` cannot skip it): an unbounded loop stops
 once its launch faulted elsewhere or was aborted. Not in ``for`` loops, which end by themselves and
@@ -111,6 +117,8 @@ class _Emitter:
         self.ranges = _Ranges(kernel, self.var_types, self.names, self.params, self.assigned)
         self.masks: list[tuple[ir.For, int]] = []
         """The lane-varying loops around the code being emitted, with their counters."""
+        self.strip: dict[str, str] = {}
+        """Inside a strip-mined loop: per-work-item variables held in strip-local arrays (index ``hal_j``)."""
         self.fast = False
         """Emitting ``hal_run_fast``: the ranges' fast nodes without wrapping, their variables in int64."""
         self.lines: list[str] = []
@@ -250,10 +258,16 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         d, s = node.depth, node.stmt
         brk, cont = 2 * d + 2, 2 * d + 1
         state = self.plan.state
+        if node.lanes and len(node.body) == 1 and isinstance(node.body[0], _Phase):
+            assert isinstance(s, ir.For)
+            self.strip_loop(s, node.body[0], ind)
+            return
         self.out("{", ind)
         if node.lanes:
             assert isinstance(s, ir.For)
             self.lanes_header(s, ind + 1)
+            self.out(f"for (uint64_t hal_t{self.counter} = 0; hal_t{self.counter} < hal_n{self.counter}; "
+                     f"hal_t{self.counter}++) {{", ind + 1)
         elif isinstance(s, ir.For):
             self.counter += 1
             t = f"hal_t{self.counter}"
@@ -339,8 +353,43 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         self.out(f"if (hal_m > hal_n{c}) hal_n{c} = hal_m;", ind + 2)
         self.out("}", ind + 1)
         self.out("}", ind)
-        self.out(f"for (uint64_t hal_t{c} = 0; hal_t{c} < hal_n{c}; hal_t{c}++) {{", ind)
         self.masks.append((s, c))
+
+    def strip_loop(self, s: ir.For, phase: _Phase, ind: int) -> None:
+        """A lane-varying loop whose body is one phase, strip-mined: each strip of up to ``_STRIP``
+        consecutive work-items (along x) runs all its trips before the next strip starts, the strip's
+        work-items in SIMD lanes. Each work-item still runs its own iterations in order, so results are
+        bit-identical; its variables stay in strip-local arrays (registers) across trips instead of
+        going through the per-work-item arrays on every trip, which left the loop bound by loads and
+        stores rather than by the data it reads."""
+        self.out("{", ind)
+        self.lanes_header(s, ind + 1)
+        c = self.counter
+        names = sorted(n for n in _referenced(phase.stmts) | {s.var} if n in self.plan.arrays)
+        self.out("for (int32_t lz = 0; lz < bz; lz++) for (int32_t ly = 0; ly < by; ly++) {", ind + 1)
+        self.out("const int64_t wrow = ((int64_t)lz * by + ly) * bx; (void)wrow;", ind + 2)
+        self.out(f"for (int32_t hal_x0 = 0; hal_x0 < bx; hal_x0 += {_STRIP}) {{  /* strip-mined lanes */", ind + 2)
+        self.out(f"const int32_t hal_xn = bx - hal_x0 < {_STRIP} ? bx - hal_x0 : {_STRIP};", ind + 3)
+        for name in names:
+            self.strip[name] = f"K{self.names[name]}"
+            self.out(f"{self.c_type(self.var_types[name])} K{self.names[name]}[{_STRIP}];", ind + 3)
+            self.out(f"for (int32_t hal_j = 0; hal_j < hal_xn; hal_j++) K{self.names[name]}[hal_j] = "
+                     f"R{self.names[name]}[wrow + hal_x0 + hal_j];", ind + 3)
+        self.out(f"for (uint64_t hal_t{c} = 0; hal_t{c} < hal_n{c}; hal_t{c}++) {{", ind + 3)
+        self.out("#pragma GCC ivdep", ind + 4)
+        self.out("for (int32_t hal_j = 0; hal_j < hal_xn; hal_j++) {", ind + 4)
+        self.out("const int32_t lx = hal_x0 + hal_j; const int64_t w = wrow + lx; (void)w;", ind + 5)
+        self.phase_body(phase, ind + 5)
+        self.out("}", ind + 4)
+        self.out("}", ind + 3)
+        self.strip = {}
+        for name in names:
+            self.out(f"for (int32_t hal_j = 0; hal_j < hal_xn; hal_j++) R{self.names[name]}[wrow + hal_x0 + hal_j] = "
+                     f"K{self.names[name]}[hal_j];", ind + 3)
+        self.out("}", ind + 2)
+        self.out("}", ind + 1)
+        self.masks.pop()
+        self.out("}", ind)
 
     def lane_masks(self, ind: int) -> None:
         """In a lane loop: skip a work-item that left, or whose lane-varying loops ran out; else set
@@ -364,28 +413,32 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         self.out("const int64_t w = wrow + lx; (void)w;", ind + 2)
 
     def phase(self, phase: _Phase, ind: int) -> None:
-        p = phase.index
         self.lane_loop(ind)
-        self.lane_masks(ind + 2)
+        self.phase_body(phase, ind + 2)
+        self.out("}", ind + 1)
+        self.out("}", ind)
+
+    def phase_body(self, phase: _Phase, ind: int) -> None:
+        """One work-item's share of ``phase``, inside a lane loop (``w``, ``lx``, ``ly``, ``lz`` set)."""
+        p = phase.index
+        self.lane_masks(ind)
         refs = _referenced(phase.stmts)
         for name in sorted(refs):
             if name in self.decls:
                 a = self.decls[name]
                 if a.space == "local" and name not in self.plan.local_rows:
-                    self.out(f"{self.c_type(a.type)} {self.names[name]}[{max(a.size, 1)}];", ind + 2)
+                    self.out(f"{self.c_type(a.type)} {self.names[name]}[{max(a.size, 1)}];", ind)
                 elif name in self.plan.local_rows:
                     self.out(f"{self.c_type(a.type)} *const {self.names[name]} = R{self.names[name]} + "
-                             f"w * {a.size};", ind + 2)
+                             f"w * {a.size};", ind)
             elif (name in self.var_types and name not in self.plan.arrays and name not in self.plan.group_scalars
                   and name not in self.plan.remat
                   and (name not in self.params or name in self.assigned)):
                 init = f"A_{_ident(name)}" if name in self.params else "0"
-                self.out(f"{self.var_type(name)} L{self.names[name]} = {init};", ind + 2)
+                self.out(f"{self.var_type(name)} L{self.names[name]} = {init};", ind)
         self.label = f"hal_wi_end{p}"
-        self.block(phase.stmts, ind + 2, 0, self.plan.group_depth(phase))
-        self.out(f"{self.label}: ;", ind + 2)
-        self.out("}", ind + 1)
-        self.out("}", ind)
+        self.block(phase.stmts, ind, 0, self.plan.group_depth(phase))
+        self.out(f"{self.label}: ;", ind)
 
     def block(self, body: tuple[ir.Stmt, ...], ind: int, loops: int, gdepth: int) -> None:
         for s in body:
@@ -468,6 +521,8 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
             return f"({self.expr(self.plan.remat[name], thread)})"
         if name in self.plan.group_scalars:
             return c
+        if thread is not None and name in self.strip:
+            return f"{self.strip[name]}[hal_j]"
         if name in self.plan.arrays:
             return f"R{c}[{thread or '0'}]"
         if name in self.params and name not in self.assigned:
