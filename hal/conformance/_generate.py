@@ -9,7 +9,9 @@ runs as it is (``python repro.py <device>``).
 Programs are free of undefined and unspecified behaviour, so every backend must
 match the reference interpreter on them:
 
-* float -> integer casts only see clamped, non-NaN values;
+* float -> integer casts only see clamped, non-NaN values; ``copysign`` never takes the sign of
+  a NaN (IEEE 754 leaves it unspecified: x86 makes its invalid-operation NaN negative, LLVM's
+  constant folder and other CPUs positive), so a NaN sign operand is replaced by 1.0;
 * each thread writes only its own output slots; shared memory is written at
   ``[local_id]`` by every thread unconditionally, read only after a barrier, and
   overwritten only after another; barriers sit under work-group-uniform control only;
@@ -330,7 +332,10 @@ class _Gen:
                                                                     "copysign"])
             f = funcs[self.pick(len(funcs))]
             n = {"min": 2, "max": 2, "fma": 3, "copysign": 2}.get(f, 1)
-            return f"hal.{f}({', '.join(self.expr(t, ctx, sub) for _ in range(n))})"
+            args = [self.expr(t, ctx, sub) for _ in range(n)]
+            if f == "copysign":  # the sign of a NaN is unspecified: never copy it
+                args[1] = f"({args[1]} if {args[1]} == {args[1]} else 1.0)"
+            return f"hal.{f}({', '.join(args)})"
         if kind == 5:
             return f"({self.expr(t, ctx, sub)} if {self.cond(ctx, sub)} else {self.expr(t, ctx, sub)})"
         if kind == 6:

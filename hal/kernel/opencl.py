@@ -15,6 +15,10 @@ operation (wrapping add, NaN-propagating min/max). A 64-bit atomic on a device w
 Narrow types: ``char``/``short`` typedefs for the 8/16-bit integers; ``f16`` and ``bf16`` are ``ushort``
 bit patterns converted by :mod:`._cnarrow`'s integer code, so no ``cl_khr_fp16`` is needed (PoCL has none)
 and the bits match the CPU backend and the reference interpreter.
+
+One-argument math goes through guards that keep NaN (and, for rounding, huge) arguments from the
+driver's builtins, whose undefined behaviour on them makes PoCL's LLVM delete code around a call
+with a constant argument (:func:`_guards`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ or ``-cl-mad-enable``, which would change results against the reference interpre
 _MATH = ("sqrt", "exp", "log", "sin", "cos", "tanh", "floor", "ceil", "fma", "fmod", "copysign", "pow",
          "erf", "erfc", "exp2", "log2", "log10", "log1p", "expm1", "tan", "asin", "acos", "atan", "atan2", "sinh",
          "cosh", "trunc", "rint", "hypot")
+_ROUNDING = ("floor", "ceil", "trunc", "rint")
+_NAN_GUARDED = ("sqrt", "exp", "log", "sin", "cos", "tanh", "erf", "erfc", "exp2", "log2", "log10", "log1p", "expm1",
+                "tan", "asin", "acos", "atan", "sinh", "cosh")
+"""The one-argument functions, each called through a guard (:func:`_guards`)."""
 _SUFFIX = {I32: "i32", I64: "i64", U32: "u32", U64: "u64", F32: "f32", F64: "f64"}
 _BITS = {I32: ("uint", "as_int"), U32: ("uint", "as_uint"), F32: ("uint", "as_float"),
          I64: ("ulong", "as_long"), U64: ("ulong", "as_ulong"), F64: ("ulong", "as_double")}
@@ -58,7 +66,7 @@ typedef ulong uint64_t;
 #define hal_bits_f32(u) as_float(u)
 #define hal_f64_bits(x) as_ulong(x)
 #define fabsf fabs
-""" + "".join(f"#define {m}f {m}\n" for m in _MATH)
+""" + "".join(f"#define {m}f {m}\n" for m in _MATH if m not in (*_ROUNDING, *_NAN_GUARDED))
 
 _FAULT = f"""
 /* the first fault of a launch claims the record ({FAULT_WORDS} ints); the host reads it at synchronize */
@@ -76,6 +84,30 @@ static int64_t hal_chk(__global int *F, int L, int site, int64_t i, int64_t n) {
     return 0;
 }}
 """
+
+
+def _guards(fp64: bool) -> str:
+    """One-argument math through guards that keep a NaN (and, for the rounding functions, any
+    argument of at least 2**23, or 2**52 in f64, which is already an integer) away from the
+    driver's builtin; the results are the builtin's own for every other argument.
+
+    Why: PoCL 3.1's builtins (SLEEF's scalar code) convert such arguments to an integer, undefined
+    behaviour in C that is harmless at run time, but when LLVM knows the argument (a literal, or
+    a value it propagates, as ``hal.floor(math.nan)`` or ``math.inf // 1.0`` through
+    ``hal_divmod``), it concludes that the code reaching the call never runs and deletes it with
+    the stores around it: ``out[i] = 5; out[i] = rint(-INFINITY);`` stores nothing. Exp, exp2,
+    expm1, tanh, sinh, floor, ceil, trunc and rint of a constant NaN, and rint of a constant of
+    at least 2**31 (2**63 in f64) or infinite, all do that on PoCL 3.1 (tests/opencl/test_pocl_builtins.py).
+    A guard is a branch, never a select, so the builtin is not evaluated for those arguments."""
+    types = [("float", "0x1p23f"), *([("double", "0x1p52")] if fp64 else [])]
+    lines = []
+    for t, big in types:
+        lines += [f"static inline __attribute__((overloadable)) {t} hal_{f}({t} x) "
+                  f"{{ if (!(fabs(x) < {big})) return x; return {f}(x); }}" for f in _ROUNDING]
+        lines += [f"static inline __attribute__((overloadable)) {t} hal_{f}({t} x) "
+                  f"{{ if (x != x) return x; return {f}(x); }}" for f in _NAN_GUARDED]
+    lines += [f"#define {f}(x) hal_{f}(x)\n#define {f}f(x) hal_{f}(x)" for f in (*_ROUNDING, *_NAN_GUARDED)]
+    return "\n".join(lines) + "\n"
 
 
 def _helpers(fp64: bool) -> str:
@@ -124,6 +156,7 @@ class OpenCL(Dialect):
             parts.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n")
         if self.int64_atomics:
             parts.append("#pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable\n")
+        parts.append(_guards(self.fp64))
         parts.append(_helpers(self.fp64))
         parts.append(NARROW + (NARROW_F64 if self.fp64 else ""))
         parts.append(_FAULT)
