@@ -58,19 +58,22 @@ Side = tuple[int, Any]
 class RemoteEvent(EventImpl):
     """A RECORD in a queue's stream; done once the worker replied to its batch."""
 
-    __slots__ = ("queue", "id", "sent", "done", "stamp")
+    __slots__ = ("queue", "id", "sent", "done", "passed", "stamp")
 
     def __init__(self, queue: RemoteQueue) -> None:
         self.queue = queue
         self.id = queue.device.new_id()
         self.sent = False
         self.done = False
+        self.passed = False
+        """Another queue's WAIT on this event has completed: the event has, though its own queue's
+        reply (with its time) may still be on its way."""
         self.stamp = 0.0
 
     def query(self) -> bool:
         if not (self.done or self.sent):
             self.queue.device.sender.kick(self.queue)  # nobody may ever drain this queue
-        return self.done or self.queue.device.dead is not None
+        return self.done or self.passed or self.queue.device.dead is not None
 
     def wait(self, timeout: float | None) -> bool:
         if not (self.done or self.sent):
@@ -231,6 +234,8 @@ class RemoteQueue(QueueImpl["RemoteBuffer"]):
                     np.copyto(obj, next(reads))
                 elif kind == RECORD:
                     obj.stamp, obj.done = next(times), True
+                elif kind == WAIT:
+                    obj.passed = True
                 elif kind == TRACE:
                     done = next(traces)
                     obj.wall_s, obj.device_start, obj.device_s = done.wall_s, done.device_start, done.device_s
