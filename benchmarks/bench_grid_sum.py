@@ -1,6 +1,6 @@
 """The GPU-style grid-stride sum (issue 15's headline case) alone, against OpenMP C and numpy in one run.
 
-    PYTHONPATH=.:plugins python benchmarks/bench_grid_sum.py [--n 16777216] [--rounds 5]
+    python benchmarks/bench_grid_sum.py [--n 16777216] [--rounds 5]
 
 For 1 and then 2 threads (one child process each, ``HAL_CPU_THREADS`` / ``omp_set_num_threads``):
 best-of times of ``grid_sum`` from :mod:`benchmarks.bench_kernels` (64 groups x 256 work-items,
@@ -20,11 +20,14 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 
 import hal
-from benchmarks.bench_kernels import BLOCK, best, grid_sum, openmp_reference
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.bench_kernels import BLOCK, best, grid_sum, openmp_reference  # noqa: E402
 
 
 def measure(n: int, rounds: int, threads: int, workdir: str) -> None:
