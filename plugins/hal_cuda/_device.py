@@ -13,12 +13,12 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from cuda.bindings import driver
-from cuda.core import Device, DeviceMemoryResource, EventOptions
+from cuda.core import Device, DeviceMemoryResource
 
-from hal.backend import Buffer, DeviceImpl, DeviceInfo, Feature, InvalidArgumentError, OutOfMemoryError, checked_mode
+from hal.backend import Buffer, DeviceImpl, DeviceInfo, Feature, InvalidArgumentError, checked_mode
 
-from ._driver import check, make_current, name
-from ._queue import CudaQueue
+from ._driver import check, core_error, make_current, name
+from ._queue import TIMED, CudaQueue
 
 if TYPE_CHECKING:
     from hal.kernel import ir
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 PAD = 64
 """Bytes allocated past every buffer: a bounds-checked access that faulted continues at element 0
 of its argument, which then exists even for an empty view at the end of an allocation."""
-TIMED = EventOptions(timing_enabled=True)
 _A = driver.CUdevice_attribute
 _FP32_LANES = {(7, 0): 64, (7, 5): 64, (8, 0): 64, (8, 6): 128, (8, 7): 128, (8, 9): 128, (9, 0): 128,
                (10, 0): 128, (12, 0): 128}
@@ -100,10 +99,7 @@ class CudaDevice(DeviceImpl[CudaBuffer]):
                 owner = self.memory.allocate(nbytes + PAD, stream=self.alloc_stream)
                 self.alloc_stream.sync()
         except Exception as exc:  # cuda.core raises CUDAError naming the CUresult
-            if "OUT_OF_MEMORY" not in str(exc):
-                raise
-            raise OutOfMemoryError(f"cuda: cannot allocate {nbytes} bytes on {self.device.name}; free arrays or use "
-                                   "smaller ones") from None
+            raise core_error(exc, f"allocating {nbytes} bytes on {self.device.name}") from None
         return CudaBuffer(owner, nbytes)
 
     def free(self, buffer: CudaBuffer) -> None:

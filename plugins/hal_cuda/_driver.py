@@ -44,6 +44,13 @@ def error(err: Any, what: str) -> HalError:
     return DeviceFault(f"cuda: {what} failed: {name(err)}")
 
 
+def core_error(exc: Exception, what: str) -> HalError:
+    """An error cuda.core raised (its CUDAError carries the CUresult's name in its text)."""
+    if "OUT_OF_MEMORY" in str(exc):
+        return OutOfMemoryError(f"cuda: {what}: out of device memory; free arrays or use smaller ones")
+    return DeviceFault(f"cuda: {what} failed: {exc}")
+
+
 def make_current(context: Any) -> None:
     """Make ``context`` current on the calling thread (free when it already is)."""
     if getattr(_local, "context", None) is not context:

@@ -18,16 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from cuda.bindings import driver
+from cuda.core import EventOptions
 
 from hal.backend import CommandTrace, Dim3, EventImpl, QueueImpl
 from hal.kernel import simt
 
-from ._driver import R, check, error, make_current
+from ._driver import R, check, core_error, error, make_current
 
 if TYPE_CHECKING:
     from ._compiler import CudaKernel
     from ._device import CudaBuffer, CudaDevice
 
+TIMED = EventOptions(timing_enabled=True)
+"""Every event records device time: ``Event.elapsed`` and profiles read it."""
 _POLL_S = (0.00002, 0.001)
 """First and longest sleep between two polls of a bounded wait (it doubles in between)."""
 
@@ -53,7 +56,10 @@ class CudaEvent(EventImpl):
 
     def synchronize(self) -> None:
         make_current(self.device.context)
-        self.event.sync()
+        try:
+            self.event.sync()
+        except Exception as exc:  # cuda.core's CUDAError: a fault of the work before the event
+            raise core_error(exc, "waiting for an event") from None
 
     def wait(self, timeout: float) -> bool:
         return _poll(self.query, timeout)
@@ -64,10 +70,7 @@ class CudaEvent(EventImpl):
 
 class CudaQueue(QueueImpl["CudaBuffer"]):
     def __init__(self, device: CudaDevice) -> None:
-        from ._device import TIMED
-
         self.device = device
-        self.timed = TIMED
         self.stream = device.device.create_stream()
         self.handle = self.stream.handle
         self.faults = device.allocate(simt.FAULT_WORDS * 4)
@@ -79,11 +82,11 @@ class CudaQueue(QueueImpl["CudaBuffer"]):
 
     def _begin(self, trace: CommandTrace | None) -> Any:
         make_current(self.device.context)
-        return None if trace is None else self.stream.record(options=self.timed)
+        return None if trace is None else self.stream.record(options=TIMED)
 
     def _end(self, start: Any, trace: CommandTrace | None) -> None:
         if trace is not None:
-            end = self.stream.record(options=self.timed)
+            end = self.stream.record(options=TIMED)
             with self._lock:
                 self._traces.append((start, end, trace))
 
@@ -148,12 +151,18 @@ class CudaQueue(QueueImpl["CudaBuffer"]):
     # ------------------------------------------------------------ ordering
     def record(self) -> CudaEvent:
         make_current(self.device.context)
-        return CudaEvent(self.stream.record(options=self.timed), self.device)
+        try:
+            return CudaEvent(self.stream.record(options=TIMED), self.device)
+        except Exception as exc:  # cuda.core's CUDAError
+            raise core_error(exc, "recording an event") from None
 
     def wait(self, event: EventImpl) -> None:
         assert isinstance(event, CudaEvent)
         make_current(self.device.context)
-        self.stream.wait(event.event)
+        try:
+            self.stream.wait(event.event)
+        except Exception as exc:  # cuda.core's CUDAError
+            raise core_error(exc, "a cross-queue wait") from None
 
     def synchronize(self) -> None:
         make_current(self.device.context)
