@@ -1,4 +1,4 @@
-"""What tox's lint environment checks: ruff on the tree, mypy --strict on hal/."""
+"""What tox's lint environment checks: ruff on the tree, mypy --strict on hal/ and the bundled plugins."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("tool,args", [
     ("ruff", ["check", "hal", "plugins", "tests", "benchmarks", "examples"]),
-    ("mypy", ["hal"]),
+    ("mypy", ["hal", "plugins"]),
 ])
 def test_lint(tool: str, args: list[str]) -> None:
     run = subprocess.run([sys.executable, "-m", tool, *args], capture_output=True, text=True, cwd=ROOT,

@@ -21,16 +21,19 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from .._errors import CompileError, DeviceFault
 from . import _cexpr, _cnarrow, _cprelude, ir
 from ._cexpr import _SUFFIX, _binary, _call, _cast, _const, _ident, _loop_value, _unary
 from .analysis import check_barriers
-from .types import ScalarType
+from .types import ScalarType, half_bits
 
 SIMT_VERSION = 1
 """Bump when the generated code changes meaning (caches key on it)."""
@@ -65,6 +68,47 @@ class SimtSource:
     """Whether the kernel writes the fault record at all (checked, or a ``range`` step that may be 0)."""
     where: str
     """``kernel 'name' at file``: the prefix of fault messages."""
+
+
+_ARG_CODES = {"bool": "B", "i8": "b", "u8": "B", "i16": "h", "u16": "H", "i32": "i", "u32": "I", "i64": "q",
+              "u64": "Q", "f16": "H", "bf16": "H", "f32": "f", "f64": "d"}
+
+
+@dataclass(frozen=True)
+class ArgLayout:
+    """The entry point's arguments before the fault record (see the module docstring), for runtimes
+    that set them one by one or pack them into a block: ``codes`` holds a ``struct`` code per slot
+    ("P" for a pointer's allocation, "q" for its byte offset and count), ``halves`` the slots of
+    f16/bf16 scalars with the conversion of a host number to their bits."""
+
+    codes: tuple[str, ...]
+    halves: tuple[tuple[int, Callable[[Any], int]], ...]
+
+    @classmethod
+    def of(cls, kernel: ir.Kernel) -> ArgLayout:
+        codes: list[str] = []
+        halves: list[tuple[int, Callable[[Any], int]]] = []
+        for p in kernel.params:
+            if p.pointer:
+                codes += ("P", "q", "q")
+                continue
+            if p.type.is_narrow and p.type.is_float:
+                halves.append((len(codes), half_bits(p.type)))
+            codes.append(_ARG_CODES[p.type.value])
+        return cls(tuple(codes), tuple(halves))
+
+    def values(self, kernel: ir.Kernel, args: Sequence[Any]) -> list[Any]:
+        """One value per slot: a pointer argument (``hal.backend.BufferArg``) as its buffer's
+        ``handle``, offset and size; 16-bit floats as their bits."""
+        values: list[Any] = []
+        for p, a in zip(kernel.params, args):
+            if p.pointer:
+                values += (a.buffer.handle, a.offset, a.size)
+            else:
+                values.append(a)
+        for slot, bits in self.halves:
+            values[slot] = bits(values[slot])
+        return values
 
 
 class Dialect(ABC):
@@ -118,7 +162,7 @@ def emit(kernel: ir.Kernel, dialect: Dialect, *, checked: bool = False, entry: s
     return _Simt(kernel, dialect, checked).source(entry)
 
 
-def first_fault(record: Sequence[int], launches: Sequence[Any]) -> DeviceFault | None:
+def first_fault(record: Sequence[int] | npt.NDArray[np.int32], launches: Sequence[Any]) -> DeviceFault | None:
     """The DeviceFault of a queue's fault record read back after a synchronize (``record[0]`` set:
     claimed), ``launches`` being the executables (with their ``source``) of the launches that could
     write it, by launch number; None when no fault was claimed."""

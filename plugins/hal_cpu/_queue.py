@@ -46,6 +46,8 @@ class CpuExecutable(Protocol):
 
     entry: Any
     """cffi function pointer to ``void entry(const hal_launch *, int64_t begin, int64_t end)``."""
+    cpu_target: tuple[Any, Any]
+    """Made by :func:`launch_target` at the first launch of an executable that lacks it."""
 
     def pack(self, args: Sequence[Any]) -> bytes:
         """The launch arguments as 8-byte slots in parameter order (hal_kernel_abi.h)."""

@@ -14,7 +14,6 @@ import hashlib
 import struct
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,19 +22,12 @@ from cuda.bindings import driver
 
 from hal.backend import Executable, cache_read, cache_write, checked_mode, kernel_cache_dir
 from hal.kernel import cuda, ir, nvrtc, simt
-from hal.kernel.types import half_bits
 
 from ._driver import check, make_current
 from ._queue import packer
 
 if TYPE_CHECKING:
     from ._device import CudaDevice
-
-_CODES = {"bool": "B", "i8": "b", "u8": "B", "i16": "h", "u16": "H", "i32": "i", "u32": "I", "i64": "q", "u64": "Q",
-          "f16": "H", "bf16": "H", "f32": "f", "f64": "d"}
-"""struct codes of kernel scalars (hal.kernel.simt passes ``bool`` as an unsigned char, and the 16-bit
-floats as their bit patterns: :attr:`CudaKernel.halves` converts them)."""
-
 
 @dataclass(eq=False)
 class CudaKernel(Executable):
@@ -53,9 +45,9 @@ class CudaKernel(Executable):
     path: Path
     cached: bool
     compile_s: float
+    layout: simt.ArgLayout
+    """How launch arguments map to the argument block's slots."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    halves: tuple[tuple[int, Callable[[Any], int]], ...] = ()
-    """(argument slot, conversion to bits) of each f16/bf16 scalar parameter."""
     param_table: Any = field(default=None, repr=False)
     """The ctypes pointer table behind ``param_pointers``, kept alive with the kernel."""
 
@@ -87,14 +79,11 @@ def compile_kernel(device: CudaDevice, kernel: ir.Kernel) -> CudaKernel:
     make_current(device.context)
     module = check(driver.cuModuleLoadData(cubin), f"loading kernel '{kernel.name}'")
     function = check(driver.cuModuleGetFunction(module, source.entry.encode()), "cuModuleGetFunction")
-    codes = [c for p in kernel.params for c in (("Q", "q", "q") if p.pointer else (_CODES[p.type.value],))]
-    slots = [i for i, p in enumerate(kernel.params) for _ in range(3 if p.pointer else 1)]
-    halves = tuple((slot, half_bits(kernel.params[i].type)) for slot, i in enumerate(slots)
-                   if not kernel.params[i].pointer and kernel.params[i].type.value in ("f16", "bf16"))
-    codes += ["Q", "i"]  # the fault record and the launch's number
+    layout = simt.ArgLayout.of(kernel)
+    codes = [*layout.codes, "Q", "i"]  # the fault record and the launch's number
     pack = packer(codes)
     params = bytearray(pack.size)
     base = ctypes.addressof((ctypes.c_char * pack.size).from_buffer(params))
     pointers = (ctypes.c_void_p * len(codes))(*(base + 8 * i for i in range(len(codes))))
     return CudaKernel(kernel, source, module, function, pack, params, ctypes.addressof(pointers), key, path, cached,
-                      time.perf_counter() - t0, halves, param_table=pointers)
+                      time.perf_counter() - t0, layout, param_table=pointers)

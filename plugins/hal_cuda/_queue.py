@@ -126,14 +126,7 @@ class CudaQueue(QueueImpl["CudaBuffer"]):
 
     def launch(self, exe: CudaKernel, grid: Dim3, block: Dim3, args: Sequence[Any],  # type: ignore[override]
                trace: CommandTrace | None) -> None:
-        values: list[Any] = []
-        for p, a in zip(exe.kernel.params, args):
-            if p.pointer:
-                values += (a.buffer.handle, a.offset, a.size)
-            else:
-                values.append(a)
-        for slot, bits in exe.halves:
-            values[slot] = bits(values[slot])
+        values = exe.layout.values(exe.kernel, args)
         number = 0
         if exe.source.can_fault:
             with self._lock:

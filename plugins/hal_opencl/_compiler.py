@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import numpy as np
 import pyopencl as cl
 
 from hal.backend import CompileError, Executable, cache_read, cache_write, checked_mode, kernel_cache_dir
@@ -38,16 +36,16 @@ def cache_dir() -> Path:
 
 @dataclass(eq=False)
 class OpenCLKernel(Executable):
-    """A built kernel; ``lock`` guards its argument slots (set, then enqueue) across threads."""
+    """A built program; each queue launches it through a kernel object of its own (``_queue.Bound``)."""
 
     kernel: ir.Kernel
     source: simt.SimtSource
-    cl_kernel: Any
+    program: cl.Program
+    layout: simt.ArgLayout
     key: str
     path: Path
     cached: bool
     compile_s: float
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def report(self) -> dict[str, Any]:
         return {"key": self.key, "binary": str(self.path), "source": str(self.path.with_suffix(".cl")),
@@ -86,20 +84,8 @@ def compile_kernel(device: OpenCLDevice, kernel: ir.Kernel) -> OpenCLKernel:
     cached = program is not None
     if program is None:
         program = _build(device, kernel, source, path)
-    cl_kernel = cl.Kernel(program, source.entry)
-    cl_kernel.set_scalar_arg_dtypes(arg_dtypes(kernel))  # pyopencl then packs arguments without inspecting them
-    return OpenCLKernel(kernel, source, cl_kernel, key, path, cached, time.perf_counter() - t0)
-
-
-def arg_dtypes(kernel: ir.Kernel) -> list[Any]:
-    """The kernel's OpenCL arguments (hal.kernel.simt): a pointer is (buffer, byte offset, count), a scalar
-    its numpy type (bool as uint8, f16/bf16 as their uint16 bits), then the fault record and the launch's number; None marks a buffer."""
-    dtypes: list[Any] = []
-    for p in kernel.params:
-        scalar = np.uint8 if p.type.value == "bool" else np.uint16 if p.type.is_narrow and p.type.is_float else \
-            p.type.np_dtype
-        dtypes += [None, np.int64, np.int64] if p.pointer else [scalar]
-    return [*dtypes, None, np.int32]
+    return OpenCLKernel(kernel, source, program, simt.ArgLayout.of(kernel), key, path, cached,
+                        time.perf_counter() - t0)
 
 
 def _load(device: OpenCLDevice, path: Path) -> cl.Program | None:
@@ -108,23 +94,24 @@ def _load(device: OpenCLDevice, path: Path) -> cl.Program | None:
     if data is None:
         return None
     try:
-        return cl.Program(device.context, [device.device], [data]).build(options=list(opencl.BUILD_OPTIONS))
+        program: cl.Program = cl.Program(device.context, [device.device], [data]).build(
+            options=list(opencl.BUILD_OPTIONS))
     except cl.Error:
         return None
+    return program
 
 
 def _build(device: OpenCLDevice, kernel: ir.Kernel, source: simt.SimtSource, path: Path) -> cl.Program:
     try:
         with warnings.catch_warnings():  # PoCL's build log is never empty; a failure raises with it
             warnings.simplefilter("ignore", cl.CompilerWarning)
-            program = cl.Program(device.context, source.text).build(options=list(opencl.BUILD_OPTIONS),
-                                                                    cache_dir=False)
+            program: cl.Program = cl.Program(device.context, source.text).build(options=list(opencl.BUILD_OPTIONS))
     except cl.Error as exc:
         kept = cache_write(path.with_suffix(".failed.cl"), source.text.encode())
         raise CompileError(f"opencl: the driver could not build kernel '{kernel.name}' (a bug in hal's OpenCL "
                            f"emitter or the driver; please report it with {kept}):\n{str(exc)[-2000:]}",
                            kernel.source_file, kernel.source_line) from None
-    binary = program.get_info(cl.program_info.BINARIES)[0]
+    binary = cast("list[bytes]", program.get_info(cl.program_info.BINARIES))[0]
     if binary:
         cache_write(path, binary, (".cl", source.text))
     return program

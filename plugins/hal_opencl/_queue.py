@@ -4,13 +4,14 @@ Every command returns its cl.Event; the queue keeps the last one (``idle``, ``dr
 profiled commands, (event, trace) pairs whose device times it fills at the next synchronize. A
 cross-queue wait is a barrier with an event wait list. Kernels that can fault write the queue's
 fault record (hal.kernel.simt); ``synchronize`` reads it after such launches and raises the
-first fault as a DeviceFault naming kernel, line and thread.
+first fault as a DeviceFault naming kernel, line and thread. Each queue launches through kernel
+objects of its own (:class:`Bound`) and waits with time limits through its :class:`Waiter`.
 """
 
 from __future__ import annotations
 
+import struct
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,16 +20,15 @@ import pyopencl as cl
 
 from hal.backend import CommandTrace, DeviceFault, Dim3, EventImpl, HalError, OutOfMemoryError, QueueImpl
 from hal.kernel import simt
-from hal.kernel.types import ScalarType, half_bits
+
+from ._waiter import Waiter, done
 
 if TYPE_CHECKING:
     from ._compiler import OpenCLKernel
     from ._device import OpenCLBuffer, OpenCLDevice
 
-_COMPLETE = cl.command_execution_status.COMPLETE
 _OUT_OF_MEMORY = {cl.status_code.MEM_OBJECT_ALLOCATION_FAILURE, cl.status_code.OUT_OF_RESOURCES,
                   cl.status_code.OUT_OF_HOST_MEMORY}
-_POLL_S = 0.0005
 
 
 def _hal_error(exc: cl.Error, what: str) -> HalError:
@@ -41,35 +41,46 @@ def _hal_error(exc: cl.Error, what: str) -> HalError:
     return DeviceFault(f"opencl: {what} failed: {exc}")
 
 
-def _done(event: cl.Event) -> bool:
-    return bool(event.command_execution_status <= _COMPLETE)  # negative: failed, also over
+class Bound:
+    """A queue's own kernel object of a built program, with the argument values it last set: a
+    launch sets only the slots that changed (pyopencl's invoker sets all of them, 0.5-10 us each),
+    and queues never share argument slots, so launches on different queues never wait for each other."""
 
+    def __init__(self, exe: OpenCLKernel, faults: cl.Buffer) -> None:
+        self.kernel = cl.Kernel(exe.program, exe.source.entry)
+        self.packs = [None if code == "P" else struct.Struct("=" + code) for code in (*exe.layout.codes, "P", "i")]
+        self.last: list[Any] = [None] * len(self.packs)
+        self.kernel.set_arg(len(self.packs) - 2, faults)
+        self.last[-2] = faults
 
-def _wait(event: cl.Event, timeout: float) -> bool:
-    """Poll ``event`` for at most ``timeout`` s (OpenCL has no bounded wait)."""
-    end = time.monotonic() + timeout
-    while not _done(event):
-        if time.monotonic() >= end:
-            return False
-        time.sleep(_POLL_S)
-    return True
+    def set(self, values: Sequence[Any]) -> None:
+        """Set ``values`` (one per slot); a scalar is compared by its bytes (-0.0 is not 0.0)."""
+        kernel, last = self.kernel, self.last
+        for slot, (value, pack) in enumerate(zip(values, self.packs)):
+            if pack is None:
+                if value is not last[slot]:
+                    kernel.set_arg(slot, value)
+                    last[slot] = value
+            else:
+                data = pack.pack(value)
+                if data != last[slot]:
+                    kernel._set_arg_buf(slot, data)  # type: ignore[attr-defined]  # pyopencl's invokers use it; set_arg takes ~9 us
+                    last[slot] = data
 
-
-_BITS: dict[ScalarType, Callable[[Any], int]] = {t: half_bits(t) for t in (ScalarType.F16, ScalarType.BF16)}
-"""Scalar arguments of the 16-bit float types travel as their bit patterns (the kernel's ``ushort``)."""
 
 class OpenCLEvent(EventImpl):
-    def __init__(self, event: cl.Event) -> None:
+    def __init__(self, event: cl.Event, waiter: Waiter) -> None:
         self.event = event
+        self.waiter = waiter
 
     def query(self) -> bool:
-        return _done(self.event)
+        return done(self.event)
 
     def synchronize(self) -> None:
         self.event.wait()
 
     def wait(self, timeout: float) -> bool:
-        return _wait(self.event, timeout)
+        return self.waiter.wait(self.event, timeout)
 
     def time(self) -> float:
         return float(self.event.profile.end) * 1e-9
@@ -86,6 +97,8 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
         self._traces: list[tuple[cl.Event, CommandTrace]] = []
         self._faulting: list[OpenCLKernel] = []
         """Launches since the last synchronize whose kernels can write the fault record, by number."""
+        self._bound: dict[OpenCLKernel, Bound] = {}
+        self._waiter = Waiter()
 
     def _issue(self, enqueue: Callable[[], cl.Event], trace: CommandTrace | None) -> None:
         """Enqueue and note the event under one lock: ``_last`` must be the queue's newest command
@@ -118,28 +131,26 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
 
     def launch(self, exe: OpenCLKernel, grid: Dim3, block: Dim3, args: Sequence[Any],  # type: ignore[override]
                trace: CommandTrace | None) -> None:
-        values: list[Any] = []
-        for p, a in zip(exe.kernel.params, args):
-            if p.pointer:
-                values += [a.buffer.handle, a.offset, a.size]
-            else:
-                values.append(_BITS[p.type](a) if p.type in _BITS else a)
-        number = 0
-        if exe.source.can_fault:
-            with self._lock:
+        values = exe.layout.values(exe.kernel, args)
+        size = (grid[0] * block[0], grid[1] * block[1], grid[2] * block[2])
+
+        def enqueue() -> cl.Event:  # under the queue's lock
+            number = 0
+            if exe.source.can_fault:
                 number = len(self._faulting)
                 self._faulting.append(exe)
-        size = (grid[0] * block[0], grid[1] * block[1], grid[2] * block[2])
-        def enqueue() -> cl.Event:
-            with exe.lock:  # the kernel's argument slots are shared: set and enqueue together
-                return exe.cl_kernel(self.queue, size, block, *values, self.faults, number)
+            bound = self._bound.get(exe)
+            if bound is None:
+                bound = self._bound[exe] = Bound(exe, self.faults)
+            bound.set([*values, self.faults, number])
+            return cl.enqueue_nd_range_kernel(self.queue, bound.kernel, size, block)
         self._issue(enqueue, trace)
 
     # ------------------------------------------------------------ ordering
     def record(self) -> OpenCLEvent:
         with self._lock:
             event = self._last = cl.enqueue_marker(self.queue)
-        return OpenCLEvent(event)
+        return OpenCLEvent(event, self._waiter)
 
     def wait(self, event: EventImpl) -> None:
         assert isinstance(event, OpenCLEvent)
@@ -156,16 +167,17 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
     def idle(self) -> bool:
         with self._lock:
             last, pending = self._last, bool(self._faulting or self._traces)
-        return not pending and (last is None or _done(last))
+        return not pending and (last is None or done(last))
 
     def drain(self, timeout: float) -> bool:
         self.queue.flush()
         with self._lock:
             last = self._last
-        return last is None or _wait(last, timeout)
+        return last is None or self._waiter.wait(last, timeout)
 
     def close(self) -> None:
         self.queue.finish()
+        self._waiter.close()
         with self._lock:
             self._settle_traces()
             self._faulting.clear()

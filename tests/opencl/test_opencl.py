@@ -101,6 +101,51 @@ def test_queues_of_several_threads_ordered_by_events() -> None:
     assert not errors, errors
 
 
+@hal.kernel
+def put(v: hal.f32, out: hal.Ptr[hal.f32], at: hal.i32):
+    if hal.global_id(0) == 0:
+        out[at] = v
+
+
+@needs_device
+def test_launches_that_change_one_argument_see_it_on_every_queue_and_thread() -> None:
+    """A queue sets only the arguments that changed since its last launch of a kernel: a changed
+    scalar (also -0.0 after 0.0, equal as numbers), another buffer or a view's offset must reach the
+    kernel, from several threads each with queues of their own."""
+    dev = hal.device("opencl:0")
+    errors: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        try:
+            q1, q2 = dev.queue(), dev.queue()
+            a, b = dev.zeros((64,), np.float32), dev.zeros((64,), np.float32)
+            expected_a, expected_b = np.zeros(64, np.float32), np.zeros(64, np.float32)
+            rng = np.random.default_rng(seed)
+            for step in range(200):
+                q = q1 if step % 3 else q2
+                out, expected = (a, expected_a) if rng.random() < 0.5 else (b, expected_b)
+                at = int(rng.integers(0, 32))
+                v = np.float32(-0.0 if step % 7 == 0 else 0.0 if step % 7 == 1 else step)
+                view = out[32:] if step % 5 == 0 else out
+                put[1, 1, q](v, view, at)
+                expected[at + (32 if step % 5 == 0 else 0)] = v
+                q1.wait(q2.record())
+                q2.wait(q1.record())
+            q1.synchronize()
+            for got, want in ((a, expected_a), (b, expected_b)):
+                np.testing.assert_array_equal(got.numpy().view(np.uint32), want.view(np.uint32))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors
+
+
 @needs_device
 @pytest.mark.parametrize(("error", "code", "expected"), [
     ("MemoryError", "MEM_OBJECT_ALLOCATION_FAILURE", hal.OutOfMemoryError),
