@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 
 import pyopencl as cl
 
 _COMPLETE = cl.command_execution_status.COMPLETE
+SPIN_S = 30e-6
+"""How long a wait polls before it hands the event to the thread: a tiny kernel is over by then,
+and the two thread switches (about 15 us on PoCL here) are saved."""
 
 
 def done(event: cl.Event) -> bool:
@@ -33,7 +37,11 @@ class Waiter:
 
     def wait(self, event: cl.Event, timeout: float) -> bool:
         """True once ``event`` is over (complete or failed); False if ``timeout`` s passed first."""
-        if done(event):
+        spin_end = time.perf_counter() + min(SPIN_S, timeout)
+        while not done(event):
+            if time.perf_counter() >= spin_end:
+                break
+        else:
             return True
         with self._lock:
             watched = self._watched
