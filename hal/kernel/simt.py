@@ -78,24 +78,28 @@ _ARG_CODES = {"bool": "B", "i8": "b", "u8": "B", "i16": "h", "u16": "H", "i32": 
 class ArgLayout:
     """The entry point's arguments before the fault record (see the module docstring), for runtimes
     that set them one by one or pack them into a block: ``codes`` holds a ``struct`` code per slot
-    ("P" for a pointer's allocation, "q" for its byte offset and count), ``halves`` the slots of
-    f16/bf16 scalars with the conversion of a host number to their bits."""
+    (a pointer is "Q" for its buffer's handle, then "q" for its byte offset and "q" for its count),
+    ``buffers`` the slots of buffer handles, ``halves`` the slots of f16/bf16 scalars with the
+    conversion of a host number to their bits."""
 
     codes: tuple[str, ...]
+    buffers: tuple[int, ...]
     halves: tuple[tuple[int, Callable[[Any], int]], ...]
 
     @classmethod
     def of(cls, kernel: ir.Kernel) -> ArgLayout:
         codes: list[str] = []
+        buffers: list[int] = []
         halves: list[tuple[int, Callable[[Any], int]]] = []
         for p in kernel.params:
             if p.pointer:
-                codes += ("P", "q", "q")
+                buffers.append(len(codes))
+                codes += ("Q", "q", "q")
                 continue
             if p.type.is_narrow and p.type.is_float:
                 halves.append((len(codes), half_bits(p.type)))
             codes.append(_ARG_CODES[p.type.value])
-        return cls(tuple(codes), tuple(halves))
+        return cls(tuple(codes), tuple(buffers), tuple(halves))
 
     def values(self, kernel: ir.Kernel, args: Sequence[Any]) -> list[Any]:
         """One value per slot: a pointer argument (``hal.backend.BufferArg``) as its buffer's

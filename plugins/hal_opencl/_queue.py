@@ -48,9 +48,10 @@ class Bound:
 
     def __init__(self, exe: OpenCLKernel, faults: cl.Buffer) -> None:
         self.kernel = cl.Kernel(exe.program, exe.source.entry)
-        self.packs = [None if code == "P" else struct.Struct("=" + code) for code in (*exe.layout.codes, "P", "i")]
-        self.last: list[Any] = [None] * len(self.packs)
-        self.kernel.set_arg(len(self.packs) - 2, faults)
+        codes, buffers = (*exe.layout.codes, "Q", "i"), (*exe.layout.buffers, len(exe.layout.codes))
+        self.packs = [None if slot in buffers else struct.Struct("=" + code) for slot, code in enumerate(codes)]
+        self.last: list[Any] = [None] * len(codes)
+        self.kernel.set_arg(len(codes) - 2, faults)
         self.last[-2] = faults
 
     def set(self, values: Sequence[Any]) -> None:

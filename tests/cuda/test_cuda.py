@@ -214,16 +214,32 @@ def test_arrays_without_device_addresses_have_no_cuda_interface() -> None:
     assert not hasattr(x, "__cuda_array_interface__")
 
 
+@hal.kernel
+def mixed(x: hal.Ptr[hal.f32], h: hal.f16, flag: hal.bool_, w: hal.f64, c: hal.i8):
+    pass
+
+
 def test_the_argument_block_puts_each_value_at_its_slot() -> None:
     from hal_cuda._queue import packer
 
-    layout = packer(["Q", "q", "q", "f", "B", "d", "Q", "i"])
-    block = bytearray(layout.size)
-    layout.pack_into(block, 0, 2**40, -8, 3, 1.5, True, -0.25, 7, 5)
-    assert layout.size == 64
-    slots = [bytes(block[i:i + 8]) for i in range(0, 64, 8)]
+    from hal._memory import BufferArg
+    from hal.kernel import simt
+
+    layout = simt.ArgLayout.of(mixed.ir)
+    assert layout.codes == ("Q", "q", "q", "H", "B", "d", "b") and layout.buffers == (0,)
+
+    class Held:
+        handle = 2**40
+
+    values = layout.values(mixed.ir, [BufferArg(Held(), -8, 3), 1.5, True, -0.25, -3])  # type: ignore[arg-type]
+    block_layout = packer([*layout.codes, "Q", "i"])
+    block = bytearray(block_layout.size)
+    block_layout.pack_into(block, 0, *values, 7, 5)
+    assert block_layout.size == 72
+    slots = [bytes(block[i:i + 8]) for i in range(0, 72, 8)]
     assert slots[0] == (2**40).to_bytes(8, "little") and slots[1] == (-8).to_bytes(8, "little", signed=True)
-    assert slots[3][:4] == np.float32(1.5).tobytes() and slots[4][0] == 1 and slots[7][:4] == (5).to_bytes(4, "little")
+    assert slots[3][:2] == np.float16(1.5).tobytes() and slots[4][0] == 1 and slots[5] == np.float64(-0.25).tobytes()
+    assert slots[6][0] == 0xFD and slots[8][:4] == (5).to_bytes(4, "little")
 
 
 @needs_gpu
