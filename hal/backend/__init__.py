@@ -42,6 +42,7 @@ from ._ops import FAMILIES, FAMILY_OF, NativeOp, Operand, operand_view
 from ._program import Executable, cache_read, cache_write, checked_mode, kernel_cache_dir
 from ._queue import CommandTrace, Dim3, QueueImpl
 from ._version import API_VERSION, SDK_VERSION
+from ._waiter import Waiter
 
 _LAZY = {"DeviceInfo": "hal._info", "hookimpl": "hal.backend._hooks", "interpret": "hal.kernel.interpreter"}
 """Loaded on first use, so that ``import hal`` imports neither pydantic nor pluggy."""
@@ -66,7 +67,7 @@ __all__ = [
     "Backend", "DriverBackend", "DeviceImpl", "QueueImpl", "EventImpl", "Buffer", "Executable",
     "ArgBuffer", "CommandTrace", "Dim3", "KnownFailure", "NativeOp", "Operand",
     "DeviceInfo", "Feature", "dtypes_for", "hookimpl", "interpret", "host_bytes", "kernel_args", "operand_view",
-    "checked_mode", "kernel_cache_dir", "cache_read", "cache_write",
+    "checked_mode", "kernel_cache_dir", "cache_read", "cache_write", "Waiter",
     "HalError", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "HazardError",
     "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "UnsupportedError",
     "ZeroCopyError",

@@ -1,7 +1,8 @@
 """CudaQueue and CudaEvent: a non-blocking CUDA stream, and timing events on it.
 
 Commands are driver calls on the stream (``cuMemcpy*Async``, ``cuMemsetD*Async``,
-``cuLaunchKernel``); ``idle`` is ``cuStreamQuery``, so nothing is recorded per command. A
+``cuLaunchKernel``); ``idle`` is ``cuStreamQuery``, so nothing is recorded per command; bounded waits go through a
+Waiter blocked in ``cuStreamSynchronize``/``cuEventSynchronize`` on its own thread. A
 cross-queue wait is ``cuStreamWaitEvent``. Profiled commands are bracketed by two timing events
 whose times the next synchronize gives to their traces. Kernels that can fault write the queue's
 fault record (hal.kernel.simt); ``synchronize`` reads it after such launches and raises the first
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import struct
 import threading
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ import numpy as np
 from cuda.bindings import driver
 from cuda.core import EventOptions
 
-from hal.backend import CommandTrace, Dim3, EventImpl, QueueImpl
+from hal.backend import CommandTrace, Dim3, EventImpl, QueueImpl, Waiter
 from hal.kernel import simt
 
 from ._driver import R, check, core_error, error, make_current
@@ -31,25 +31,11 @@ if TYPE_CHECKING:
 
 TIMED = EventOptions(timing_enabled=True)
 """Every event records device time: ``Event.elapsed`` and profiles read it."""
-_POLL_S = (0.00002, 0.001)
-"""First and longest sleep between two polls of a bounded wait (it doubles in between)."""
-
-
-def _poll(done: Any, timeout: float) -> bool:
-    """Poll ``done()`` for at most ``timeout`` s (the driver has no bounded wait)."""
-    end, pause = time.monotonic() + timeout, _POLL_S[0]
-    while not done():
-        if time.monotonic() >= end:
-            return False
-        time.sleep(pause)
-        pause = min(pause * 2, _POLL_S[1])
-    return True
-
-
 class CudaEvent(EventImpl):
-    def __init__(self, event: Any, device: CudaDevice) -> None:
+    def __init__(self, event: Any, device: CudaDevice, waiter: Waiter[CudaEvent | None]) -> None:
         self.event = event
         self.device = device
+        self.waiter = waiter
 
     def query(self) -> bool:
         return bool(self.event.is_done)
@@ -62,7 +48,7 @@ class CudaEvent(EventImpl):
             raise core_error(exc, "waiting for an event") from None
 
     def wait(self, timeout: float) -> bool:
-        return _poll(self.query, timeout)
+        return self.waiter.wait(self, timeout)
 
     def time(self) -> float:
         return float(self.event - self.device.epoch) * 1e-3
@@ -79,6 +65,21 @@ class CudaQueue(QueueImpl["CudaBuffer"]):
         self._traces: list[tuple[Any, Any, CommandTrace]] = []
         self._faulting: list[CudaKernel] = []
         """Launches since the last synchronize whose kernels can write the fault record, by number."""
+        self._waiter: Waiter[CudaEvent | None] = Waiter(self._over, self._block)
+        """Bounded waits for an event, or for the whole stream (the token None)."""
+
+    def _over(self, token: CudaEvent | None) -> bool:
+        if token is not None:
+            return token.query()
+        return bool(driver.cuStreamQuery(self.handle)[0] != R.CUDA_ERROR_NOT_READY)
+
+    def _block(self, token: CudaEvent | None) -> None:
+        """On the waiter's thread (the context made current there): errors are the synchronize's to report."""
+        make_current(self.device.context)
+        if token is None:
+            driver.cuStreamSynchronize(self.handle)
+        else:
+            driver.cuEventSynchronize(token.event.handle)
 
     def _begin(self, trace: CommandTrace | None) -> Any:
         make_current(self.device.context)
@@ -145,7 +146,7 @@ class CudaQueue(QueueImpl["CudaBuffer"]):
     def record(self) -> CudaEvent:
         make_current(self.device.context)
         try:
-            return CudaEvent(self.stream.record(options=TIMED), self.device)
+            return CudaEvent(self.stream.record(options=TIMED), self.device, self._waiter)
         except Exception as exc:  # cuda.core's CUDAError
             raise core_error(exc, "recording an event") from None
 
@@ -170,7 +171,7 @@ class CudaQueue(QueueImpl["CudaBuffer"]):
         return bool(err == R.CUDA_SUCCESS)
 
     def drain(self, timeout: float) -> bool:
-        return _poll(lambda: driver.cuStreamQuery(self.handle)[0] != R.CUDA_ERROR_NOT_READY, timeout)
+        return self._waiter.wait(None, timeout)
 
     def close(self) -> None:
         make_current(self.device.context)
@@ -178,6 +179,7 @@ class CudaQueue(QueueImpl["CudaBuffer"]):
         with self._lock:
             self._settle_traces()
             self._faulting.clear()
+        self._waiter.close()
         self.device.free(self.faults)
         self.stream.close()
 

@@ -18,10 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyopencl as cl
 
-from hal.backend import CommandTrace, DeviceFault, Dim3, EventImpl, HalError, OutOfMemoryError, QueueImpl
+from hal.backend import CommandTrace, DeviceFault, Dim3, EventImpl, HalError, OutOfMemoryError, QueueImpl, Waiter
 from hal.kernel import simt
-
-from ._waiter import Waiter, done
 
 if TYPE_CHECKING:
     from ._compiler import OpenCLKernel
@@ -39,6 +37,20 @@ def _hal_error(exc: cl.Error, what: str) -> HalError:
         return OutOfMemoryError(f"opencl: {what}: the device ran out of memory or resources ({exc}); free "
                                 "arrays, use smaller ones, or smaller work-groups")
     return DeviceFault(f"opencl: {what} failed: {exc}")
+
+
+_COMPLETE = cl.command_execution_status.COMPLETE
+
+
+def done(event: cl.Event) -> bool:
+    return bool(event.command_execution_status <= _COMPLETE)  # negative: failed, also over
+
+
+def _block(event: cl.Event) -> None:
+    try:
+        event.wait()
+    except cl.Error:  # a failed command: the queue's synchronize reports it
+        pass
 
 
 class Bound:
@@ -70,7 +82,7 @@ class Bound:
 
 
 class OpenCLEvent(EventImpl):
-    def __init__(self, event: cl.Event, waiter: Waiter) -> None:
+    def __init__(self, event: cl.Event, waiter: Waiter[cl.Event]) -> None:
         self.event = event
         self.waiter = waiter
 
@@ -99,7 +111,7 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
         self._faulting: list[OpenCLKernel] = []
         """Launches since the last synchronize whose kernels can write the fault record, by number."""
         self._bound: dict[OpenCLKernel, Bound] = {}
-        self._waiter = Waiter()
+        self._waiter: Waiter[cl.Event] = Waiter(done, _block)
 
     def _issue(self, enqueue: Callable[[], cl.Event], trace: CommandTrace | None) -> None:
         """Enqueue and note the event under one lock: ``_last`` must be the queue's newest command
