@@ -189,3 +189,38 @@ def test_strip_mined_grid_stride_is_bit_identical_with_partial_strips(dev: hal.D
         x = rng.standard_normal(n).astype(np.float32)
         got, want = both(dev, strided_2d, (2, 2), (70, 3), x, np.zeros(840, np.float32), np.zeros(840, np.int32), n)
         assert_same(got, want)
+
+
+@hal.kernel
+def tiled_gemm(a: hal.Ptr[hal.f32], b: hal.Ptr[hal.f32], c: hal.Ptr[hal.f32], n: hal.i32):
+    """A shared-memory tiled C = A @ B whose 8-trip k-loop runs per bundle of work-items; ``k``
+    is also written by the work-items after the loop, so it is per-work-item state."""
+    ta = hal.shared(hal.f32, 64)
+    tb = hal.shared(hal.f32, 64)
+    tx = hal.local_id(0) % 8
+    ty = hal.local_id(1)
+    row = hal.group_id(1) * 8 + ty
+    col = hal.group_id(0) * 8 + tx
+    acc = hal.f32(0)
+    k = 0
+    for t in range(0, n, 8):
+        if hal.local_id(0) < 8:
+            ta[ty * 8 + tx] = a[row * n + t + tx]
+            tb[ty * 8 + tx] = b[(t + ty) * n + col]
+        hal.barrier()
+        for k in range(8):
+            acc += ta[ty * 8 + k] * tb[k * 8 + tx] * hal.f32(1.5)
+        hal.barrier()
+    k += hal.local_id(0)
+    c[(row * n + col) * 3 + hal.local_id(0) // 8] = acc + hal.f32(k)
+
+
+def test_short_uniform_loop_runs_per_bundle_bit_identical(dev: hal.Device) -> None:  # noqa: F811
+    """Work-groups of 24 x 8: a full bundle of 16 and a partial one of 8 in each row."""
+    source = cemit.emit(tiled_gemm.ir)
+    assert "#pragma GCC unroll 16" in source and "if (bx - hal_x0 >= 16) {" in source
+    rng = np.random.default_rng(5)
+    n = 16
+    a, b = (rng.standard_normal(n * n).astype(np.float32) for _ in range(2))
+    got, want = both(dev, tiled_gemm, (2, 2), (24, 8), a, b, np.zeros(n * n * 3, np.float32), n)
+    assert_same(got, want)
