@@ -2,12 +2,13 @@
 
 Uniform loops, lane-varying (grid-stride) loops with masked trips, nested ones, divergent
 branches inside, barriers around, work-items that returned before the loop, and the loop
-variable read after the loop, strip-mined lane-varying loops with partial strips: every output
-bit-identical to the interpreter's.
+variable read after the loop, strip-mined lane-varying loops with partial strips (prefetching
+ahead), short uniform loops run per bundle: every output bit-identical to the interpreter's.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -130,7 +131,8 @@ def test_start_that_the_body_changes_stays_scalar_and_correct(dev: hal.Device) -
 def test_lane_varying_loops_run_the_largest_trip_count_once_per_group(kernel: hal.kernel) -> None:
     run = cemit.emit(kernel.ir).split("hal_run")[1]
     assert "if (hal_m > hal_n" in run  # the group's trip count: the largest of its work-items'
-    assert "continue;" in run.split("const int64_t hal_v")[1]  # a work-item past its own trips is masked
+    # a work-item past its own trips is masked (its value on this trip, not the prefetches' ahead)
+    assert "continue;" in re.split(r"\(int64_t\)hal_t\d+ \* hal_sp_\d+;", run)[1]
 
 
 @hal.kernel
@@ -179,15 +181,16 @@ def test_lane_varying_loop_with_a_straight_body_is_strip_mined_and_vectorised(ke
 
 def test_strip_mined_grid_stride_is_bit_identical_with_partial_strips(dev: hal.Device) -> None:  # noqa: F811
     rng = np.random.default_rng(4)
-    # 100 work-items per group: a full strip of 64 and a partial one of 36; n not a multiple of the grid
-    for n in (0, 1, 299, 1001, 3517):
+    # 300 work-items per group: a full strip of 256 and a partial one of 44; n not a multiple of the grid
+    for n in (0, 1, 899, 3001, 10517):
         x = rng.standard_normal(max(n, 1)).astype(np.float32)
-        got, want = both(dev, strided_2d, 3, 100, x, np.zeros(300, np.float32), np.zeros(300, np.int32), n)
+        got, want = both(dev, strided_2d, 3, 300, x, np.zeros(900, np.float32), np.zeros(900, np.int32), n)
         assert_same(got, want)
-    # two dimensions: strips along x (70 = 64 + 6) in each row, rows and groups in y
-    for n in (5, 1234):
+    # two dimensions: strips along x (262 = 256 + 6) in each row, rows and groups in y
+    for n in (5, 4321):
         x = rng.standard_normal(n).astype(np.float32)
-        got, want = both(dev, strided_2d, (2, 2), (70, 3), x, np.zeros(840, np.float32), np.zeros(840, np.int32), n)
+        got, want = both(dev, strided_2d, (2, 2), (262, 3), x, np.zeros(3144, np.float32), np.zeros(3144, np.int32),
+                         n)
         assert_same(got, want)
 
 
