@@ -403,9 +403,9 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
             self.strip_run(s, phase, names, f"bx - hal_x0 < {_STRIP} ? bx - hal_x0 : {_STRIP}", c, True, ind + 3)
         else:
             self.out(f"if (bx - hal_x0 >= {_BUNDLE}) {{", ind + 3)
-            self.strip_run(s, phase, names, str(_BUNDLE), c, False, ind + 4)
+            self.strip_run(s, phase, names, str(_BUNDLE), c, False, ind + 4, _UNROLL)
             self.out("} else {", ind + 3)
-            self.strip_run(s, phase, names, "bx - hal_x0", c, False, ind + 4)
+            self.strip_run(s, phase, names, "bx - hal_x0", c, False, ind + 4, 1)  # rare: kept small, compiles fast
             self.out("}", ind + 3)
         self.out("}", ind + 2)
         self.out("}", ind + 1)
@@ -414,9 +414,10 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         self.out("}", ind)
 
     def strip_run(self, s: ir.For, phase: _Phase, names: list[str], width: str, c: int, lanes: bool,
-                  ind: int) -> None:
+                  ind: int, unroll: int = 0) -> None:
         """One strip of :meth:`strip_loop`: ``width`` work-items from ``hal_x0`` run the trips of loop
-        ``c``, ``names`` in strip-local arrays. A uniform loop's variable takes each trip's value here."""
+        ``c``, ``names`` in strip-local arrays; ``unroll``: the trips' ``#pragma GCC unroll``, if any.
+        A uniform loop's variable takes each trip's value here."""
         cap = _STRIP if lanes else _BUNDLE
         self.out(f"const int32_t hal_xn = {width};", ind)
         for name in names:
@@ -425,8 +426,8 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
             self.out(f"for (int32_t hal_j = 0; hal_j < hal_xn; hal_j++) K{self.names[name]}[hal_j] = "
                      f"R{self.names[name]}[wrow + hal_x0 + hal_j];", ind)
         t = f"hal_t{c}"
-        if not lanes:
-            self.out(f"#pragma GCC unroll {_UNROLL}", ind)
+        if unroll:
+            self.out(f"#pragma GCC unroll {unroll}", ind)
         self.out(f"for (uint64_t {t} = 0; {t} < hal_n{c if lanes else ''}; {t}++) {{", ind)
         if lanes:
             self.prefetch(s, phase, c, ind + 1)
