@@ -453,6 +453,8 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         """In a strip's trip of lane-varying loop ``c``: prefetch, ``_PREFETCH`` trips ahead, one
         element per cache line of the strip for each global load at the loop variable plus uniform
         terms (:meth:`ahead`). A prefetch never faults, so the lanes past their range may ask too."""
+        if not self.trip_invariant(s.start):  # it reads an enclosing lane-varying loop's variable
+            return
         loads = {(e.buffer, e.index, e.type.np_dtype.itemsize) for e in walk_expressions(phase.stmts)
                  if isinstance(e, ir.Load) and e.space == "global" and self.ahead(e.index, s.var)}
         start = self.cast(self.expr(s.start, "w"), s.start.type, self.var_types[s.var])
