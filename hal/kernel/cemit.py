@@ -423,8 +423,7 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         for name in names:
             self.strip[name] = f"K{self.names[name]}"
             self.out(f"{self.c_type(self.var_types[name])} K{self.names[name]}[{cap}];", ind)
-            self.out(f"for (int32_t hal_j = 0; hal_j < hal_xn; hal_j++) K{self.names[name]}[hal_j] = "
-                     f"R{self.names[name]}[wrow + hal_x0 + hal_j];", ind)
+            self.lanes_for(f"K{self.names[name]}[hal_j] = R{self.names[name]}[wrow + hal_x0 + hal_j];", lanes, ind)
         t = f"hal_t{c}"
         if unroll:
             self.out(f"#pragma GCC unroll {unroll}", ind)
@@ -435,9 +434,7 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         if not lanes and s.var in self.plan.group_scalars:
             self.out(f"{self.names[s.var]} = {value};", ind + 1)
         self.out("#pragma GCC ivdep", ind + 1)
-        if not lanes:  # a constant width: gcc would unroll the lanes, then vectorise the trips in order
-            self.out("#pragma GCC unroll 1", ind + 1)
-        self.out("for (int32_t hal_j = 0; hal_j < hal_xn; hal_j++) {", ind + 1)
+        self.lanes_for("{", lanes, ind + 1)
         self.out("const int32_t lx = hal_x0 + hal_j; const int64_t w = wrow + lx; (void)w;", ind + 2)
         if not lanes and s.var not in self.plan.group_scalars:
             self.out(f"{self.storage(s.var, 'w')} = {value};", ind + 2)
@@ -446,8 +443,15 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         self.out("}", ind)
         self.strip = {}
         for name in names:
-            self.out(f"for (int32_t hal_j = 0; hal_j < hal_xn; hal_j++) R{self.names[name]}[wrow + hal_x0 + hal_j] = "
-                     f"K{self.names[name]}[hal_j];", ind)
+            self.lanes_for(f"R{self.names[name]}[wrow + hal_x0 + hal_j] = K{self.names[name]}[hal_j];", lanes, ind)
+
+    def lanes_for(self, body: str, lanes: bool, ind: int) -> None:
+        """``for`` over a strip's lanes, then ``body``. A bundle's is kept rolled: with its constant
+        width gcc would unroll it first, then build vectors element by element (copies) or vectorise
+        the trips around it in order, one lane after another (the body)."""
+        if not lanes:
+            self.out("#pragma GCC unroll 1", ind)
+        self.out(f"for (int32_t hal_j = 0; hal_j < hal_xn; hal_j++) {body}", ind)
 
     def prefetch(self, s: ir.For, phase: _Phase, c: int, ind: int) -> None:
         """In a strip's trip of lane-varying loop ``c``: prefetch, ``_PREFETCH`` trips ahead, one
