@@ -12,7 +12,8 @@ iterations in its own order, so results are bit-identical. Two kinds qualify:
   while ``start + t * step`` is still inside its range. Its start is recomputed in the lane loop
   (so an index like ``gid + t * stride`` stays affine), hence it may read no memory and no
   variable the loop changes. When its body is a single phase the emitter strip-mines it: each
-  strip of consecutive work-items runs all its trips with its variables in registers.
+  strip of consecutive work-items runs all its trips with its variables in registers, and so
+  does a uniform loop with a short constant trip count (:func:`constant_trips`).
 
 Both need a body without barriers, ``while``, ``break``/``continue``/``return`` or atomics (whose
 order across work-items is defined); nested ``for`` loops directly in the body qualify when
@@ -45,6 +46,16 @@ def lane_varying(s: ir.For, uniform: Uniformity, types: dict[str, ScalarType]) -
         return False
     changed = _assigned(s.body) | {s.var}
     return _recomputable(s.start, changed)
+
+
+def constant_trips(s: ir.For, var_type: ScalarType) -> int | None:
+    """The trip count of ``s`` when its bounds are constants of its variable's type (no conversion
+    to mirror) and its step is nonzero, else None."""
+    bounds = (s.start, s.stop, s.step)
+    if not all(isinstance(e, ir.Const) and e.type == var_type for e in bounds):
+        return None
+    start, stop, step = (int(e.value) for e in bounds if isinstance(e, ir.Const))
+    return len(range(start, stop, step)) if step else None
 
 
 def _simple_body(body: tuple[ir.Stmt, ...], uniform: Uniformity, types: dict[str, ScalarType]) -> bool:

@@ -2,12 +2,13 @@
 
 Uniform loops, lane-varying (grid-stride) loops with masked trips, nested ones, divergent
 branches inside, barriers around, work-items that returned before the loop, and the loop
-variable read after the loop, strip-mined lane-varying loops with partial strips: every output
-bit-identical to the interpreter's.
+variable read after the loop, strip-mined lane-varying loops with partial strips (prefetching
+ahead), short uniform loops run per bundle: every output bit-identical to the interpreter's.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -130,7 +131,8 @@ def test_start_that_the_body_changes_stays_scalar_and_correct(dev: hal.Device) -
 def test_lane_varying_loops_run_the_largest_trip_count_once_per_group(kernel: hal.kernel) -> None:
     run = cemit.emit(kernel.ir).split("hal_run")[1]
     assert "if (hal_m > hal_n" in run  # the group's trip count: the largest of its work-items'
-    assert "continue;" in run.split("const int64_t hal_v")[1]  # a work-item past its own trips is masked
+    # a work-item past its own trips is masked (its value on this trip, not the prefetches' ahead)
+    assert "continue;" in re.split(r"\(int64_t\)hal_t\d+ \* hal_sp_\d+;", run)[1]
 
 
 @hal.kernel
@@ -179,13 +181,65 @@ def test_lane_varying_loop_with_a_straight_body_is_strip_mined_and_vectorised(ke
 
 def test_strip_mined_grid_stride_is_bit_identical_with_partial_strips(dev: hal.Device) -> None:  # noqa: F811
     rng = np.random.default_rng(4)
-    # 100 work-items per group: a full strip of 64 and a partial one of 36; n not a multiple of the grid
-    for n in (0, 1, 299, 1001, 3517):
+    # 300 work-items per group: a full strip of 256 and a partial one of 44; n not a multiple of the grid
+    for n in (0, 1, 899, 3001, 10517):
         x = rng.standard_normal(max(n, 1)).astype(np.float32)
-        got, want = both(dev, strided_2d, 3, 100, x, np.zeros(300, np.float32), np.zeros(300, np.int32), n)
+        got, want = both(dev, strided_2d, 3, 300, x, np.zeros(900, np.float32), np.zeros(900, np.int32), n)
         assert_same(got, want)
-    # two dimensions: strips along x (70 = 64 + 6) in each row, rows and groups in y
-    for n in (5, 1234):
+    # two dimensions: strips along x (262 = 256 + 6) in each row, rows and groups in y
+    for n in (5, 4321):
         x = rng.standard_normal(n).astype(np.float32)
-        got, want = both(dev, strided_2d, (2, 2), (70, 3), x, np.zeros(840, np.float32), np.zeros(840, np.int32), n)
+        got, want = both(dev, strided_2d, (2, 2), (262, 3), x, np.zeros(3144, np.float32), np.zeros(3144, np.int32),
+                         n)
         assert_same(got, want)
+
+
+@hal.kernel
+def tiled_gemm(a: hal.Ptr[hal.f32], b: hal.Ptr[hal.f32], c: hal.Ptr[hal.f32], n: hal.i32):
+    """A shared-memory tiled C = A @ B whose 8-trip k-loop runs per bundle of work-items; ``k``
+    is also written by the work-items after the loop, so it is per-work-item state."""
+    ta = hal.shared(hal.f32, 64)
+    tb = hal.shared(hal.f32, 64)
+    tx = hal.local_id(0) % 8
+    ty = hal.local_id(1)
+    row = hal.group_id(1) * 8 + ty
+    col = hal.group_id(0) * 8 + tx
+    acc = hal.f32(0)
+    k = 0
+    for t in range(0, n, 8):
+        if hal.local_id(0) < 8:
+            ta[ty * 8 + tx] = a[row * n + t + tx]
+            tb[ty * 8 + tx] = b[(t + ty) * n + col]
+        hal.barrier()
+        for k in range(8):
+            acc += ta[ty * 8 + k] * tb[k * 8 + tx] * hal.f32(1.5)
+        hal.barrier()
+    k += hal.local_id(0)
+    c[(row * n + col) * 3 + hal.local_id(0) // 8] = acc + hal.f32(k)
+
+
+def test_short_uniform_loop_runs_per_bundle_bit_identical(dev: hal.Device) -> None:  # noqa: F811
+    """Work-groups of 24 x 8: a full bundle of 16 and a partial one of 8 in each row."""
+    source = cemit.emit(tiled_gemm.ir)
+    assert "#pragma GCC unroll 16" in source and "if (bx - hal_x0 >= 16) {" in source
+    rng = np.random.default_rng(5)
+    n = 16
+    a, b = (rng.standard_normal(n * n).astype(np.float32) for _ in range(2))
+    got, want = both(dev, tiled_gemm, (2, 2), (24, 8), a, b, np.zeros(n * n * 3, np.float32), n)
+    assert_same(got, want)
+
+
+@hal.kernel
+def nested_lanes(x: hal.Ptr[hal.f32], out: hal.Ptr[hal.f32], n: hal.i32):
+    gid = hal.global_id(0)
+    acc = hal.f32(0)
+    for i in range(gid, n, hal.global_size(0)):
+        for j in range(i, n, 7):  # strip-mined, its start read from the enclosing loop: no prefetch
+            acc += x[j]
+    out[gid] = acc
+
+
+def test_strip_inside_a_lane_varying_loop_is_bit_identical(dev: hal.Device) -> None:  # noqa: F811
+    x = np.random.default_rng(6).standard_normal(50).astype(np.float32)
+    got, want = both(dev, nested_lanes, 2, 8, x, np.zeros(16, np.float32), 50)
+    assert_same(got, want)
