@@ -48,7 +48,7 @@ def test_threads_waiting_on_their_own_work_all_see_it_end() -> None:
     for _ in range(20):
         works = [Work() for _ in range(6)]
         results: list[bool] = []
-        threads = [threading.Thread(target=lambda w=w: results.append(waiter.wait(w, 10.0))) for w in works]
+        threads = [threading.Thread(target=lambda w=w, r=results: r.append(waiter.wait(w, 10.0))) for w in works]
         for t in threads:
             t.start()
         for w in reversed(works):
