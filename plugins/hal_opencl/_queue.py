@@ -194,6 +194,7 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
         with self._lock:
             self._settle_traces()
             self._faulting.clear()
+            self._bound.clear()  # the kernel objects, and the buffers they last had set
 
     def _settle(self) -> None:
         """After a finish: give profiled commands their device times, then raise the first fault."""
