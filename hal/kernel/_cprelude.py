@@ -110,8 +110,12 @@ static inline T hal_pow_##N(T a, T b) { \
 HAL_UNSIGNED(u32, uint32_t)
 HAL_UNSIGNED(u64, uint64_t)
 
-/* floats: numpy's divmod (Python's floor meaning), NaN-propagating min/max as numpy.minimum */
-#define HAL_FLOAT(N, T, F) \
+/* floats: numpy's divmod (Python's floor meaning); min/max as numpy.minimum (a NaN operand, the first
+   one, wins; of equal values b), ordered on the bits read as sign and magnitude (+0 and -0 are equal):
+   with no float compare to select on, no compiler can rewrite the select. LLVM up to 15 (PoCL 3.1)
+   turns `x > 0 ? -0.0 : x` into `x >= 0 ? -0.0 : x` (llvm-project#57357), so a float compare made
+   min(-0.0, +0.0) -0.0 wherever it had first canonicalized `-0.0 < x` into `x > 0` */
+#define HAL_FLOAT(N, T, F, B, S, INF) \
 static inline T hal_divmod_##N(T a, T b, T *modulus) { \
     T mod = fmod##F(a, b); \
     if (!b) { *modulus = mod; return a / b; } \
@@ -127,11 +131,19 @@ static inline T hal_divmod_##N(T a, T b, T *modulus) { \
 static inline T hal_floordiv_##N(T a, T b) { T m; return b ? hal_divmod_##N(a, b, &m) : a / b; } \
 static inline T hal_mod_##N(T a, T b) { T m; if (!b) return fmod##F(a, b); hal_divmod_##N(a, b, &m); return m; } \
 static inline T hal_add_##N(T a, T b) { return a + b; } \
-static inline T hal_min_##N(T a, T b) { return a != a ? a : b != b ? b : (a < b ? a : b); } \
-static inline T hal_max_##N(T a, T b) { return a != a ? a : b != b ? b : (a > b ? a : b); } \
+static inline S hal_order_##N(B u) { S m = (S)(u & ((B)-1 >> 1)); return u >> (sizeof(B) * 8 - 1) ? -m : m; } \
+static inline int hal_isnan_##N(B u) { return (u & ((B)-1 >> 1)) > INF; } \
+static inline T hal_min_##N(T a, T b) { \
+    B u = hal_##N##_bits(a), v = hal_##N##_bits(b); \
+    return hal_isnan_##N(u) ? a : hal_isnan_##N(v) ? b : hal_order_##N(u) < hal_order_##N(v) ? a : b; \
+} \
+static inline T hal_max_##N(T a, T b) { \
+    B u = hal_##N##_bits(a), v = hal_##N##_bits(b); \
+    return hal_isnan_##N(u) ? a : hal_isnan_##N(v) ? b : hal_order_##N(u) > hal_order_##N(v) ? a : b; \
+} \
 static inline T hal_pow_##N(T a, T b) { return pow##F(a, b); }
-HAL_FLOAT(f32, float, f)
-HAL_FLOAT(f64, double, )
+HAL_FLOAT(f32, float, f, uint32_t, int32_t, 0x7f800000u)
+HAL_FLOAT(f64, double, , uint64_t, int64_t, 0x7ff0000000000000ull)
 
 #define HAL_INT_MINMAX(N, T) \
 static inline T hal_min_##N(T a, T b) { return a < b ? a : b; } \
@@ -143,7 +155,8 @@ HAL_INT_MINMAX(u64, uint64_t)
 
 """
 """Helpers in the C subset every dialect compiles (C99, OpenCL C with C99 math names mapped, CUDA):
-trip counts, floor ``//`` and ``%``, shifts, pow, NaN-propagating min/max. Reused by :mod:`hal.kernel.simt`."""
+trip counts, floor ``//`` and ``%``, shifts, pow, NaN-propagating min/max. Reused by :mod:`hal.kernel.simt`;
+a dialect defines ``hal_f32_bits`` and ``hal_f64_bits`` before this text (the float min/max compare bits)."""
 
 _CPU_ATOMICS = r"""
 /* atomics on global memory: the old value; wrapping adds, CAS loops for the rest */
@@ -192,7 +205,7 @@ static inline float hal_atomic_add_f32(float *p, float v) { return hal_atomic_rm
 static inline double hal_atomic_add_f64(double *p, double v) { return hal_atomic_rmw_f64(p, v, 0); }
 """
 
-_HELPERS = _CPU_FAULTS + _PORTABLE[1:] + _CPU_ATOMICS[1:] + C_BITS[1:] + NARROW[1:] + NARROW_F64[1:]
+_HELPERS = _CPU_FAULTS + C_BITS[1:] + _PORTABLE[1:] + _CPU_ATOMICS[1:] + NARROW[1:] + NARROW_F64[1:]
 
 
 _RANGE_HELPERS = r"""

@@ -115,7 +115,7 @@ def _helpers(fp64: bool) -> str:
     selects vectors), so that one test is spelled out; the f64 ones only where the device has fp64."""
     text = _PORTABLE.replace("return b ? hal_divmod", "return b != 0 ? hal_divmod")
     assert text != _PORTABLE, "the portable helpers changed: update hal.kernel.opencl._helpers"
-    return text if fp64 else text.replace("HAL_FLOAT(f64, double, )\n", "")
+    return text if fp64 else text.replace("HAL_FLOAT(f64, double, , uint64_t, int64_t, 0x7ff0000000000000ull)\n", "")
 
 
 def _cas_helpers(s: str, space: str, t: ScalarType) -> str:
