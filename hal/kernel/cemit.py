@@ -110,6 +110,23 @@ def emit(kernel: ir.Kernel, *, entry: str = "hal_entry", checked: bool = False, 
     return _Emitter(kernel, checked).source(entry, key)
 
 
+_NO_LOOP_VECTORS = """/* a comparison becomes an integer here: GCC 12's loop vectoriser then miscompiles loads whose
+   index depends on it (the mask's bytes used as indices; tests/cpu/test_toolchain.py) */
+#pragma GCC optimize ("no-tree-loop-vectorize")"""
+
+
+def _bool_as_integer(kernel: ir.Kernel) -> bool:
+    """Whether a comparison's result becomes an integer value: a cast of a bool to an integer type,
+    or an integer select between two constants (which gcc turns into that cast)."""
+    for e in walk_expressions(kernel.body):
+        if isinstance(e, ir.Cast) and e.value.type is ScalarType.BOOL and e.type.is_int:
+            return True
+        if (isinstance(e, ir.Select) and e.type.is_int and isinstance(e.if_true, ir.Const)
+                and isinstance(e.if_false, ir.Const)):
+            return True
+    return False
+
+
 class _Emitter:
     def __init__(self, kernel: ir.Kernel, checked: bool) -> None:
         self.k = kernel
@@ -165,6 +182,7 @@ class _Emitter:
             f"const char hal_kernel_key[] = {_c_string(key)};",
             "const int hal_kernel_abi = HAL_ABI_VERSION;",
             f"static const char hal_where[] = {_c_string(where)};",
+            _NO_LOOP_VECTORS if _bool_as_integer(k) else "",
             _HELPERS,
             _RANGE_HELPERS if self.ranges.fast else "",
         ]
