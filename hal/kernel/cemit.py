@@ -22,7 +22,8 @@ point runs a range of work-groups; inside a group the work-items are loops.
   whose body is one phase is also strip-mined: a strip of up to ``_STRIP``
   work-items runs all its trips in SIMD lanes, its variables in strip-local
   arrays, before the next strip starts (:meth:`_Emitter.strip_loop`), prefetching what it loads
-  at the loop variable a few trips ahead. A uniform loop with a
+  at the loop variable some trips ahead; a full strip runs the trips that all of the group's
+  work-items run without the mask (:meth:`_Emitter.full_trips`). A uniform loop with a
   short constant trip count (a tile's k-loop) whose body is one phase runs the same way, per
   bundle of ``_BUNDLE`` work-items, its trips unrolled so those variables stay in registers.
 
@@ -85,10 +86,11 @@ instead of four runs of 256 bytes, each swept through memory separately."""
 _PREFETCH = 32
 """Trips ahead that a strip-mined lane-varying loop prefetches what it loads at the loop variable
 (plus uniform terms): its trips stride through memory (a grid stride), which the hardware prefetchers,
-staying inside a page, do not follow. Measured on a 64 x 256 grid-stride sum (1 KiB per trip, rows
-64 KiB apart), prefetching into L2 (``_PREFETCH_LOCALITY``): 24-64 trips ahead ran ~1.6x faster than 4;
-into L1, 4 had been best (more lines in flight there evict each other: each strip's rows map to the
-same L1 sets)."""
+staying inside a page, do not follow. On the 64 x 256 grid-stride sum (1 KiB per trip, rows 64 KiB
+apart) with its common trips unmasked (:meth:`_Emitter.full_trips`), 32 trips ahead into L2 took it
+from 4.4 to 2.2-2.6 ms against 4 ahead into L1; in a copy of that loop 24-64 were alike and 16 slower.
+Into L1, 4 had been best (more lines in flight there evict each other: a strip's rows map to the same
+L1 sets). With the mask on every trip, no distance or locality changed anything."""
 _PREFETCH_LOCALITY = 1
 """``__builtin_prefetch``'s locality: 1 fetches into the outer caches (x86 ``prefetcht2``), not L1,
 so that ``_PREFETCH`` trips of lines in flight fit."""
@@ -481,11 +483,14 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
 
     def full_trips(self, s: ir.For, phase: _Phase, c: int, ind: int) -> None:
         """In a full strip of lane-varying loop ``c``: the trips that every work-item of the group runs
-        (``hal_lo<c>``, the least trip count), without the mask or the store of the loop variable
-        (half the instructions per lane of a grid-stride sum, which then ran 1.9x faster along with
-        ``_PREFETCH``); then the variable's value after trip ``hal_lo<c> - 1``. Trips from there on
-        run masked, as before, and set it for the work-items that go on. Partial strips (rare) run
-        all their trips masked: a third copy of the body would cost build time."""
+        (``hal_lo<c>``, the least trip count), without the mask or the store of the loop variable:
+        at the strip's constant width gcc then holds its variables in registers across trips (the
+        grid-stride sum's trip: one ``vaddps`` per 16 work-items instead of ~25 instructions with a
+        load and a store of the sum; 1.9x faster along with ``_PREFETCH``). Then the variable's value
+        after trip ``hal_lo<c> - 1``. Trips from there on run masked, as before, and set it for the
+        work-items that go on. Partial strips (work-groups narrower than a strip, a row's remainder)
+        run all their trips masked: unmasked too, 64- and 128-wide grid-stride sums ran ~25% faster,
+        but gcc took ~0.1 s longer over a third copy of the body."""
         vt = self.var_types[s.var]
         start = self.cast(self.expr(s.start, "w"), s.start.type, vt)
         lane = "const int32_t lx = hal_x0 + hal_j; const int64_t w = wrow + lx; (void)w;"
