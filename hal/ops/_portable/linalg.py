@@ -41,7 +41,7 @@ def gemm_kernel(T: ScalarType, TILE: int, trans_a: bool, trans_b: bool, two_d: b
     @hk
     def gemm(a: hk.Ptr[T], b: hk.Ptr[T], c: hk.Ptr[T], m: hk.i32, n: hk.i32, k: hk.i32,
              alpha: T, beta: T, tiles_n: hk.i32, r_off: hk.i32, c_off: hk.i32):
-        ta = hk.shared(T, TILE * TILE)  # A's slab, [row][kk], or [kk][row] when trans_a
+        ta = hk.shared(T, TILE * TILE)  # A's slab, [row][kk]
         tb = hk.shared(T, TILE * TILE)  # B's slab, [kk][col]
         if two_d:
             tx = hk.local_id(0)
@@ -70,7 +70,7 @@ def gemm_kernel(T: ScalarType, TILE: int, trans_a: bool, trans_b: bool, two_d: b
         kfull = k - k % TILE
         for t in range(0, kfull, TILE):
             if trans_a:
-                ta[ty * TILE + tx] = a[(t + ty) * m + ar]
+                ta[tx * TILE + ty] = a[(t + ty) * m + ar]
             else:
                 ta[ty * TILE + tx] = a[ar * k + t + tx]
             if trans_b:
@@ -78,12 +78,8 @@ def gemm_kernel(T: ScalarType, TILE: int, trans_a: bool, trans_b: bool, two_d: b
             else:
                 tb[ty * TILE + tx] = b[(t + ty) * n + bc]
             hk.barrier()
-            if trans_a:
-                for kk in range(TILE):
-                    acc += ta[kk * TILE + ty] * tb[kk * TILE + tx]
-            else:
-                for kk in range(TILE):
-                    acc += ta[ty * TILE + kk] * tb[kk * TILE + tx]
+            for kk in range(TILE):
+                acc += ta[ty * TILE + kk] * tb[kk * TILE + tx]
             hk.barrier()
         # The last, partial slab (at most once), zeros past k. Its variables are its own: sharing the
         # loop variables above with a loop of unknown range would widen their (constant) range there.
@@ -91,7 +87,7 @@ def gemm_kernel(T: ScalarType, TILE: int, trans_a: bool, trans_b: bool, two_d: b
             kx = hk.min(tl + tx, k - 1)  # clamped too, so that every index stays in bounds
             ky = hk.min(tl + ty, k - 1)
             if trans_a:
-                ta[ty * TILE + tx] = a[ky * m + ar] if tl + ty < k else T(0)
+                ta[tx * TILE + ty] = a[ky * m + ar] if tl + ty < k else T(0)
             else:
                 ta[ty * TILE + tx] = a[ar * k + kx] if tl + tx < k else T(0)
             if trans_b:
@@ -99,12 +95,8 @@ def gemm_kernel(T: ScalarType, TILE: int, trans_a: bool, trans_b: bool, two_d: b
             else:
                 tb[ty * TILE + tx] = b[ky * n + bc] if tl + ty < k else T(0)
             hk.barrier()
-            if trans_a:
-                for kl in range(TILE):
-                    acc += ta[kl * TILE + ty] * tb[kl * TILE + tx]
-            else:
-                for kl in range(TILE):
-                    acc += ta[ty * TILE + kl] * tb[kl * TILE + tx]
+            for kl in range(TILE):
+                acc += ta[ty * TILE + kl] * tb[kl * TILE + tx]
             hk.barrier()
         row = r0 + ty
         col = c0 + tx
