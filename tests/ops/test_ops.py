@@ -87,6 +87,22 @@ def test_reduce_empty_axis(kernel_device: hal.Device, ops: Any) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_portable_reductions_of_few_long_lines_in_chunks(kernel_device: hal.Device, monkeypatch: pytest.MonkeyPatch,
+                                                        dtype: Any, rng: np.random.Generator) -> None:
+    """Few long contiguous lines reduce in two passes (chunks, then each line's chunks); small
+    chunks here, so that short lines take that path, with a partial last chunk."""
+    from hal.ops._portable import reduce
+
+    monkeypatch.setattr(reduce, "CHUNK_LOADS", 2)
+    x = rng.standard_normal((3, 1500)).astype(dtype)
+    dx = kernel_device.array(x)
+    for name in ("sum", "max", "mean"):
+        for axis in (None, 1):
+            got = getattr(hal.ops.portable, name)(dx, axis).numpy()
+            np.testing.assert_allclose(got, getattr(np, name)(x, axis=axis), **tol(dtype), err_msg=f"{name} {axis}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax(kernel_device: hal.Device, ops: Any, dtype: Any, rng: np.random.Generator) -> None:
     x = (rng.standard_normal((4, 37)) * 30).astype(dtype)
     x[0, 0] = 1000  # exp overflows unless the max is subtracted first

@@ -3,7 +3,10 @@
 The array is seen as ``(outer, n, inner)`` around the reduced axis; one
 work-group reduces one ``(outer, inner)`` line: each thread folds a strided
 share of the ``n`` elements, then a tree in shared memory combines the
-threads' partials (log2(B) barrier steps). Softmax runs the same pattern
+threads' partials (log2(B) barrier steps). A few long contiguous lines
+(a whole-array sum) would leave most of a device idle that way: they reduce in
+two passes instead, many groups each folding a chunk of consecutive elements
+(coalesced), then one group per line folding its chunks. Softmax runs the same pattern
 twice (max, then the sum of ``exp(x - max)``) and writes ``exp(x - max) / sum``,
 so it never overflows.
 """
@@ -59,26 +62,61 @@ def _tree(T: ScalarType, B: int, combine: DeviceFunction) -> DeviceFunction:
 def reduce_kernel(op: str, T: ScalarType, B: int) -> KernelFunction:
     combine = _combiners(T)[op]
     tree = _tree(T, B, combine)
-    init = NEG_INF if op == "max" else 0.0
+    is_max = op == "max"
+    init = NEG_INF if is_max else 0.0
     mean = op == "mean"
 
     @hk
-    def reduce(x: hk.Ptr[T], out: hk.Ptr[T], n: hk.i32, inner: hk.i32):
+    def reduce(x: hk.Ptr[T], out: hk.Ptr[T], n: hk.i32, inner: hk.i32, count: hk.i32):
         buf = hk.shared(T, B)
         lid = hk.local_id(0)
         g = hk.group_id(0)
         base = (g // inner) * n * inner + g % inner
         acc = T(init)
-        for j in range(lid, n, B):
-            acc = combine(acc, x[base + j * inner])
+        for j in range(lid, n, B):  # the operator itself: an inlined call's arguments would live in memory
+            if is_max:
+                acc = hk.max(acc, x[base + j * inner])
+            else:
+                acc += x[base + j * inner]
         total = tree(buf, lid, acc)
         if lid == 0:
             if mean:
-                out[g] = total / T(n)
+                out[g] = total / T(count)
             else:
                 out[g] = total
 
     return reduce
+
+
+@functools.cache
+def chunk_kernel(op: str, T: ScalarType, B: int) -> KernelFunction:
+    """The first pass over a long contiguous line of ``n`` elements from ``x[base]``: group ``g``
+    folds ``per * B`` consecutive elements, which its work-items read side by side (coalesced),
+    into ``out[first + g]``; a second pass combines the line's chunks. No division in the indices,
+    so the CPU emitter proves them in range and vectorises the loads."""
+    combine = _combiners(T)[op]
+    tree = _tree(T, B, combine)
+    is_max = op == "max"
+    init = NEG_INF if is_max else 0.0
+
+    @hk
+    def reduce_chunks(x: hk.Ptr[T], out: hk.Ptr[T], base: hk.i32, n: hk.i32, per: hk.i32, first: hk.i32):
+        buf = hk.shared(T, B)
+        lid = hk.local_id(0)
+        g = hk.group_id(0)
+        acc = T(init)
+        for i in range(per):
+            j = g * per * B + i * B + lid
+            if j < n:  # the operator itself: an inlined call's arguments would live in memory
+                if is_max:
+                    acc = hk.max(acc, x[base + j])
+                else:
+                    acc += x[base + j]
+        total = tree(buf, lid, acc)
+        if lid == 0:
+            out[first + g] = total
+
+    return reduce_chunks
 
 
 @functools.cache
@@ -118,11 +156,30 @@ def _block(x: Array, n: int) -> int:
     return pow2_block(x.device, min(256, fits, 1 << max(n - 1, 1).bit_length()))
 
 
+CHUNK_LOADS = 256
+"""Elements each work-item folds in the first pass of a chunked reduction."""
+
+CHUNKED_LINES = 16
+"""Contiguous lines are reduced in chunks (two passes) when there are fewer than this many."""
+
+
 def reduce(op: str, x: Array, out: Array, *, axis: int, queue: Queue) -> None:
     lines, n, inner = _geometry(x, axis)
-    if lines:
-        block = _block(x, n)
-        queue.launch(reduce_kernel(op, scalar_type(x.dtype), block), lines, block, x, out, n, inner)
+    if not lines:
+        return
+    T = scalar_type(x.dtype)
+    block = _block(x, n)
+    chunks = -(-n // (block * CHUNK_LOADS))
+    if inner == 1 and lines < CHUNKED_LINES and chunks > 1 and chunks <= x.device.info.max_grid_dims[0]:
+        # Few long lines: one group per line would leave the device idle. A launch per line.
+        partial = x.device.empty((lines * chunks,), x.dtype)
+        for line in range(lines):
+            queue.launch(chunk_kernel(op, T, block), chunks, block, x, partial, line * n, n, CHUNK_LOADS,
+                         line * chunks)
+        block2 = _block(x, chunks)
+        queue.launch(reduce_kernel(op, T, block2), lines, block2, partial, out, chunks, 1, n)
+        return
+    queue.launch(reduce_kernel(op, T, block), lines, block, x, out, n, inner, n)
 
 
 def softmax(x: Array, out: Array, *, axis: int, queue: Queue) -> None:
