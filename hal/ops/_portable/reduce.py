@@ -59,7 +59,9 @@ def _tree(T: ScalarType, B: int, combine: DeviceFunction) -> DeviceFunction:
 
 
 @functools.cache
-def reduce_kernel(op: str, T: ScalarType, B: int) -> KernelFunction:
+def reduce_kernel(op: str, T: ScalarType, B: int, contiguous: bool = False) -> KernelFunction:
+    """``contiguous``: the lines are contiguous (``inner == 1``), so the indices need no division and
+    have a constant stride."""
     combine = _combiners(T)[op]
     tree = _tree(T, B, combine)
     is_max = op == "max"
@@ -71,13 +73,21 @@ def reduce_kernel(op: str, T: ScalarType, B: int) -> KernelFunction:
         buf = hk.shared(T, B)
         lid = hk.local_id(0)
         g = hk.group_id(0)
-        base = (g // inner) * n * inner + g % inner
         acc = T(init)
-        for j in range(lid, n, B):  # the operator itself: an inlined call's arguments would live in memory
-            if is_max:
-                acc = hk.max(acc, x[base + j * inner])
-            else:
-                acc += x[base + j * inner]
+        if contiguous:
+            base = g * n
+            for j in range(lid, n, B):  # the operator itself: an inlined call's arguments would live in memory
+                if is_max:
+                    acc = hk.max(acc, x[base + j])
+                else:
+                    acc += x[base + j]
+        else:
+            base = (g // inner) * n * inner + g % inner
+            for j in range(lid, n, B):
+                if is_max:
+                    acc = hk.max(acc, x[base + j * inner])
+                else:
+                    acc += x[base + j * inner]
         total = tree(buf, lid, acc)
         if lid == 0:
             if mean:
@@ -120,7 +130,9 @@ def chunk_kernel(op: str, T: ScalarType, B: int) -> KernelFunction:
 
 
 @functools.cache
-def softmax_kernel(T: ScalarType, B: int) -> KernelFunction:
+def softmax_kernel(T: ScalarType, B: int, contiguous: bool = False) -> KernelFunction:
+    """``contiguous`` as for :func:`reduce_kernel`. The exponentials are stored in ``out`` by the
+    second pass and divided in place by the third (each work-item rereads only what it wrote)."""
     combiners = _combiners(T)
     tree_max, tree_sum = _tree(T, B, combiners["max"]), _tree(T, B, combiners["sum"])
 
@@ -129,17 +141,24 @@ def softmax_kernel(T: ScalarType, B: int) -> KernelFunction:
         buf = hk.shared(T, B)
         lid = hk.local_id(0)
         g = hk.group_id(0)
-        base = (g // inner) * n * inner + g % inner
+        if contiguous:
+            base = g * n
+            step = 1
+        else:
+            base = (g // inner) * n * inner + g % inner
+            step = inner
         m = T(NEG_INF)
         for j in range(lid, n, B):
-            m = hk.max(m, x[base + j * inner])
+            m = hk.max(m, x[base + j * step])
         m = tree_max(buf, lid, m)
         s = T(0)
         for j in range(lid, n, B):
-            s += hk.exp(x[base + j * inner] - m)
+            e = hk.exp(x[base + j * step] - m)
+            out[base + j * step] = e
+            s += e
         s = tree_sum(buf, lid, s)
         for j in range(lid, n, B):
-            out[base + j * inner] = hk.exp(x[base + j * inner] - m) / s
+            out[base + j * step] = out[base + j * step] / s
 
     return softmax
 
@@ -177,13 +196,13 @@ def reduce(op: str, x: Array, out: Array, *, axis: int, queue: Queue) -> None:
             queue.launch(chunk_kernel(op, T, block), chunks, block, x, partial, line * n, n, CHUNK_LOADS,
                          line * chunks)
         block2 = _block(x, chunks)
-        queue.launch(reduce_kernel(op, T, block2), lines, block2, partial, out, chunks, 1, n)
+        queue.launch(reduce_kernel(op, T, block2, True), lines, block2, partial, out, chunks, 1, n)
         return
-    queue.launch(reduce_kernel(op, T, block), lines, block, x, out, n, inner, n)
+    queue.launch(reduce_kernel(op, T, block, inner == 1), lines, block, x, out, n, inner, n)
 
 
 def softmax(x: Array, out: Array, *, axis: int, queue: Queue) -> None:
     lines, n, inner = _geometry(x, axis)
     if lines and n:
         block = _block(x, n)
-        queue.launch(softmax_kernel(scalar_type(x.dtype), block), lines, block, x, out, n, inner)
+        queue.launch(softmax_kernel(scalar_type(x.dtype), block, inner == 1), lines, block, x, out, n, inner)
