@@ -3,12 +3,15 @@
 gemm is the classic shared-memory tiling: a work-group of TILE x TILE
 threads computes a TILE x TILE block of C, staging TILE-wide slabs of A and B
 in shared memory between barriers, so each element loaded from global memory
-is used TILE times. Transposition is folded into the loads through row and
-column strides, and edges (any M, N, K) load zeros. The launch is 1-D (no
-``multi_dim`` needed). int8 has no scalar type in the kernel language, so
-int8 gemm is left to natives. conv2d is direct (one thread per output);
-transpose maps each output element to its source through shape/stride
-tables kept in a small device array.
+is used TILE times. Kernels are specialised on the transpositions (constant
+strides; a transposed operand is staged transposed, so that loads stay
+coalesced) and on the tile kind: C's interior tiles load without conditions,
+and a second kernel covers the strips at the M and N edges, loading clamped
+copies there. Only a partial last K slab loads zeros. The launch is 2-D where
+the device has ``multi_dim``, else 1-D. int8 has no scalar type in the
+kernel language, so int8 gemm is left to natives. conv2d is direct (one
+thread per output); transpose maps each output element to its source through
+shape/stride tables kept in a small device array.
 """
 
 import functools
