@@ -25,21 +25,10 @@ from ._common import pow2_block, scalar_type
 NEG_INF = -math.inf
 
 
-@functools.cache
-def _combiners(T: ScalarType) -> dict[str, DeviceFunction]:
-    @hk.func
-    def add(a: T, b: T) -> T:
-        return a + b
-
-    @hk.func
-    def maximum(a: T, b: T) -> T:
-        return hk.max(a, b)
-
-    return {"sum": add, "mean": add, "max": maximum}
-
-
-def _tree(T: ScalarType, B: int, combine: DeviceFunction) -> DeviceFunction:
-    """``tree(buf, lid, v)``: every thread of the group gets the combination of all threads' ``v``."""
+def _tree(T: ScalarType, B: int, is_max: bool) -> DeviceFunction:
+    """``tree(buf, lid, v)``: every thread of the group gets the maximum (``is_max``) or the sum of
+    all threads' ``v``. The steps use the operator itself: an inlined call's arguments would live
+    in memory."""
 
     @hk.func
     def tree(buf: hk.Ptr[T], lid: hk.i32, v: T) -> T:
@@ -48,7 +37,10 @@ def _tree(T: ScalarType, B: int, combine: DeviceFunction) -> DeviceFunction:
         s = B // 2
         while s > 0:
             if lid < s:
-                buf[lid] = combine(buf[lid], buf[lid + s])
+                if is_max:
+                    buf[lid] = hk.max(buf[lid], buf[lid + s])
+                else:
+                    buf[lid] = buf[lid] + buf[lid + s]
             hk.barrier()
             s = s // 2
         r = buf[0]
@@ -62,9 +54,8 @@ def _tree(T: ScalarType, B: int, combine: DeviceFunction) -> DeviceFunction:
 def reduce_kernel(op: str, T: ScalarType, B: int, contiguous: bool = False) -> KernelFunction:
     """``contiguous``: the lines are contiguous (``inner == 1``), so the indices need no division and
     have a constant stride."""
-    combine = _combiners(T)[op]
-    tree = _tree(T, B, combine)
     is_max = op == "max"
+    tree = _tree(T, B, is_max)
     init = NEG_INF if is_max else 0.0
     mean = op == "mean"
 
@@ -76,18 +67,17 @@ def reduce_kernel(op: str, T: ScalarType, B: int, contiguous: bool = False) -> K
         acc = T(init)
         if contiguous:
             base = g * n
-            for j in range(lid, n, B):  # the operator itself: an inlined call's arguments would live in memory
-                if is_max:
-                    acc = hk.max(acc, x[base + j])
-                else:
-                    acc += x[base + j]
+            step = 1
         else:
             base = (g // inner) * n * inner + g % inner
-            for j in range(lid, n, B):
+            step = inner
+        for i in range((n + B - 1) // B):  # a uniform trip count, rather than range(lid, n, B)
+            j = i * B + lid
+            if j < n:  # the operator itself: an inlined call's arguments would live in memory
                 if is_max:
-                    acc = hk.max(acc, x[base + j * inner])
+                    acc = hk.max(acc, x[base + j * step])
                 else:
-                    acc += x[base + j * inner]
+                    acc += x[base + j * step]
         total = tree(buf, lid, acc)
         if lid == 0:
             if mean:
@@ -104,9 +94,8 @@ def chunk_kernel(op: str, T: ScalarType, B: int) -> KernelFunction:
     folds ``per * B`` consecutive elements, which its work-items read side by side (coalesced),
     into ``out[first + g]``; a second pass combines the line's chunks. No division in the indices,
     so the CPU emitter proves them in range and vectorises the loads."""
-    combine = _combiners(T)[op]
-    tree = _tree(T, B, combine)
     is_max = op == "max"
+    tree = _tree(T, B, is_max)
     init = NEG_INF if is_max else 0.0
 
     @hk
@@ -133,8 +122,7 @@ def chunk_kernel(op: str, T: ScalarType, B: int) -> KernelFunction:
 def softmax_kernel(T: ScalarType, B: int, contiguous: bool = False) -> KernelFunction:
     """``contiguous`` as for :func:`reduce_kernel`. The exponentials are stored in ``out`` by the
     second pass and divided in place by the third (each work-item rereads only what it wrote)."""
-    combiners = _combiners(T)
-    tree_max, tree_sum = _tree(T, B, combiners["max"]), _tree(T, B, combiners["sum"])
+    tree_max, tree_sum = _tree(T, B, True), _tree(T, B, False)
 
     @hk
     def softmax(x: hk.Ptr[T], out: hk.Ptr[T], n: hk.i32, inner: hk.i32):
@@ -147,18 +135,25 @@ def softmax_kernel(T: ScalarType, B: int, contiguous: bool = False) -> KernelFun
         else:
             base = (g // inner) * n * inner + g % inner
             step = inner
+        per = (n + B - 1) // B  # a uniform trip count, rather than range(lid, n, B)
         m = T(NEG_INF)
-        for j in range(lid, n, B):
-            m = hk.max(m, x[base + j * step])
+        for i in range(per):
+            j = i * B + lid
+            if j < n:
+                m = hk.max(m, x[base + j * step])
         m = tree_max(buf, lid, m)
         s = T(0)
-        for j in range(lid, n, B):
-            e = hk.exp(x[base + j * step] - m)
-            out[base + j * step] = e
-            s += e
+        for i in range(per):
+            j = i * B + lid
+            if j < n:
+                e = hk.exp(x[base + j * step] - m)
+                out[base + j * step] = e
+                s += e
         s = tree_sum(buf, lid, s)
-        for j in range(lid, n, B):
-            out[base + j * step] = out[base + j * step] / s
+        for i in range(per):
+            j = i * B + lid
+            if j < n:
+                out[base + j * step] = out[base + j * step] / s
 
     return softmax
 
