@@ -103,6 +103,18 @@ def test_portable_reductions_of_few_long_lines_in_chunks(kernel_device: hal.Devi
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_portable_reductions_along_leading_axes(kernel_device: hal.Device, dtype: Any,
+                                                rng: np.random.Generator) -> None:
+    """Lines far apart run one work-item per line: whole groups of lines, then a partial one."""
+    x = rng.standard_normal((2, 9, 300)).astype(dtype)
+    dx = kernel_device.array(x)
+    for name in ("sum", "max", "mean"):
+        for axis in (0, 1):
+            got = getattr(hal.ops.portable, name)(dx, axis).numpy()
+            np.testing.assert_allclose(got, getattr(np, name)(x, axis=axis), **tol(dtype), err_msg=f"{name} {axis}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax(kernel_device: hal.Device, ops: Any, dtype: Any, rng: np.random.Generator) -> None:
     x = (rng.standard_normal((4, 37)) * 30).astype(dtype)
     x[0, 0] = 1000  # exp overflows unless the max is subtracted first

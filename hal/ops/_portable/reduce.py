@@ -6,7 +6,9 @@ share of the ``n`` elements, then a tree in shared memory combines the
 threads' partials (log2(B) barrier steps). A few long contiguous lines
 (a whole-array sum) would leave most of a device idle that way: they reduce in
 two passes instead, many groups each folding a chunk of consecutive elements
-(coalesced), then one group per line folding its chunks. Softmax runs the same pattern
+(coalesced), then one group per line folding its chunks. Lines at least
+``COLUMNS_INNER`` elements apart (reducing a leading axis) run one work-item
+per line instead, neighbouring work-items reading neighbouring elements. Softmax runs the same pattern
 twice (max, then the sum of ``exp(x - max)``) and writes ``exp(x - max) / sum``,
 so it never overflows.
 """
@@ -119,6 +121,45 @@ def chunk_kernel(op: str, T: ScalarType, B: int) -> KernelFunction:
 
 
 @functools.cache
+def columns_kernel(op: str, T: ScalarType, B: int, edge: bool) -> KernelFunction:
+    """Lines ``inner`` apart (a reduction along a leading axis): one work-item per line, folding
+    its ``n`` elements in order, so that neighbouring work-items read neighbouring elements. Group
+    ``g`` covers lines ``first + (g % groups_inner) * B + lid`` of outer index ``g // groups_inner``;
+    ``edge`` groups may reach past the last line, and load a copy of it there (never stored)."""
+    is_max = op == "max"
+    init = NEG_INF if is_max else 0.0
+    mean = op == "mean"
+
+    @hk
+    def reduce_columns(x: hk.Ptr[T], out: hk.Ptr[T], n: hk.i32, inner: hk.i32, groups_inner: hk.i32,
+                       first: hk.i32):
+        g = hk.group_id(0)
+        o = g // groups_inner
+        i = first + (g % groups_inner) * B + hk.local_id(0)
+        if edge:
+            base = o * n * inner + hk.min(i, inner - 1)
+        else:
+            base = o * n * inner + i
+        acc = T(init)
+        for j in range(n):  # uniform: all the group's work-items step together
+            if is_max:
+                acc = hk.max(acc, x[base + j * inner])
+            else:
+                acc += x[base + j * inner]
+        if i < inner:
+            if mean:
+                out[o * inner + i] = acc / T(n)
+            else:
+                out[o * inner + i] = acc
+
+    return reduce_columns
+
+
+COLUMNS_INNER = 32
+"""Reductions whose lines are at least this many elements apart run one work-item per line."""
+
+
+@functools.cache
 def softmax_kernel(T: ScalarType, B: int, contiguous: bool = False) -> KernelFunction:
     """``contiguous`` as for :func:`reduce_kernel`. The exponentials are stored in ``out`` by the
     second pass and divided in place by the third (each work-item rereads only what it wrote)."""
@@ -192,6 +233,15 @@ def reduce(op: str, x: Array, out: Array, *, axis: int, queue: Queue) -> None:
                          line * chunks)
         block2 = _block(x, chunks)
         queue.launch(reduce_kernel(op, T, block2, True), lines, block2, partial, out, chunks, 1, n)
+        return
+    outer = lines // inner
+    if inner >= COLUMNS_INNER and outer * -(-inner // _block(x, inner)) <= x.device.info.max_grid_dims[0]:
+        block = _block(x, inner)
+        full = inner // block
+        if full:  # whole groups of lines, then the rest
+            queue.launch(columns_kernel(op, T, block, False), outer * full, block, x, out, n, inner, full, 0)
+        if inner % block:
+            queue.launch(columns_kernel(op, T, block, True), outer, block, x, out, n, inner, 1, full * block)
         return
     queue.launch(reduce_kernel(op, T, block, inner == 1), lines, block, x, out, n, inner, n)
 
