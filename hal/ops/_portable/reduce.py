@@ -7,10 +7,10 @@ threads' partials (log2(B) barrier steps). A few long contiguous lines
 (a whole-array sum) would leave most of a device idle that way: they reduce in
 two passes instead, many groups each folding a chunk of consecutive elements
 (coalesced), then one group per line folding its chunks. Lines at least
-``COLUMNS_INNER`` elements apart (reducing a leading axis) run one work-item
-per line instead, neighbouring work-items reading neighbouring elements. Softmax runs the same pattern
-twice (max, then the sum of ``exp(x - max)``) and writes ``exp(x - max) / sum``,
-so it never overflows.
+``COLUMNS_INNER`` elements apart (reducing a leading axis), and not too long,
+run one work-item per line instead, neighbouring work-items reading
+neighbouring elements. Softmax runs the same pattern twice (max, then the sum
+of ``exp(x - max)``) and writes ``exp(x - max) / sum``, so it never overflows.
 """
 
 import functools
@@ -156,7 +156,11 @@ def columns_kernel(op: str, T: ScalarType, B: int, edge: bool) -> KernelFunction
 
 
 COLUMNS_INNER = 32
-"""Reductions whose lines are at least this many elements apart run one work-item per line."""
+"""Reductions whose lines are at least this many elements apart run one work-item per line..."""
+
+COLUMNS_MAX_N = 4096
+"""... when the lines are at most this long: a work-item folds its line in order, whose rounding
+error grows with its length (the group's tree keeps longer lines accurate, and parallel)."""
 
 
 @functools.cache
@@ -235,7 +239,7 @@ def reduce(op: str, x: Array, out: Array, *, axis: int, queue: Queue) -> None:
         queue.launch(reduce_kernel(op, T, block2, True), lines, block2, partial, out, chunks, 1, n)
         return
     outer = lines // inner
-    if inner >= COLUMNS_INNER and outer * -(-inner // _block(x, inner)) <= x.device.info.max_grid_dims[0]:
+    if inner >= COLUMNS_INNER and n <= COLUMNS_MAX_N and outer * -(-inner // _block(x, inner)) <= x.device.info.max_grid_dims[0]:
         block = _block(x, inner)
         full = inner // block
         if full:  # whole groups of lines, then the rest
