@@ -87,6 +87,34 @@ def test_reduce_empty_axis(kernel_device: hal.Device, ops: Any) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_portable_reductions_of_few_long_lines_in_chunks(kernel_device: hal.Device, monkeypatch: pytest.MonkeyPatch,
+                                                        dtype: Any, rng: np.random.Generator) -> None:
+    """Few long contiguous lines reduce in two passes (chunks, then each line's chunks); small
+    chunks here, so that short lines take that path, with a partial last chunk."""
+    from hal.ops._portable import reduce
+
+    monkeypatch.setattr(reduce, "CHUNK_LOADS", 2)
+    x = rng.standard_normal((3, 1500)).astype(dtype)
+    dx = kernel_device.array(x)
+    for name in ("sum", "max", "mean"):
+        for axis in (None, 1):
+            got = getattr(hal.ops.portable, name)(dx, axis).numpy()
+            np.testing.assert_allclose(got, getattr(np, name)(x, axis=axis), **tol(dtype), err_msg=f"{name} {axis}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_portable_reductions_along_leading_axes(kernel_device: hal.Device, dtype: Any,
+                                                rng: np.random.Generator) -> None:
+    """Lines far apart run one work-item per line: whole groups of lines, then a partial one."""
+    x = rng.standard_normal((2, 9, 300)).astype(dtype)
+    dx = kernel_device.array(x)
+    for name in ("sum", "max", "mean"):
+        for axis in (0, 1):
+            got = getattr(hal.ops.portable, name)(dx, axis).numpy()
+            np.testing.assert_allclose(got, getattr(np, name)(x, axis=axis), **tol(dtype), err_msg=f"{name} {axis}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax(kernel_device: hal.Device, ops: Any, dtype: Any, rng: np.random.Generator) -> None:
     x = (rng.standard_normal((4, 37)) * 30).astype(dtype)
     x[0, 0] = 1000  # exp overflows unless the max is subtracted first
@@ -112,6 +140,28 @@ def test_gemm(kernel_device: hal.Device, ops: Any, dtype: Any, trans_a: bool, tr
     dc = kernel_device.array(c)
     assert ops.gemm(da, db, dc, alpha=-2, beta=0.5, trans_a=trans_a, trans_b=trans_b) is dc
     np.testing.assert_allclose(dc.numpy(), -2 * ref + 0.5 * c, **tol(dtype))
+
+
+@pytest.mark.parametrize("multi_dim", [True, False])
+@pytest.mark.parametrize("m,k,n", [(32, 16, 48), (5, 3, 7), (33, 40, 17)])
+def test_portable_gemm_tiles_edges_and_launch_shapes(kernel_device: hal.Device, monkeypatch: pytest.MonkeyPatch,
+                                                     multi_dim: bool, m: int, k: int, n: int,
+                                                     rng: np.random.Generator) -> None:
+    """Only interior tiles and whole K slabs; only edges and a partial slab; both. With a 2-D launch,
+    and with the 1-D one that devices without multi_dim get."""
+    if not multi_dim:
+        supports = kernel_device.supports
+        monkeypatch.setattr(kernel_device, "supports", lambda f: f != "multi_dim" and supports(f))
+        assert not kernel_device.supports("multi_dim")
+    for trans_a, trans_b in [(False, False), (True, True)]:
+        a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
+        b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+        c = rng.standard_normal((m, n)).astype(np.float32)
+        ref = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b).astype(np.float64)
+        dc = kernel_device.array(c)
+        hal.ops.portable.gemm(kernel_device.array(a), kernel_device.array(b), dc, alpha=1.5, beta=-0.5,
+                              trans_a=trans_a, trans_b=trans_b)
+        np.testing.assert_allclose(dc.numpy(), 1.5 * ref - 0.5 * c, rtol=1e-5, atol=1e-4)
 
 
 def test_gemm_beta_zero_ignores_nan_in_out(kernel_device: hal.Device, ops: Any) -> None:
