@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-API_VERSION = (1, 3)
+API_VERSION = (1, 4)
 """The vendor interface's version: a plugin with the same major and a minor <= this loads.
 
 1.1 added optional methods, each with a default that keeps 1.0 plugins correct:
@@ -20,7 +20,10 @@ host-memory helpers (``host_bytes``, ``operand_view``, ``kernel_args``).
 ``DeviceImpl.adopt_host`` (default None: the device cannot adopt host memory), through which
 ``dev.asarray`` and ``hal.from_dlpack`` share host memory without a copy, and ``adopt_device``, its
 twin for CUDA memory of other libraries; the features ``f16``, ``bf16``, ``small_ints`` and
-``subgroups`` with ``DeviceInfo.subgroup_size`` and the helper ``dtypes_for``."""
+``subgroups`` with ``DeviceInfo.subgroup_size`` and the helper ``dtypes_for``.
+
+1.4 added :class:`Waiter`, bounded waits (``drain``, ``EventImpl.wait``) over a driver whose own
+waits have no time limit."""
 
 SDK_VERSION = "0.1.0"
 """hal-sdk's version (``hal.__version__``); the bundled plugins report it as theirs."""
