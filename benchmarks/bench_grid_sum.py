@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,7 +25,7 @@ import numpy as np
 import hal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.bench_kernels import BLOCK, best, grid_sum, openmp_reference  # noqa: E402
+from benchmarks.bench_kernels import BLOCK, best, grid_sum, openmp_reference, per_thread_children  # noqa: E402
 
 
 def measure(n: int, rounds: int, threads: int, workdir: str) -> None:
@@ -67,10 +65,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as workdir:
             measure(args.n, args.rounds, args.threads, workdir)
         return
-    for threads in (1, 2):
-        env = dict(os.environ, HAL_CPU_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
-        subprocess.run([sys.executable, __file__, "--n", str(args.n), "--rounds", str(args.rounds),
-                        "--threads", str(threads)], env=env, check=True)
+    per_thread_children(__file__, ["--n", str(args.n), "--rounds", str(args.rounds)])
 
 
 if __name__ == "__main__":

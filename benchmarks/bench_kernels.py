@@ -290,10 +290,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as workdir:
             kernels(args.n, args.gemm, args.threads, workdir)
         return
+    per_thread_children(__file__, ["--n", str(args.n), "--gemm", str(args.gemm)])
+
+
+def per_thread_children(script: str, argv: list[str]) -> None:
+    """Run ``script argv --threads T`` for 1, then 2 threads, each in a child process whose hal and
+    OpenMP use T threads (the pools size themselves once, at start-up)."""
     for threads in (1, 2):
         env = dict(os.environ, HAL_CPU_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
-        subprocess.run([sys.executable, __file__, "--n", str(args.n), "--gemm", str(args.gemm),
-                        "--threads", str(threads)], env=env, check=True)
+        subprocess.run([sys.executable, script, *argv, "--threads", str(threads)], env=env, check=True)
 
 
 _CHILD = textwrap.dedent("""

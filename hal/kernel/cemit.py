@@ -119,7 +119,7 @@ def emit(kernel: ir.Kernel, *, entry: str = "hal_entry", checked: bool = False, 
 
 
 _NO_LOOP_VECTORS = """/* a comparison becomes an integer here: GCC 12's loop vectoriser then miscompiles loads whose
-   index depends on it (the mask's bytes used as indices; tests/cpu/test_toolchain.py) */
+   index depends on it (the mask's bytes used as indices; tests/cpu/test_gcc_workarounds.py) */
 #pragma GCC optimize ("no-tree-loop-vectorize")"""
 
 

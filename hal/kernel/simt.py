@@ -80,11 +80,12 @@ class ArgLayout:
     that set them one by one or pack them into a block: ``codes`` holds a ``struct`` code per slot
     (a pointer is "Q" for its buffer's handle, then "q" for its byte offset and "q" for its count),
     ``buffers`` the slots of buffer handles, ``halves`` the slots of f16/bf16 scalars with the
-    conversion of a host number to their bits."""
+    conversion of a host number to their bits, ``pointers`` which parameters are pointers."""
 
     codes: tuple[str, ...]
     buffers: tuple[int, ...]
     halves: tuple[tuple[int, Callable[[Any], int]], ...]
+    pointers: tuple[bool, ...]
 
     @classmethod
     def of(cls, kernel: ir.Kernel) -> ArgLayout:
@@ -99,14 +100,14 @@ class ArgLayout:
             if p.type.is_narrow and p.type.is_float:
                 halves.append((len(codes), half_bits(p.type)))
             codes.append(_ARG_CODES[p.type.value])
-        return cls(tuple(codes), tuple(buffers), tuple(halves))
+        return cls(tuple(codes), tuple(buffers), tuple(halves), tuple(p.pointer for p in kernel.params))
 
-    def values(self, kernel: ir.Kernel, args: Sequence[Any]) -> list[Any]:
+    def values(self, args: Sequence[Any]) -> list[Any]:
         """One value per slot: a pointer argument (``hal.backend.BufferArg``) as its buffer's
         ``handle``, offset and size; 16-bit floats as their bits."""
         values: list[Any] = []
-        for p, a in zip(kernel.params, args):
-            if p.pointer:
+        for pointer, a in zip(self.pointers, args):
+            if pointer:
                 values += (a.buffer.handle, a.offset, a.size)
             else:
                 values.append(a)

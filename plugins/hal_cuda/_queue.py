@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 TIMED = EventOptions(timing_enabled=True)
 """Every event records device time: ``Event.elapsed`` and profiles read it."""
+
+
 class CudaEvent(EventImpl):
     def __init__(self, event: Any, device: CudaDevice, waiter: Waiter[CudaEvent | None]) -> None:
         self.event = event
@@ -127,7 +129,7 @@ class CudaQueue(QueueImpl["CudaBuffer"]):
 
     def launch(self, exe: CudaKernel, grid: Dim3, block: Dim3, args: Sequence[Any],  # type: ignore[override]
                trace: CommandTrace | None) -> None:
-        values = exe.layout.values(exe.kernel, args)
+        values = exe.layout.values(args)
         number = 0
         if exe.source.can_fault:
             with self._lock:

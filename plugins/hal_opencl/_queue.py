@@ -144,7 +144,7 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
 
     def launch(self, exe: OpenCLKernel, grid: Dim3, block: Dim3, args: Sequence[Any],  # type: ignore[override]
                trace: CommandTrace | None) -> None:
-        values = exe.layout.values(exe.kernel, args)
+        values = exe.layout.values(args)
         size = (grid[0] * block[0], grid[1] * block[1], grid[2] * block[2])
 
         def enqueue() -> cl.Event:  # under the queue's lock

@@ -231,7 +231,7 @@ def test_the_argument_block_puts_each_value_at_its_slot() -> None:
     class Held:
         handle = 2**40
 
-    values = layout.values(mixed.ir, [BufferArg(Held(), -8, 3), 1.5, True, -0.25, -3])  # type: ignore[arg-type]
+    values = layout.values([BufferArg(Held(), -8, 3), 1.5, True, -0.25, -3])  # type: ignore[arg-type]
     block_layout = packer([*layout.codes, "Q", "i"])
     block = bytearray(block_layout.size)
     block_layout.pack_into(block, 0, *values, 7, 5)
