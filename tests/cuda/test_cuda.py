@@ -220,7 +220,9 @@ def mixed(x: hal.Ptr[hal.f32], h: hal.f16, flag: hal.bool_, w: hal.f64, c: hal.i
 
 
 def test_the_argument_block_puts_each_value_at_its_slot() -> None:
-    from hal_cuda._queue import packer
+    import ctypes
+
+    from hal_cuda._params import ParamBlock
 
     from hal._memory import BufferArg
     from hal.kernel import simt
@@ -232,14 +234,15 @@ def test_the_argument_block_puts_each_value_at_its_slot() -> None:
         handle = 2**40
 
     values = layout.values([BufferArg(Held(), -8, 3), 1.5, True, -0.25, -3])  # type: ignore[arg-type]
-    block_layout = packer([*layout.codes, "Q", "i"])
-    block = bytearray(block_layout.size)
-    block_layout.pack_into(block, 0, *values, 7, 5)
-    assert block_layout.size == 72
-    slots = [bytes(block[i:i + 8]) for i in range(0, 72, 8)]
+    block = ParamBlock(layout)
+    block.pack(values, 7, 5)
+    assert len(block.data) == 72
+    slots = [bytes(block.data[i:i + 8]) for i in range(0, 72, 8)]
     assert slots[0] == (2**40).to_bytes(8, "little") and slots[1] == (-8).to_bytes(8, "little", signed=True)
     assert slots[3][:2] == np.float16(1.5).tobytes() and slots[4][0] == 1 and slots[5] == np.float64(-0.25).tobytes()
-    assert slots[6][0] == 0xFD and slots[8][:4] == (5).to_bytes(4, "little")
+    assert slots[6][0] == 0xFD and slots[7] == (7).to_bytes(8, "little") and slots[8][:4] == (5).to_bytes(4, "little")
+    table = (ctypes.c_void_p * 9).from_address(block.address)  # what cuLaunchKernel reads: slot i at table[i]
+    assert [ctypes.string_at(table[i], 8) for i in range(9)] == slots
 
 
 @needs_gpu
