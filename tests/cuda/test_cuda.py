@@ -84,6 +84,23 @@ def test_no_contraction_and_exact_division_in_the_ptx() -> None:
     assert "--use_fast_math" not in cuda.NVRTC_OPTIONS
 
 
+@hal.kernel
+def float_adds(g: hal.Ptr[hal.f32], v: hal.f32):
+    s = hal.shared(hal.f32, 1)
+    s[0] = v
+    hal.atomic_add(s, 0, v)
+    hal.atomic_add(g, 0, s[0])
+
+
+def test_f32_atomic_add_in_global_memory_is_not_the_flushing_atom_add_f32() -> None:
+    """PTX ``atom.add.f32`` flushes subnormals to zero on global memory (not on shared memory), and
+    the IR keeps them: global f32 adds are a compare-and-swap loop (see hal.kernel.cuda)."""
+    ptx = nvrtc.compile_source(simt.emit(float_adds.ir, cuda.Cuda()).text, "float_adds", "sm_90", "ptx",
+                               cuda.NVRTC_OPTIONS).decode()
+    assert "atom.shared.add.f32" in ptx and "atom.global.add.f32" not in ptx and "atom.add.f32" not in ptx
+    assert "atom.global.cas.b32" in ptx or "atom.cas.b32" in ptx
+
+
 WIDE = (I32, U32, I64, U64, F32, F64)
 NARROW = (I32, U32, F32, F16, BF16, I8, U8, I16, U16)
 
