@@ -96,23 +96,44 @@ class HostKernel:
     lib: ctypes.CDLL
 
     def __call__(self, grid: Dim, block: Dim, args: Sequence[Any]) -> None:
-        """One launch, as ``CudaQueue.launch`` then ``synchronize``: raises the DeviceFault it recorded."""
+        """One launch and a synchronize: raises the DeviceFault it recorded."""
+        queue = HostQueue()
+        queue.launch(self, grid, block, args)
+        queue.synchronize()
+
+
+class HostQueue:
+    """The fault bookkeeping of ``CudaQueue``: one fault record for the launches until the next
+    ``synchronize``, each launch that can fault numbered by its place among them."""
+
+    def __init__(self) -> None:
+        self.record = np.zeros(simt.FAULT_WORDS, np.int32)
+        self.faulting: list[HostKernel] = []
+
+    def launch(self, exe: HostKernel, grid: Dim, block: Dim, args: Sequence[Any]) -> None:
+        """Run ``exe`` to completion (numpy arrays for pointers, modified in place; numbers for scalars)."""
         wrapped = []
-        for param, a in zip(self.kernel.params, args, strict=True):
+        for param, a in zip(exe.kernel.params, args, strict=True):
             if param.pointer:
                 assert isinstance(a, np.ndarray) and a.dtype == param.type.np_dtype and a.flags.c_contiguous
                 wrapped.append(BufferArg(_Memory(a.ctypes.data), 0, a.size))  # type: ignore[arg-type]
             else:
                 wrapped.append(a)
-        record = np.zeros(simt.FAULT_WORDS, np.int32)
-        self.params.pack(self.layout.values(wrapped), record.ctypes.data, 0)
-        g, b = _dim3(grid), _dim3(block)
-        if self.lib.hal_host_launch(*g, *b, self.params.address):
-            raise RuntimeError(f"host_cuda: {self.lib.hal_host_error().decode()}")
-        if self.source.can_fault:
-            fault = simt.first_fault(record, [self])
-            if fault is not None:
-                raise fault
+        number = 0
+        if exe.source.can_fault:
+            number = len(self.faulting)
+            self.faulting.append(exe)
+        exe.params.pack(exe.layout.values(wrapped), self.record.ctypes.data, number)
+        if exe.lib.hal_host_launch(*_dim3(grid), *_dim3(block), exe.params.address):
+            raise RuntimeError(f"host_cuda: {exe.lib.hal_host_error().decode()}")
+
+    def synchronize(self) -> None:
+        """As ``CudaQueue._settle``: raise the first fault of the launches since the last synchronize."""
+        faulting, self.faulting = self.faulting, []
+        fault = simt.first_fault(self.record, faulting) if faulting else None
+        if fault is not None:
+            self.record[:] = 0
+            raise fault
 
 
 def compile(kernel: ir.Kernel, *, checked: bool = False) -> HostKernel:  # noqa: A001 - hal's own verb

@@ -191,38 +191,50 @@ def test_compare_and_swap_and_exchange_under_contention() -> None:
 
 @hal.kernel
 def wraps(c32: hal.Ptr[hal.u32], c64: hal.Ptr[hal.i64], cu: hal.Ptr[hal.u64]):
+    i = hal.i64(hal.global_id(0))
     hal.atomic_add(c32, 0, hal.u32(0x40000000))
     hal.atomic_add(c64, 0, hal.i64(-3))
     hal.atomic_add(cu, 0, hal.u64(0x4000000000000000))
-    hal.atomic_max(c64, 1, hal.i64(hal.global_id(0)) - hal.i64(2**40))
-    hal.atomic_min(cu, 1, hal.u64(hal.global_id(0)) + hal.u64(2**63))
+    hal.atomic_max(c64, 1, i - hal.i64(100))  # signed: the negative ones are the small ones
+    hal.atomic_min(c64, 2, hal.i64(100) - i)
+    hal.atomic_min(cu, 1, hal.u64(i) + hal.u64(2**63))
+    hal.atomic_max(cu, 2, hal.u64(i) + hal.u64(2**63))
 
 
-def test_integer_atomics_wrap_under_contention() -> None:
-    c32, c64, cu = np.zeros(1, np.uint32), np.array([0, -2**62], np.int64), np.array([0, 2**64 - 1], np.uint64)
+def test_integer_atomics_wrap_and_compare_with_their_signedness_under_contention() -> None:
+    c32, c64, cu = np.zeros(1, np.uint32), np.array([0, -5, 5], np.int64), np.array([0, 2**64 - 1, 0], np.uint64)
     hostcuda.compile(wraps.ir)(2, 99, [c32, c64, cu])
     assert c32[0] == (198 * 0x40000000) % 2**32 and c64[0] == -594 and cu[0] == (198 * 2**62) % 2**64
-    assert c64[1] == 197 - 2**40 and cu[1] == 2**63
+    assert c64[1] == 97 and c64[2] == -97 and cu[1] == 2**63 and cu[2] == 2**63 + 197
 
 
 @hal.kernel
 def float_rmw(slot: hal.Ptr[T], v: hal.Ptr[T], old: hal.Ptr[T], n: hal.i32):
-    """Thread i applies min and max of every v[k] to its own two slots in order, keeping the old values."""
+    """Thread i applies min, max, compare-and-swap and exchange with every v[k] to its own four
+    slots in order, keeping the old values (no contention: the result is defined)."""
     i = hal.global_id(0)
     for k in range(n):
-        old[i * 2 * n + 2 * k] = hal.atomic_min(slot, 2 * i, v[k])
-        old[i * 2 * n + 2 * k + 1] = hal.atomic_max(slot, 2 * i + 1, v[k])
+        o = 4 * (i * n + k)
+        old[o] = hal.atomic_min(slot, 4 * i, v[k])
+        old[o + 1] = hal.atomic_max(slot, 4 * i + 1, v[k])
+        if k % 3 == 0:  # swaps unless the slot holds a NaN; -0.0 equals +0.0
+            old[o + 2] = hal.atomic_cas(slot, 4 * i + 2, slot[4 * i + 2], v[k])
+        else:  # swaps where v[k] equals the slot
+            old[o + 2] = hal.atomic_cas(slot, 4 * i + 2, v[k], v[(k + 1) % n])
+        old[o + 3] = hal.atomic_exchange(slot, 4 * i + 3, v[k])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_float_atomic_min_max_propagate_nan_and_order_signed_zeros_as_the_ir(dtype: Any) -> None:
-    values = np.array([0.0, -0.0, 1.0, -math.inf, math.nan, 3.0, -0.0, 0.0, math.inf, -1.0], dtype)
-    starts = np.array([0.0, -0.0, math.nan, 2.0, -0.0, 0.0, math.inf, -math.inf], dtype)
+def test_float_atomics_propagate_nan_and_compare_signed_zeros_as_the_ir(dtype: Any) -> None:
+    info = np.finfo(dtype)
+    values = np.array([0.0, -0.0, 1.0, -math.inf, math.nan, 3.0, -0.0, 0.0, math.inf, -1.0, 0.0, 1.0,
+                       info.smallest_subnormal, -info.smallest_subnormal, info.max, 1 + info.eps, 1 + 2 * info.eps],
+                      dtype)
+    starts = np.array([0.0, -0.0, math.nan, 2.0, -0.0, 0.0, math.inf, -math.inf, 1 + info.eps], dtype)
     threads = starts.size
-    rng = np.random.default_rng(5)
-    v = np.concatenate([values, rng.permutation(values)])  # each thread sees the sequence from its slot's start
-    slot = np.repeat(starts, 2)
-    args = [slot, v, np.zeros(threads * 2 * v.size, dtype), v.size]
+    v = np.concatenate([values, np.random.default_rng(5).permutation(values)])
+    slot = np.repeat(starts, 4)
+    args = [slot, v, np.zeros(threads * 4 * v.size, dtype), v.size]
     kernel = float_rmw.specialize(T=hal_type(dtype)).ir
     want = reference(kernel, 1, threads, args)
     hostcuda.compile(kernel)(1, threads, args)
@@ -351,6 +363,20 @@ def test_out_of_bounds_is_the_cpu_backends_device_fault_in_checked_mode(grid: in
     assert str(fault.value) == want
     assert "out-of-bounds load global buffer 'x': index 8 is outside [0, 8) for thread global (8, 0, 0)" in want
     hostcuda.compile(axpy.ir, checked=False)(grid, block, args[:3] + [8])  # unchecked: no record to read
+
+
+def test_the_fault_names_the_launch_that_made_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several launches share a queue's fault record until a synchronize; the launch number finds the kernel."""
+    fine = hostcuda.compile(samples.saxpy.ir, checked=True)
+    bad = hostcuda.compile(axpy.ir, checked=True)
+    args = [2.0, np.ones(8, np.float32), np.zeros(16, np.float32), 9]
+    queue = hostcuda.HostQueue()
+    queue.launch(fine, 1, 8, [1.0, np.ones(8, np.float32), np.zeros(8, np.float32), 8])
+    queue.launch(bad, 1, 16, args)
+    queue.launch(fine, 1, 8, [1.0, np.ones(8, np.float32), np.zeros(8, np.float32), 8])
+    with pytest.raises(hal.DeviceFault, match=r"kernel 'axpy' at .*test_host_cuda.py:\d+: out-of-bounds load"):
+        queue.synchronize()
+    assert queue.record[0] == 0
 
 
 def test_a_zero_range_step_is_the_cpu_backends_device_fault(monkeypatch: pytest.MonkeyPatch) -> None:
