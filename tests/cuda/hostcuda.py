@@ -33,8 +33,8 @@ from hal.kernel import cuda, ir, simt
 SHIM = Path(__file__).with_name("host_cuda.h")
 GXX = shutil.which("g++")
 GXX_FLAGS = ("-std=c++17", "-O1", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared", "-pthread", "-w")
-"""As ``cuda.NVRTC_OPTIONS``: no contraction into FMA, no fast math (``-w``: the prelude redefines
-``INFINITY``/``NAN`` and leaves unused results, on purpose)."""
+"""As ``cuda.NVRTC_OPTIONS`` (``--fmad=false``, no fast math): no contraction into FMA; ``-w`` as
+NVRTC's ``--disable-warnings`` (the generated code discards values on purpose)."""
 _CACHE = Path(tempfile.mkdtemp(prefix="hal-hostcuda-"))
 """Shared libraries of this process, by a hash of their source and flags."""
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
@@ -136,7 +136,7 @@ class HostQueue:
             raise fault
 
 
-def compile(kernel: ir.Kernel, *, checked: bool = False) -> HostKernel:  # noqa: A001 - hal's own verb
+def compile(kernel: ir.Kernel, *, checked: bool = False) -> HostKernel:
     """``kernel`` as the CUDA backend emits it, built for the host."""
     source = simt.emit(kernel, cuda.Cuda(), checked=checked)
     layout = simt.ArgLayout.of(kernel)
