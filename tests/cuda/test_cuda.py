@@ -101,6 +101,15 @@ def test_f32_atomic_add_in_global_memory_is_not_the_flushing_atom_add_f32() -> N
     assert "atom.global.cas.b32" in ptx or "atom.cas.b32" in ptx
 
 
+@needs_gpu
+def test_f32_atomic_adds_keep_subnormals_on_the_gpu() -> None:
+    dev = hal.device("cuda:0")
+    tiny = float(np.finfo(np.float32).smallest_subnormal)
+    g = dev.array(np.array([tiny], np.float32))
+    float_adds[1, 1](g, tiny)  # shared: tiny + tiny, then global: tiny + 2 tiny
+    np.testing.assert_array_equal(g.numpy(), np.float32(3 * tiny))
+
+
 WIDE = (I32, U32, I64, U64, F32, F64)
 NARROW = (I32, U32, F32, F16, BF16, I8, U8, I16, U16)
 
