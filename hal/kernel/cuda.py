@@ -7,10 +7,13 @@ unchanged once marked ``__device__``. Exactness comes from the compile options
 (:data:`NVRTC_OPTIONS`): no fused multiply-add contraction, IEEE division and square root, no
 flush of subnormals to zero.
 
-Atomics: integer add/min/max/exchange/cas and ``f32``/``f64`` add and ``f32`` exchange are CUDA's
-own (``atomicAdd`` on doubles needs sm_60, which every supported architecture has; 64-bit min/max
-need sm_35); float min/max (NaN-propagating, as the IR defines them), float and ``f64`` cas and
-``f64`` exchange are a compare-and-swap loop over the value's bits. CUDA's atomics work on the
+Atomics: integer add/min/max/exchange/cas, ``f64`` add, ``f32`` add in shared memory and ``f32``
+exchange are CUDA's own (``atomicAdd`` on doubles needs sm_60, which every supported architecture
+has; 64-bit min/max need sm_35); float min/max (NaN-propagating, as the IR defines them), float and
+``f64`` cas, ``f64`` exchange and ``f32`` add in global memory are a compare-and-swap loop over the
+value's bits. ``atomicAdd(float *)`` is PTX ``atom.add.f32``, which flushes subnormal operands and
+results to zero on global memory (the PTX ISA; ``.noftz`` needs sm_90 and PTX 9.4) whatever
+``--ftz`` says, where the IR keeps them; on shared memory it keeps them. CUDA's atomics work on the
 generic address space, so one helper serves global and shared memory.
 """
 
@@ -141,7 +144,7 @@ class Cuda(Dialect):
         if (t, op) in _NATIVE64:
             fn, as_t = _NATIVE64[t, op]
             return f"({t.c_name}){fn}(({as_t} *)&{ref}, {', '.join(f'({as_t})({o})' for o in operands)})"
-        native = _NATIVE.get((t, op))
+        native = _NATIVE.get((t, op)) if (t, op, space) != (F32, "add", "global") else None
         args = ", ".join([f"&{ref}", *operands])
         if native is not None:
             return f"{native}({args})"

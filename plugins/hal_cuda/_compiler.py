@@ -9,9 +9,7 @@ the architecture, NVRTC's version and the compile options (``hal.backend.cache_r
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,23 +22,20 @@ from hal.backend import Executable, cache_read, cache_write, checked_mode, kerne
 from hal.kernel import cuda, ir, nvrtc, simt
 
 from ._driver import check, make_current
-from ._queue import packer
+from ._params import ParamBlock
 
 if TYPE_CHECKING:
     from ._device import CudaDevice
 
 @dataclass(eq=False)
 class CudaKernel(Executable):
-    """A loaded kernel and its argument block: ``params`` holds the packed values, ``param_pointers``
-    the address of the ``void *[]`` that cuLaunchKernel reads them through; ``lock`` guards both."""
+    """A loaded kernel and its argument block (``params``, which ``lock`` guards)."""
 
     kernel: ir.Kernel
     source: simt.SimtSource
     module: Any
     function: Any
-    pack: struct.Struct
-    params: Any
-    param_pointers: int
+    params: ParamBlock
     key: str
     path: Path
     cached: bool
@@ -48,8 +43,6 @@ class CudaKernel(Executable):
     layout: simt.ArgLayout
     """How launch arguments map to the argument block's slots."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    param_table: Any = field(default=None, repr=False)
-    """The ctypes pointer table behind ``param_pointers``, kept alive with the kernel."""
 
     def report(self) -> dict[str, Any]:
         return {"key": self.key, "binary": str(self.path), "source": str(self.path.with_suffix(".cu")),
@@ -80,10 +73,5 @@ def compile_kernel(device: CudaDevice, kernel: ir.Kernel) -> CudaKernel:
     module = check(driver.cuModuleLoadData(cubin), f"loading kernel '{kernel.name}'")
     function = check(driver.cuModuleGetFunction(module, source.entry.encode()), "cuModuleGetFunction")
     layout = simt.ArgLayout.of(kernel)
-    codes = [*layout.codes, "Q", "i"]  # the fault record and the launch's number
-    pack = packer(codes)
-    params = bytearray(pack.size)
-    base = ctypes.addressof((ctypes.c_char * pack.size).from_buffer(params))
-    pointers = (ctypes.c_void_p * len(codes))(*(base + 8 * i for i in range(len(codes))))
-    return CudaKernel(kernel, source, module, function, pack, params, ctypes.addressof(pointers), key, path, cached,
-                      time.perf_counter() - t0, layout, param_table=pointers)
+    return CudaKernel(kernel, source, module, function, ParamBlock(layout), key, path, cached,
+                      time.perf_counter() - t0, layout)

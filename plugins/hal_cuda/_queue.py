@@ -11,7 +11,6 @@ fault as a DeviceFault naming kernel, line and thread.
 
 from __future__ import annotations
 
-import struct
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -137,9 +136,9 @@ class CudaQueue(QueueImpl["CudaBuffer"]):
                 self._faulting.append(exe)
         start = self._begin(trace)
         with exe.lock:  # the argument block is shared: pack and launch together (the driver copies it)
-            exe.pack.pack_into(exe.params, 0, *values, self.faults.handle, number)
+            exe.params.pack(values, self.faults.handle, number)
             err, = driver.cuLaunchKernel(exe.function, grid[0], grid[1], grid[2], block[0], block[1], block[2],
-                                         0, self.handle, exe.param_pointers, 0)
+                                         0, self.handle, exe.params.address, 0)
         if err != R.CUDA_SUCCESS:
             raise error(err, f"launch of kernel '{exe.kernel.name}'")
         self._end(start, trace)
@@ -205,8 +204,3 @@ class CudaQueue(QueueImpl["CudaBuffer"]):
             trace.device_start, trace.device_s = (start - epoch) * 1e-3, (end - start) * 1e-3
         self._traces.clear()
 
-
-def packer(codes: Sequence[str]) -> struct.Struct:
-    """The argument block of a kernel: one 8-byte slot per argument, each value at its slot's start."""
-    return struct.Struct("<" + "".join(c + f"{8 - struct.calcsize(c)}x" if struct.calcsize(c) < 8 else c
-                                       for c in codes))

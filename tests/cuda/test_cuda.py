@@ -84,6 +84,32 @@ def test_no_contraction_and_exact_division_in_the_ptx() -> None:
     assert "--use_fast_math" not in cuda.NVRTC_OPTIONS
 
 
+@hal.kernel
+def float_adds(g: hal.Ptr[hal.f32], v: hal.f32):
+    s = hal.shared(hal.f32, 1)
+    s[0] = v
+    hal.atomic_add(s, 0, v)
+    hal.atomic_add(g, 0, s[0])
+
+
+def test_f32_atomic_add_in_global_memory_is_not_the_flushing_atom_add_f32() -> None:
+    """PTX ``atom.add.f32`` flushes subnormals to zero on global memory (not on shared memory), and
+    the IR keeps them: global f32 adds are a compare-and-swap loop (see hal.kernel.cuda)."""
+    ptx = nvrtc.compile_source(simt.emit(float_adds.ir, cuda.Cuda()).text, "float_adds", "sm_90", "ptx",
+                               cuda.NVRTC_OPTIONS).decode()
+    assert "atom.shared.add.f32" in ptx and "atom.global.add.f32" not in ptx and "atom.add.f32" not in ptx
+    assert "atom.global.cas.b32" in ptx or "atom.cas.b32" in ptx
+
+
+@needs_gpu
+def test_f32_atomic_adds_keep_subnormals_on_the_gpu() -> None:
+    dev = hal.device("cuda:0")
+    tiny = float(np.finfo(np.float32).smallest_subnormal)
+    g = dev.array(np.array([tiny], np.float32))
+    float_adds[1, 1](g, tiny)  # shared: tiny + tiny, then global: tiny + 2 tiny
+    np.testing.assert_array_equal(g.numpy(), np.float32(3 * tiny))
+
+
 WIDE = (I32, U32, I64, U64, F32, F64)
 NARROW = (I32, U32, F32, F16, BF16, I8, U8, I16, U16)
 
@@ -220,7 +246,9 @@ def mixed(x: hal.Ptr[hal.f32], h: hal.f16, flag: hal.bool_, w: hal.f64, c: hal.i
 
 
 def test_the_argument_block_puts_each_value_at_its_slot() -> None:
-    from hal_cuda._queue import packer
+    import ctypes
+
+    from hal_cuda._params import ParamBlock
 
     from hal._memory import BufferArg
     from hal.kernel import simt
@@ -232,14 +260,15 @@ def test_the_argument_block_puts_each_value_at_its_slot() -> None:
         handle = 2**40
 
     values = layout.values([BufferArg(Held(), -8, 3), 1.5, True, -0.25, -3])  # type: ignore[arg-type]
-    block_layout = packer([*layout.codes, "Q", "i"])
-    block = bytearray(block_layout.size)
-    block_layout.pack_into(block, 0, *values, 7, 5)
-    assert block_layout.size == 72
-    slots = [bytes(block[i:i + 8]) for i in range(0, 72, 8)]
+    block = ParamBlock(layout)
+    block.pack(values, 7, 5)
+    assert len(block.data) == 72
+    slots = [bytes(block.data[i:i + 8]) for i in range(0, 72, 8)]
     assert slots[0] == (2**40).to_bytes(8, "little") and slots[1] == (-8).to_bytes(8, "little", signed=True)
     assert slots[3][:2] == np.float16(1.5).tobytes() and slots[4][0] == 1 and slots[5] == np.float64(-0.25).tobytes()
-    assert slots[6][0] == 0xFD and slots[8][:4] == (5).to_bytes(4, "little")
+    assert slots[6][0] == 0xFD and slots[7] == (7).to_bytes(8, "little") and slots[8][:4] == (5).to_bytes(4, "little")
+    table = (ctypes.c_void_p * 9).from_address(block.address)  # what cuLaunchKernel reads: slot i at table[i]
+    assert [ctypes.string_at(table[i], 8) for i in range(9)] == slots
 
 
 @needs_gpu
