@@ -222,7 +222,7 @@ class _Simt:
         for p in k.params:
             n, t = self.names[p.name], d.storage(p.type)
             if p.pointer:
-                args += [f"{g} {t} *B{n}", f"long O{n}", f"long N{n}"]
+                args += [f"{g} {t} *B{n}", f"int64_t O{n}", f"int64_t N{n}"]
                 head.append(f"{g} {t} *const {n} = ({g} {t} *)(({g} uchar *)B{n} + O{n}); (void)N{n};")
             else:
                 args.append(f"{t} a{n}")
