@@ -258,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "conformance":  # only conformance passes extras on (to pytest)
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if "--" in extra:  # `hal conformance cpu --json F -- -k EXPR`: the separator is ours, not a path for pytest
+        extra.remove("--")
     args.extra = extra
     try:
         return int(args.func(args))

@@ -70,3 +70,9 @@ def test_an_unwritable_report_fails_before_the_run(option: str, tmp_path: Path) 
     assert run.returncode == 1 and not run.stdout
     assert run.stderr.splitlines() == [f"hal: error: cannot write {option} '{tmp_path / 'missing' / 'report'}': "
                                        f"directory '{tmp_path / 'missing'}' does not exist; name a writable file"]
+
+
+def test_pytest_options_may_follow_a_separator(tmp_path: Path) -> None:
+    run = _conformance(tmp_path, "fpga", "--json", "report.json", "--", "-k", "test_listed_and_found_by_spec")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert run.stdout.splitlines()[-1].startswith("1 passed")
