@@ -32,9 +32,11 @@ from hal.kernel import cuda, ir, simt
 
 SHIM = Path(__file__).with_name("host_cuda.h")
 GXX = shutil.which("g++")
-GXX_FLAGS = ("-std=c++17", "-O1", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared", "-pthread", "-w")
+GXX_FLAGS = ("-std=c++17", "-O1", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared", "-pthread", "-w",
+             *(("-g", "-fsanitize=thread") if os.environ.get("HAL_HOSTCUDA_TSAN") == "1" else ()))
 """As ``cuda.NVRTC_OPTIONS`` (``--fmad=false``, no fast math): no contraction into FMA; ``-w`` as
-NVRTC's ``--disable-warnings`` (the generated code discards values on purpose)."""
+NVRTC's ``--disable-warnings`` (the generated code discards values on purpose). With
+``HAL_HOSTCUDA_TSAN=1`` the kernels are built for ThreadSanitizer (``test_host_cuda_races.py``)."""
 _CACHE = Path(tempfile.mkdtemp(prefix="hal-hostcuda-"))
 """Shared libraries of this process, by a hash of their source and flags."""
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
