@@ -3,6 +3,7 @@
 # repository root on a machine with an NVIDIA GPU and driver; writes logs and JSON to ./cuda-checks
 # (and, where $OUT is set, packs them into $OUT/cuda-checks.tgz after every step).
 #   .whl/  optional: wheels to install first (pip download ... cffi pydantic cuda-core cuda-bindings)
+#          (CuPy is optional: bench_cuda.py measures against cuda.core without it, and CuPy too with it)
 # Steps (each bounded, each logged, a failing one does not stop the rest): install, discovery, the
 # CUDA tests, the benchmarks (three runs, for a range), the simulated GPU against its real twin,
 # the demo on cuda:0 against the CPU, and the whole conformance suite on cuda:0.
