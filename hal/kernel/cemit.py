@@ -101,6 +101,8 @@ _UNROLL = 16
 """Most trips of a uniform loop run per bundle: gcc unrolls them completely, which is what keeps
 the bundle's variables in registers (with a runtime trip count they go through memory on every trip,
 and the store-to-load chain made a tiled sgemm 2.6x slower than work-items-innermost trips)."""
+_STRIP_LANE = "const int32_t lx = hal_x0 + hal_j; const int64_t w = wrow + lx; (void)w;"
+"""Opens a strip's lane ``hal_j``: the work-item's x index and its slot in the per-work-item arrays."""
 _STOP_CHECK = "if (__builtin_expect(l->fault->set != 0, 0)) hal_quit(C);"
 """First statement of every ``while`` body (a ``continue`` cannot skip it): an unbounded loop stops
 once its launch faulted elsewhere or was aborted. Not in ``for`` loops, which end by themselves and
@@ -481,7 +483,7 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
             self.out(f"{self.names[s.var]} = {value};", ind + 1)
         self.out("#pragma GCC ivdep", ind + 1)
         self.lanes_for("{", lanes, ind + 1)
-        self.out("const int32_t lx = hal_x0 + hal_j; const int64_t w = wrow + lx; (void)w;", ind + 2)
+        self.out(_STRIP_LANE, ind + 2)
         if not lanes and s.var not in self.plan.group_scalars:
             self.out(f"{self.storage(s.var, 'w')} = {value};", ind + 2)
         self.phase_body(phase, ind + 2)
@@ -511,13 +513,12 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         but gcc took ~0.1 s longer over a third copy of the body."""
         vt = self.var_types[s.var]
         start = self.cast(self.expr(s.start, "w"), s.start.type, vt)
-        lane = "const int32_t lx = hal_x0 + hal_j; const int64_t w = wrow + lx; (void)w;"
         t = f"hal_t{c}"
         self.out(f"for (uint64_t {t} = 0; {t} < hal_lo{c}; {t}++) {{", ind)
         self.prefetch(s, phase, c, ind + 1)
         self.out("#pragma GCC ivdep", ind + 1)
         self.lanes_for("{", True, ind + 1)
-        self.out(lane, ind + 2)
+        self.out(_STRIP_LANE, ind + 2)
         self.unmasked = c
         self.phase_body(phase, ind + 2)
         self.unmasked = 0
@@ -525,7 +526,7 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         self.out("}", ind)
         if s.var in self.strip:
             self.out(f"if (hal_lo{c} > 0)", ind)
-            self.lanes_for(f"{{ {lane} {self.storage(s.var, 'w')} = ({vt.c_name})((int64_t)({start}) + "
+            self.lanes_for(f"{{ {_STRIP_LANE} {self.storage(s.var, 'w')} = ({vt.c_name})((int64_t)({start}) + "
                            f"(int64_t)(hal_lo{c} - 1) * hal_sp_{c}); }}", True, ind + 1)
 
     def lanes_for(self, body: str, lanes: bool, ind: int) -> None:
@@ -547,7 +548,7 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         start = self.cast(self.expr(s.start, "w"), s.start.type, self.var_types[s.var])
         for buffer, index, size in sorted(loads, key=repr):
             self.out(f"for (int32_t hal_j = 0; hal_j < hal_xn; hal_j += {max(64 // size, 1)}) {{", ind)
-            self.out("const int32_t lx = hal_x0 + hal_j; const int64_t w = wrow + lx; (void)w;", ind + 1)
+            self.out(_STRIP_LANE, ind + 1)
             self.out(f"const int64_t hal_v{c} = (int64_t)({start}) + (int64_t)(hal_t{c} + {_PREFETCH}) * "
                      f"hal_sp_{c};", ind + 1)
             self.out(f"__builtin_prefetch(&{self.names[buffer]}[{self.expr(index, 'w')}], 0, {_PREFETCH_LOCALITY});", ind + 1)

@@ -78,6 +78,9 @@ _NATIVE = {
     (U32, "exchange"): "atomicExch", (U32, "cas"): "atomicCAS",
     (F32, "add"): "atomicAdd", (F32, "exchange"): "atomicExch", (F64, "add"): "atomicAdd",
 }
+_FLUSHES_IN_GLOBAL = {(F32, "add")}
+"""Native atomics that flush subnormals to zero on global memory (PTX ``atom.add.f32``): a
+compare-and-swap loop there, the native one in shared memory."""
 _ULL = "unsigned long long"
 _NATIVE64 = {(t, op): (fn, _ULL if op in ("add", "exchange", "cas") or t == U64 else "long long")
              for t in (I64, U64) for op, fn in (("add", "atomicAdd"), ("exchange", "atomicExch"), ("cas", "atomicCAS"),
@@ -144,7 +147,7 @@ class Cuda(Dialect):
         if (t, op) in _NATIVE64:
             fn, as_t = _NATIVE64[t, op]
             return f"({t.c_name}){fn}(({as_t} *)&{ref}, {', '.join(f'({as_t})({o})' for o in operands)})"
-        native = _NATIVE.get((t, op)) if (t, op, space) != (F32, "add", "global") else None
+        native = None if space == "global" and (t, op) in _FLUSHES_IN_GLOBAL else _NATIVE.get((t, op))
         args = ", ".join([f"&{ref}", *operands])
         if native is not None:
             return f"{native}({args})"

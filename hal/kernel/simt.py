@@ -102,6 +102,12 @@ class ArgLayout:
             codes.append(_ARG_CODES[p.type.value])
         return cls(tuple(codes), tuple(buffers), tuple(halves), tuple(p.pointer for p in kernel.params))
 
+    @property
+    def entry_codes(self) -> tuple[str, ...]:
+        """Every slot of the entry point: the arguments', then the fault record's address ("Q", at
+        slot ``len(codes)``) and the launch's number ("i")."""
+        return (*self.codes, "Q", "i")
+
     def values(self, args: Sequence[Any]) -> list[Any]:
         """One value per slot: a pointer argument (``hal.backend.BufferArg``) as its buffer's
         ``handle``, offset and size; 16-bit floats as their bits."""

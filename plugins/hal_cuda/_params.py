@@ -29,7 +29,7 @@ class ParamBlock:
     __slots__ = ("struct", "data", "address", "_view", "_table")
 
     def __init__(self, layout: simt.ArgLayout) -> None:
-        codes = [*layout.codes, "Q", "i"]
+        codes = layout.entry_codes
         self.struct = packer(codes)
         self.data = bytearray(self.struct.size)
         self._view = (ctypes.c_char * self.struct.size).from_buffer(self.data)  # pins data (no resize)

@@ -60,11 +60,13 @@ class Bound:
 
     def __init__(self, exe: OpenCLKernel, faults: cl.Buffer) -> None:
         self.kernel = cl.Kernel(exe.program, exe.source.entry)
-        codes, buffers = (*exe.layout.codes, "Q", "i"), (*exe.layout.buffers, len(exe.layout.codes))
-        self.packs = [None if slot in buffers else struct.Struct("=" + code) for slot, code in enumerate(codes)]
-        self.last: list[Any] = [None] * len(codes)
-        self.kernel.set_arg(len(codes) - 2, faults)
-        self.last[-2] = faults
+        layout = exe.layout
+        buffers = (*layout.buffers, len(layout.codes))  # the fault record is a buffer too
+        self.packs = [None if slot in buffers else struct.Struct("=" + code)
+                      for slot, code in enumerate(layout.entry_codes)]
+        self.last: list[Any] = [None] * len(self.packs)
+        self.kernel.set_arg(len(layout.codes), faults)
+        self.last[len(layout.codes)] = faults
 
     def set(self, values: Sequence[Any]) -> None:
         """Set ``values`` (one per slot); a scalar is compared by its bytes (-0.0 is not 0.0)."""

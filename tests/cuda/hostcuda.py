@@ -145,5 +145,5 @@ def compile(kernel: ir.Kernel, *, checked: bool = False) -> HostKernel:
     params = ParamBlock(layout)
     lib = build(source)
     slots = len(trampoline(source.text, source.entry).split("p[")) - 1
-    assert slots == len(layout.codes) + 2, "the entry's parameters and the argument block disagree"
+    assert slots == len(layout.entry_codes), "the entry's parameters and the argument block disagree"
     return HostKernel(kernel, source, layout, params, lib)
