@@ -10,11 +10,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._errors import (
+    CacheWarning,
     CompileError,
     DeviceFault,
     DeviceNotFoundError,
     DeviceTimeout,
     HalError,
+    HalWarning,
     HazardError,
     InvalidArgumentError,
     InvalidHandleError,
@@ -211,7 +213,7 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     def register_plugin(plugin: object, name: str) -> None: ...
 
 __all__ = [
-    "API_VERSION", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "Feature", "HalError",
+    "API_VERSION", "CacheWarning", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "Feature", "HalError", "HalWarning",
     "HazardError",
     "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "Ptr", "Const", "ScalarType",
     "UnsupportedError", "ZeroCopyError", "bf16", "bool_", "dtype_var", "f16", "f32", "f64", "i8", "i16", "i32", "i64",

@@ -74,3 +74,13 @@ class HazardError(HalError):
 
 class PluginError(HalError):
     """A backend plugin could not be imported, initialised or accepted."""
+
+
+class HalWarning(UserWarning):
+    """Base class of every warning hal issues."""
+
+
+class CacheWarning(HalWarning):
+    """The kernel cache is not used: its directory is unusable (a file, read-only, full) or not
+    trusted (another user's, or writable by others). Kernels still compile, without the cache;
+    the message names the directory, says why and how to fix it. Issued once per directory and process."""

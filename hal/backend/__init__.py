@@ -20,11 +20,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .._errors import (
+    CacheWarning,
     CompileError,
     DeviceFault,
     DeviceNotFoundError,
     DeviceTimeout,
     HalError,
+    HalWarning,
     HazardError,
     InvalidArgumentError,
     InvalidHandleError,
@@ -39,7 +41,8 @@ from ._device import DeviceImpl
 from ._event import EventImpl
 from ._memory import ArgBuffer, Buffer, host_bytes, kernel_args
 from ._ops import FAMILIES, FAMILY_OF, NativeOp, Operand, operand_view
-from ._program import Executable, cache_read, cache_write, checked_mode, kernel_cache_dir
+from ._cache import CacheInfo, cache_clear, cache_info, cache_read, cache_write, kernel_cache_dir, trusted_cache_dir
+from ._program import Executable, checked_mode
 from ._queue import CommandTrace, Dim3, QueueImpl
 from ._version import API_VERSION, SDK_VERSION
 from ._waiter import Waiter
@@ -67,8 +70,9 @@ __all__ = [
     "Backend", "DriverBackend", "DeviceImpl", "QueueImpl", "EventImpl", "Buffer", "Executable",
     "ArgBuffer", "CommandTrace", "Dim3", "KnownFailure", "NativeOp", "Operand",
     "DeviceInfo", "Feature", "dtypes_for", "hookimpl", "interpret", "host_bytes", "kernel_args", "operand_view",
-    "checked_mode", "kernel_cache_dir", "cache_read", "cache_write", "Waiter",
-    "HalError", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "HazardError",
+    "checked_mode", "kernel_cache_dir", "trusted_cache_dir", "cache_read", "cache_write", "cache_info", "cache_clear",
+    "CacheInfo", "Waiter",
+    "HalError", "HalWarning", "CacheWarning", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "HazardError",
     "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "UnsupportedError",
     "ZeroCopyError",
 ]

@@ -1,13 +1,13 @@
 """Kernel compiler of the CPU backend: IR -> C (hal.kernel.cemit) -> gcc -> a cached shared object.
 
-Compiled kernels live in an on-disk cache keyed by a SHA-256 of everything that
-can change the machine code: the IR, checked mode, the gcc flags, the ABI
-header, the emitter's and this module's source, the gcc binary and the host
-CPU's feature flags (the code is built with ``-march=native``). Writes are
-atomic (a private temporary file, then ``os.replace``), so processes compiling
-the same kernel at once all succeed and never read half a file; each object
-has a ``.sha256`` sidecar and exports its key, and any entry that fails either
-check is rebuilt, not trusted.
+Compiled kernels live in hal's kernel cache (``hal.backend.cache_read``/``cache_write``: a
+trusted directory, tagged entries, a size limit) keyed by a SHA-256 of everything that can change
+the machine code: the IR, checked mode, the gcc flags, the ABI header, the emitter's and this
+module's source, the gcc binary and the host CPU's feature flags (the code is built with
+``-march=native``). An object is loaded only from a private directory: gcc's output, or a copy of
+the bytes the cache verified (so what is loaded is what was checked), and it must export its key
+and ABI version; an entry that fails is rebuilt. Without a usable cache, kernels build in a
+private temporary directory and are not kept.
 
 A loaded object is shared by the CpuKernels of its key and closed (dlclose) when the last
 of them goes; queues keep a CpuKernel while a launch of it is pending.
@@ -31,7 +31,17 @@ from typing import Any
 
 import _cffi_backend
 
-from hal.backend import CompileError, Executable, HalError, UnsupportedError, checked_mode, kernel_cache_dir
+from hal.backend import (
+    CompileError,
+    Executable,
+    HalError,
+    UnsupportedError,
+    cache_read,
+    cache_write,
+    checked_mode,
+    kernel_cache_dir,
+    trusted_cache_dir,
+)
 from hal.kernel import cemit, ir
 from hal.kernel.types import ScalarType, half_bits
 
@@ -196,7 +206,8 @@ def compile_kernel(kernel: ir.Kernel) -> CpuKernel:
     with _lock:
         library = _loaded.get(key)
         if library is None:
-            library = _load_verified(path, key)
+            data = cache_read(path)
+            library = _load_bytes(data, key) if data is not None else None
             if library is None:
                 cached = False
                 library = _build(kernel, checked, key, path)
@@ -218,50 +229,46 @@ def _load(path: Path, key: str) -> Library:
     return Library(lib, lib.load_function(_ENTRY_TYPE, ENTRY))
 
 
-def _load_verified(path: Path, key: str) -> Library | None:
-    """The cached object if its bytes match its checksum sidecar and it exports ``key``; else None."""
+def _load_bytes(data: bytes, key: str) -> Library | None:
+    """Load the bytes the cache verified, from a private copy; None if they are not ``key``'s object."""
+    scratch = _scratch(key)
     try:
-        expected = path.with_suffix(".sha256").read_text().strip()
-        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
-            return None
-        return _load(path, key)
+        obj = scratch / "kernel.so"
+        obj.write_bytes(data)
+        return _load(obj, key)
     except (OSError, ValueError, AttributeError):
         return None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _build_dir(cache: Path, key: str) -> Path:
-    """A private directory inside the kernel cache to build in; an unusable cache (a file, read-only,
-    full) is a CompileError that says how to fix it, not a raw OSError at the first launch."""
+def _scratch(key: str) -> Path:
+    """A private directory (0700) to build or load in: inside the cache's folder where it is usable
+    (the system's temporary directory may forbid executable mappings), else a temporary one."""
+    folder = trusted_cache_dir("cpu")
     try:
-        cache.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{key[:16]}-", dir=cache))
+        return Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder))
     except OSError as exc:
-        raise CompileError(f"cpu: cannot use the kernel cache directory {cache}: {exc.strerror or exc}; set "
-                           "HAL_CACHE_DIR to a writable directory (or unset it to use ~/.cache/hal)") from exc
+        raise CompileError(f"cpu: cannot create a private build directory in {folder or tempfile.gettempdir()}: "
+                           f"{exc.strerror or exc}; free some space or set TMPDIR") from exc
 
 
 def _build(kernel: ir.Kernel, checked: bool, key: str, path: Path) -> Library:
     source = cemit.emit(kernel, entry=ENTRY, checked=checked, key=key)
     tc = toolchain()
-    tmpdir = _build_dir(path.parent, key)
+    scratch = _scratch(key)
     try:
-        src, obj = tmpdir / "kernel.c", tmpdir / "kernel.so"
+        src, obj = scratch / "kernel.c", scratch / "kernel.so"
         src.write_text(source)
         proc = subprocess.run([tc.gcc, *CFLAGS, "-I", str(tc.include), str(src), "-o", str(obj), "-lm"],
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            kept = path.with_suffix(".failed.c")
-            os.replace(src, kept)
+            kept = cache_write(path.with_suffix(".failed.c"), source.encode()) or "the output of `hal compile`"
             raise CompileError(f"cpu: gcc could not build kernel '{kernel.name}' (a bug in hal's C emitter; "
                                f"please report it with {kept}):\n{proc.stderr[-2000:]}",
                                kernel.source_file, kernel.source_line)
-        data = obj.read_bytes()
-        loaded = _load(obj, key)  # loaded from its private name: never a stale handle of `path`
-        os.replace(src, path.with_suffix(".c"))
-        os.replace(obj, path)
-        sidecar = tmpdir / "kernel.sha256"
-        sidecar.write_text(hashlib.sha256(data).hexdigest() + "\n")
-        os.replace(sidecar, path.with_suffix(".sha256"))
+        loaded = _load(obj, key)
+        cache_write(path, obj.read_bytes(), (".c", source))
         return loaded
     finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)

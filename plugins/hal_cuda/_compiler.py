@@ -4,7 +4,7 @@ The cubin is for the device's own architecture (``sm_XY``), so no PTX JIT step r
 newer NVRTC than the driver does no harm. The on-disk cache (``$HAL_CACHE_DIR/cuda``) is keyed by
 a SHA-256 of the generated source (which carries the IR, checked mode and every emitter change),
 the architecture, NVRTC's version and the compile options (``hal.backend.cache_read``/
-``cache_write``: checksummed, written atomically).
+``cache_write``: a trusted directory, entries tagged with their key, written atomically).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Kernel compiler of the OpenCL backend: IR -> OpenCL C (hal.kernel.simt) -> program binaries, cached.
 
-The on-disk cache (``$HAL_CACHE_DIR/opencl``, as the CPU backend's) is keyed by a SHA-256 of the
-IR, checked mode, the device (name, OpenCL version, driver version, platform), the build options
-and the emitters' source. Entries are program binaries (``clGetProgramInfo(CL_PROGRAM_BINARIES)``)
-with a ``.sha256`` sidecar, written atomically (private temporary file, ``os.replace``), so
-processes building one kernel at once all succeed and none reads half a file; a binary that fails
-its checksum or that the driver refuses is rebuilt from source.
+The kernel cache (``$HAL_CACHE_DIR/opencl``: ``hal.backend.cache_read``/``cache_write``, trusted,
+tagged, size-limited) is keyed by a SHA-256 of the IR, checked mode, the device (name, OpenCL
+version, driver version, platform), the build options and the emitters' source. Entries are
+program binaries (``clGetProgramInfo(CL_PROGRAM_BINARIES)``) whose tag binds them to their key, so
+another kernel's binary is never loaded in its place; one that fails its tag or that the driver
+refuses is rebuilt from source.
 """
 
 from __future__ import annotations
