@@ -198,11 +198,30 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    """``hal cache info`` (where the kernel cache is, what it holds, its limit, why it is not used)
+    and ``hal cache clear`` (remove its entries)."""
+    from .backend import cache_clear, cache_info
+
+    info = cache_clear() if args.action == "clear" else cache_info()
+    if args.action == "clear":
+        print(f"removed {info.entries} entries ({format_bytes(info.bytes)}) from {info.dir}")
+    elif args.json:
+        _print_json({"dir": str(info.dir), "entries": info.entries, "bytes": info.bytes, "limit": info.limit,
+                     "problem": info.problem})
+    else:
+        print(_table(["dir", "entries", "bytes", "limit (HAL_CACHE_MAX_BYTES)", "status"],
+                     [[str(info.dir), str(info.entries), format_bytes(info.bytes), format_bytes(info.limit),
+                       f"not used: {info.problem}" if info.problem else "ok"]]))
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "backends": ("list discovered backends with their status and errors", cmd_backends),
     "devices": ("list usable devices (one line on stderr for each that cannot be opened)", cmd_devices),
     "conformance": ("run the conformance suite on a backend", cmd_conformance),
     "compile": ("print or write the source a backend generates for a kernel", cmd_compile),
+    "cache": ("show (info) or empty (clear) the kernel cache", cmd_cache),
 }
 
 
@@ -253,6 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--emit", choices=EMITS, default="source",
                            help="the generated source, or for cuda targets NVRTC's PTX or cubin")
             p.add_argument("-o", dest="output", metavar="OUT", help="write to OUT instead of printing")
+        if name == "cache":
+            p.add_argument("action", choices=("info", "clear"), help="info: where it is, entries, bytes, limit; "
+                                                                       "clear: remove every entry")
+            p.add_argument("--json", action="store_true", help="info as a JSON object")
     argv = sys.argv[1:] if argv is None else list(argv)
     add_commands(sub, argv)
     args, extra = parser.parse_known_args(argv)

@@ -231,7 +231,9 @@ class RemoteQueue(QueueImpl["RemoteBuffer"]):
             reads, times, traces = iter(result.reads), iter(result.times), iter(result.traces)
             for kind, obj in sent.side:
                 if kind == READ:
-                    np.copyto(obj, next(reads))
+                    data = next(reads)
+                    if data.nbytes == obj.nbytes:  # else the worker refused the read; its error follows
+                        np.copyto(obj, data)
                 elif kind == RECORD:
                     obj.stamp, obj.done = next(times), True
                 elif kind == WAIT:

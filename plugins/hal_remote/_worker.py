@@ -2,8 +2,12 @@
 
 It drives the hosted backend through the vendor interface (``hal.backend``), as hal's core
 would in process: the driver's core has already validated every argument, pooled the memory
-and held frees back until no queue can touch the memory, so the worker only does the work.
-It is plain Python (the driver makes it an actor), so tests drive it in process too.
+and held frees back until no queue can touch the memory. The worker is a trust boundary all the
+same (anything that reaches the actor can send it commands): before it touches memory it checks
+every id, offset and size against its own buffers, and grid and block against the hosted device
+(with the core's own check), and refuses the command with a ``HalError`` that travels back to the
+caller; the worker keeps serving. It is plain Python (the driver makes it an actor), so tests
+drive it in process too.
 
 Concurrency: an asyncio actor. Batches are enqueued on the event loop in their sequence
 order; enqueueing returns at once (the hosted queues are asynchronous). One thread per queue
@@ -17,13 +21,24 @@ import asyncio
 import os
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from hal.backend import Buffer, CommandTrace, DeviceImpl, EventImpl, Executable, QueueImpl
+from hal.backend import (
+    Buffer,
+    CommandTrace,
+    DeviceImpl,
+    EventImpl,
+    Executable,
+    InvalidArgumentError,
+    InvalidHandleError,
+    QueueImpl,
+)
 
 from ._protocol import (
     CLOSE,
@@ -48,6 +63,8 @@ REDUCE = {"sum": np.add, "max": np.maximum, "min": np.minimum}
 QUICK = 200e-6
 """Seconds the event loop waits for a batch before handing the wait to a thread: short
 batches reply without the hop (about 0.4 ms)."""
+REFUSED = np.empty(0, np.uint8)
+"""The data of a refused READ (the reply keeps one entry per READ; the driver leaves its array alone)."""
 
 
 class _Arg:
@@ -107,7 +124,9 @@ class Worker:
         self.buffers: dict[int, Buffer[Any]] = {}
         self.queues: dict[int, QueueImpl[Any]] = {}
         self.events: dict[int, EventImpl] = {}
-        self.executables: dict[int, tuple[Executable, tuple[bool, ...]]] = {}
+        self.executables: dict[int, tuple[Executable, tuple[int, ...], Callable[[Any, Any], Any]]] = {}
+        """id -> (executable, each parameter's element size (0: a scalar), the core's grid/block check)."""
+        self._dev: Any = None
         self._next = 0
         """Sequence number of the next batch to enqueue."""
         self._turn: asyncio.Condition | None = None
@@ -125,7 +144,7 @@ class Worker:
         import hal
 
         try:
-            dev = hal.device(self.spec)
+            dev = self._dev = hal.device(self.spec)
             self.device = dev.impl
             info = dev.info.model_dump()
         except Exception as exc:
@@ -157,10 +176,11 @@ class Worker:
     def _compile(self, xid: int, text: str) -> Reply:
         from hal.kernel.ir import Kernel
 
-        assert self.device is not None
         try:
             kernel = Kernel.from_json(text)
-            self.executables[xid] = (self.device.compile(kernel), tuple(p.pointer for p in kernel.params))
+            compiled = self._dev.compile(SimpleNamespace(ir=kernel))  # the core's checks, then the backend
+            widths = tuple(p.type.bits // 8 if p.pointer else 0 for p in kernel.params)
+            self.executables[xid] = (compiled.impl, widths, compiled.dims)
         except Exception as exc:
             return False, pack_error(exc)
         return True, None
@@ -221,34 +241,83 @@ class Worker:
 
     def _run(self, queue: QueueImpl[Any], command: tuple[Any, ...], job: _Job, trace: CommandTrace | None) -> None:
         op = command[0]
-        buffers = self.buffers
         if op == LAUNCH:
-            exe, pointers = self.executables[command[1]]
-            args = [_Arg(buffers[a[0]], a[1], a[2]) if p else a for p, a in zip(pointers, command[4])]
-            queue.launch(exe, command[2], command[3], args, trace)
+            exe, widths, dims = self._executable(command[1])
+            args = command[4]
+            if len(args) != len(widths):
+                raise InvalidArgumentError(f"{self._where}: kernel {command[1]} takes {len(widths)} arguments, "
+                                           f"got {len(args)}")
+            grid, block = dims(command[2], command[3])
+            queue.launch(exe, grid, block, [_Arg(self._region(a, "kernel argument", w), a[1], a[2]) if w else a
+                                            for w, a in zip(widths, args)], trace)
         elif op == COPY:
-            queue.copy(buffers[command[1]], command[2], buffers[command[3]], command[4], command[5], trace)
+            nbytes = command[5]
+            dst = self._region((command[1], command[2], nbytes), "copy destination")
+            queue.copy(dst, command[2], self._region((command[3], command[4], nbytes), "copy source"), command[4],
+                       nbytes, trace)
         elif op == FILL:
-            queue.fill(buffers[command[1]], command[2], command[3], command[4], trace)
+            pattern = command[4]
+            if not isinstance(pattern, bytes) or len(pattern) not in (1, 2, 4, 8) or command[2] % len(pattern) \
+                    or command[3] % len(pattern):
+                raise InvalidArgumentError(f"{self._where}: a fill pattern is 1, 2, 4 or 8 bytes and the offset and "
+                                           "size are multiples of it")
+            queue.fill(self._region(command[1:4], "fill"), command[2], command[3], pattern, trace)
         elif op == WRITE:
             data = command[3]
             host = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
+            buffer = self._region((command[1], command[2], host.nbytes), "write")
             job.keep.append(host)
-            queue.write(buffers[command[1]], command[2], host, trace)
+            queue.write(buffer, command[2], host, trace)
         elif op == READ:
-            out = np.empty(command[3], np.uint8)
-            job.reads.append(out)  # before the enqueue: the reply's reads stay in command order
-            queue.read(out, buffers[command[1]], command[2], trace)
+            job.reads.append(REFUSED)  # before the enqueue: the reply's reads stay in command order
+            buffer = self._region(command[1:4], "read")
+            job.reads[-1] = out = np.empty(command[3], np.uint8)
+            queue.read(out, buffer, command[2], trace)
         elif op == RECORD:
             job.events.append(None)
             job.events[-1] = self.events[command[1]] = queue.record()
         elif op == WAIT:
-            queue.wait(self.events[command[1]])
+            event = self.events.get(command[1])
+            if event is None:
+                raise InvalidHandleError(f"{self._where}: event {command[1]} does not exist here (never recorded, "
+                                         "or forgotten)")
+            queue.wait(event)
         elif op == TRACE:
             job.traces.append(command[2])
             self._run(queue, command[1], job, command[2])
         elif op == CLOSE:
             job.close = True
+        else:
+            raise InvalidArgumentError(f"{self._where}: unknown command {op!r}")
+
+    @property
+    def _where(self) -> str:
+        return f"the remote worker hosting {self.spec}"
+
+    def _executable(self, xid: Any) -> tuple[Executable, tuple[int, ...], Callable[[Any, Any], Any]]:
+        found = self.executables.get(xid)
+        if found is None:
+            raise InvalidHandleError(f"{self._where}: kernel {xid} was never compiled here")
+        return found
+
+    def _region(self, region: Any, what: str, width: int = 1) -> Buffer[Any]:
+        """The buffer of ``region`` (buffer id, byte offset, count of ``width``-byte elements), checked
+        to lie inside it; a HalError naming the region otherwise, before any memory is touched."""
+        try:
+            bid, offset, count = region
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"{self._where}: {what} {region!r} is not (buffer id, offset, size)") from None
+        buffer = self.buffers.get(bid)
+        if buffer is None:
+            raise InvalidHandleError(f"{self._where}: {what}: buffer {bid!r} does not exist here (freed, or never "
+                                     "allocated)")
+        if not (isinstance(offset, (int, np.integer)) and isinstance(count, (int, np.integer))) \
+                or offset < 0 or count < 0 or offset + count * width > buffer.nbytes:
+            size = f"{count!r} elements of {width} bytes" if width > 1 else f"{count!r} bytes"
+            raise InvalidArgumentError(f"{self._where}: {what} of {size} at offset {offset!r} is outside buffer "
+                                       f"{bid} ({buffer.nbytes} bytes); offsets and sizes must lie inside the "
+                                       "buffer")
+        return buffer
 
     def _drain(self, qid: int, queue: QueueImpl[Any]) -> None:
         """Wait for the queue's work and reply to the batches the wait covered, until none is left."""
@@ -312,6 +381,8 @@ class Worker:
         "none" (every element arrives) or "src" (a copy of the input: reduce-scatter). ``place``
         puts the input into that chunk first (all-gather)."""
         dt = np.dtype(dtype)
+        for region in (src, dst):
+            self._region(region, "collective")
         back: Region | None = None
         if start == "src":
             work, back = self._bytes(src, copy=True), dst
