@@ -15,7 +15,7 @@ from functools import cache
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
-from hal.backend import DeviceNotFoundError, UnsupportedError
+from hal.backend import DeviceNotFoundError, UnsupportedError, trusted_cache_dir
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -71,6 +71,8 @@ def start_worker(spec: str) -> Any:
         raise DeviceNotFoundError(f"HAL_REMOTE entry {spec!r} would host a remote device in a remote device; "
                                   "name local backends there, e.g. HAL_REMOTE=cpu,simgpu:1")
     env = {k: v for k, v in os.environ.items() if k.startswith("HAL_") and k != "HAL_REMOTE"}
+    if "HAL_CACHE_DIR" in env:  # the worker checks it as every process does; a refusal is told here, where it is seen
+        trusted_cache_dir(spec.partition(":")[0])
     return _actor_class().remote(spec, env)
 
 
