@@ -55,7 +55,55 @@ def test_cached_binary_is_used_by_a_fresh_process(tmp_path: Path, monkeypatch: p
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
             for _ in range(2)]
     assert runs == ["False", "True"]
-    assert list((tmp_path / "opencl").glob("*.sha256"))
+    assert list((tmp_path / "opencl").glob("*.bin.tag"))
+
+
+def _plus(c: float) -> hal.KernelFunction:
+    return hal.kernel.from_source(f"""
+def plus(x: hal.Ptr[hal.f32]):
+    i = hal.global_id(0)
+    x[i] = x[i] + {c}
+""")
+
+
+def _run_plus(kernel: hal.KernelFunction) -> tuple[float, bool]:
+    dev = hal.device("opencl:0")
+    x = dev.zeros((4,), np.float32)
+    kernel[1, 4](x)
+    return float(x.numpy()[0]), dev.compile(kernel).report()["cached"]
+
+
+@needs_device
+def test_another_kernels_binary_copied_over_an_entry_is_never_run(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A's binary and its tag copied over B's: B's entry no longer matches its key, so B is built
+    again from its own source (x + 2, not A's x + 1)."""
+    import shutil
+
+    monkeypatch.setenv("HAL_CACHE_DIR", str(tmp_path))
+    a, b = _plus(1.0), _plus(2.0)
+    assert _run_plus(a) == (1.0, False) and _run_plus(b) == (2.0, False)
+    folder = tmp_path / "opencl"
+    pa, pb = (Path(hal.device("opencl:0").compile(k).report()["binary"]) for k in (a, b))
+    for suffix in ("", ".tag"):
+        shutil.copyfile(folder / (pa.name + suffix), folder / (pb.name + suffix))
+    assert _run_plus(_plus(2.0)) == (2.0, False)  # a new kernel object: the cache is asked again
+    assert _run_plus(_plus(2.0)) == (2.0, True)  # rebuilt and stored under its own key
+
+
+@needs_device
+def test_an_unusable_cache_dir_runs_uncached_with_one_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    from hal.backend import _cache
+
+    monkeypatch.setattr(_cache, "_warned", set())
+    monkeypatch.setenv("HAL_CACHE_DIR", "/dev/null")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _run_plus(_plus(3.0)) == (3.0, False)
+        assert _run_plus(_plus(4.0)) == (4.0, False)
+    assert [w.category for w in caught if issubclass(w.category, hal.HalWarning)] == [hal.CacheWarning]
 
 
 @needs_device

@@ -249,3 +249,27 @@ def test_a_hal_remote_entry_its_worker_cannot_open_is_an_error_naming_it(cluster
 
     with pytest.raises(hal.DeviceNotFoundError, match="remote:4 hosts 'nosuch:0' .entry 4 of HAL_REMOTE"):
         RemoteDevice(4, "nosuch:0")
+
+
+def test_reads_outside_a_buffer_sent_past_the_core_are_refused_and_the_worker_lives(remote: hal.Device) -> None:
+    """Commands sent to the worker directly (``q.impl``, past the core's checks): a read beyond the
+    buffer returned the worker's heap, at 1 << 40 it killed the worker. Now each is an
+    InvalidArgumentError at the caller's next synchronize, the array is left alone, and the worker
+    keeps serving, from several threads at once."""
+    x = remote.array(np.arange(N, dtype=np.float32))
+    size = x.buffer.nbytes
+
+    def abuse(t: int) -> None:
+        q = remote.queue()
+        for offset in (size, 1 << 40, -4):
+            out = np.full(4096, 7, np.uint8)
+            q.impl.read(out, x.buffer, offset, None)
+            with pytest.raises(hal.InvalidArgumentError, match=rf"outside buffer \d+ \({size} bytes\)"):
+                q.synchronize()
+            assert (out == 7).all()
+        q.impl.fill(x.buffer, size - 4, 1 << 40, b"\0\0\0\0", None)
+        with pytest.raises(hal.InvalidArgumentError, match="fill of"):
+            q.synchronize()
+
+    _threads(abuse)
+    np.testing.assert_array_equal(x.numpy(), np.arange(N, dtype=np.float32))

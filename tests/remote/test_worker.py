@@ -182,3 +182,34 @@ def test_a_remote_device_cannot_host_a_remote_device() -> None:
 
     with pytest.raises(hal.DeviceNotFoundError, match="HAL_REMOTE=cpu,simgpu:1"):
         start_worker("remote:0")
+
+
+@pytest.mark.parametrize("command", [
+    (READ, 1, 4096, 4096), (READ, 1, 1 << 40, 8), (READ, 1, -8, 8), (READ, 1, 0, 1 << 40),
+    (WRITE, 1, 4090, b"12345678"), (COPY, 1, 0, 2, 1024, 4096), (COPY, 1, 1 << 40, 2, 0, 8),
+    (FILL, 1, 4088, 16, b"\0\0\0\0"), (FILL, 1, 0, 6, b"\0\0\0\0"),
+    (LAUNCH, 10, (8, 1, 1), (128, 1, 1), [2.0, (1, 0, 1025), (2, 0, 1024), 1024]),  # 1025 f32 > 4096 bytes
+    (LAUNCH, 10, (8, 1, 1), (128, 1, 1), [2.0, (1, 4, 1024), (2, 0, 1024), 1024]),
+    (LAUNCH, 10, (8, 1, 1), (1 << 20, 1, 1), [2.0, (1, 0, 1024), (2, 0, 1024), 1024]),  # block too large
+    (LAUNCH, 10, (8, 1, 1), (128, 1, 1), [2.0, (1, 0, 1024)]),
+    (READ, 9, 0, 8), (LAUNCH, 11, (1, 1, 1), (1, 1, 1), []), (WAIT, 55), (99,),
+])
+def test_the_worker_checks_every_id_offset_and_size_before_touching_memory(command: tuple[Any, ...]) -> None:
+    """A command the driver's core would have refused (sent by anything that reaches the actor) is a
+    HalError for the caller, before any memory is touched; the reply keeps one read per READ, and
+    the worker keeps serving."""
+    w = _worker("cpu")
+    _alloc(w, 1, 4096)
+    _alloc(w, 2, 4096)
+    assert w._compile(10, saxpy.ir.to_json()) == (True, None)
+    x = np.arange(1024, dtype=np.float32)
+    batch = [(WRITE, 1, 0, x.tobytes()), (READ, 1, 0, 16), command, (READ, 1, 4, 8)]
+    result = asyncio.run(w.submit(0, 1, batch, [], []))
+    error = unpack_error(result.fault)  # type: ignore[arg-type]
+    assert isinstance(error, (hal.InvalidArgumentError, hal.InvalidHandleError)), error
+    assert "the remote worker hosting cpu" in str(error) or "allows at most 1024 per block" in str(error)
+    reads = [r for r in result.reads if r.size]  # a refused READ comes back empty
+    assert len(result.reads) == 2 + (command[0] == READ)
+    np.testing.assert_array_equal(reads[0].view(np.float32), x[:4])
+    np.testing.assert_array_equal(reads[-1].view(np.float32), x[1:3])
+    assert asyncio.run(w.submit(1, 1, [(READ, 1, 0, 4096)], [], [])).reads[0].view(np.float32).tolist() == x.tolist()
