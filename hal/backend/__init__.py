@@ -37,11 +37,11 @@ from .._errors import (
 )
 from .._features import Feature, dtypes_for
 from ._backend import Backend, DriverBackend, KnownFailure
+from ._cache import CacheInfo, cache_clear, cache_info, cache_read, cache_write, kernel_cache_dir, trusted_cache_dir
 from ._device import DeviceImpl
 from ._event import EventImpl
 from ._memory import ArgBuffer, Buffer, host_bytes, kernel_args
 from ._ops import FAMILIES, FAMILY_OF, NativeOp, Operand, operand_view
-from ._cache import CacheInfo, cache_clear, cache_info, cache_read, cache_write, kernel_cache_dir, trusted_cache_dir
 from ._program import Executable, checked_mode
 from ._queue import CommandTrace, Dim3, QueueImpl
 from ._version import API_VERSION, SDK_VERSION

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-API_VERSION = (1, 4)
+API_VERSION = (1, 5)
 """The vendor interface's version: a plugin with the same major and a minor <= this loads.
 
 1.1 added optional methods, each with a default that keeps 1.0 plugins correct:
@@ -23,7 +23,13 @@ twin for CUDA memory of other libraries; the features ``f16``, ``bf16``, ``small
 ``subgroups`` with ``DeviceInfo.subgroup_size`` and the helper ``dtypes_for``.
 
 1.4 added :class:`Waiter`, bounded waits (``drain``, ``EventImpl.wait``) over a driver whose own
-waits have no time limit."""
+waits have no time limit.
+
+1.5 made the kernel cache trusted (``hal.backend._cache``): ``cache_read``/``cache_write`` keep
+their signatures, and now check the directory's owner and modes, write 0600 files in 0700
+directories, bind each entry to its name with a keyed tag and evict the least recently used past
+``HAL_CACHE_MAX_BYTES``; added ``trusted_cache_dir``, ``cache_info``/``cache_clear`` with
+:class:`CacheInfo`, and the warnings ``HalWarning``/``CacheWarning``."""
 
 SDK_VERSION = "0.1.0"
 """hal-sdk's version (``hal.__version__``); the bundled plugins report it as theirs."""

@@ -4,7 +4,7 @@ Ray is imported here only, and only when a remote device is opened: listing devi
 ``HAL_REMOTE`` and nothing more. With ``RAY_ADDRESS`` set, hal joins that cluster; if the
 program already called ``ray.init``, hal uses its cluster; otherwise hal starts a local one on
 first use, which Ray stops at exit (its own ``atexit`` handler, plus a reaper process should
-the driver die).
+the driver die), and which listens on loopback only (see README.md, "Trust model").
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 DEFAULT = "cpu,cpu"
 """Two workers, each hosting its own CPU device."""
+LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Set to 0 before Ray is imported, Ray takes 127.0.0.1 as the node's address, and the cluster
+hal starts listens on loopback only (by default its processes listen on every interface)."""
 SLICE = 0.1
 """Seconds per wait slice: Ctrl-C and a dead worker end any wait within about this."""
 _lock = threading.Lock()
@@ -40,7 +43,10 @@ def hosted() -> list[str]:
 def ray() -> ModuleType:
     """Ray, connected to a cluster (see the module's docstring)."""
     import logging
+    import sys
 
+    if not os.environ.get("RAY_ADDRESS") and "ray" not in sys.modules:
+        os.environ.setdefault(LOOPBACK, "0")  # read when Ray is imported: a cluster of hal's own is this machine's
     try:
         import ray as module
     except ImportError:
@@ -52,7 +58,8 @@ def ray() -> ModuleType:
                 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
                 address = os.environ.get("RAY_ADDRESS")
                 local: dict[str, Any] = {} if address else {"include_dashboard": False}
-                module.init(address=address or None, log_to_driver=False, logging_level=logging.ERROR, **local)
+                # "local": never a cluster that someone's `ray start` left in /tmp/ray on this machine
+                module.init(address=address or "local", log_to_driver=False, logging_level=logging.ERROR, **local)
     return module
 
 

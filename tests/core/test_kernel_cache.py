@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 import hal
-from hal.backend import _cache
-from hal.backend import cache_clear, cache_info, cache_read, cache_write, trusted_cache_dir
+from hal.backend import _cache, cache_clear, cache_info, cache_read, cache_write, trusted_cache_dir
 
 POSIX = hasattr(os, "geteuid")
 ROOT_USER = POSIX and os.geteuid() == 0

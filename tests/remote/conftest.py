@@ -1,5 +1,6 @@
 """One small local Ray cluster for the whole test session (hal uses the cluster it finds), shut
-down at the end so that no Ray process outlives the tests."""
+down at the end so that no Ray process outlives the tests; always a new one ("local"), never a
+cluster another process's `ray start` left on the machine."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ os.environ["HAL_REMOTE"] = "cpu,cpu"  # what these tests expect, whatever the en
 def cluster() -> Iterator[Any]:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield ray
     ray.shutdown()
 
