@@ -37,7 +37,6 @@ from .._errors import (
 )
 from .._features import Feature, dtypes_for
 from ._backend import Backend, DriverBackend, KnownFailure
-from ._cache import CacheInfo, cache_clear, cache_info, cache_read, cache_write, kernel_cache_dir, trusted_cache_dir
 from ._device import DeviceImpl
 from ._event import EventImpl
 from ._memory import ArgBuffer, Buffer, host_bytes, kernel_args
@@ -47,8 +46,10 @@ from ._queue import CommandTrace, Dim3, QueueImpl
 from ._version import API_VERSION, SDK_VERSION
 from ._waiter import Waiter
 
-_LAZY = {"DeviceInfo": "hal._info", "hookimpl": "hal.backend._hooks", "interpret": "hal.kernel.interpreter"}
-"""Loaded on first use, so that ``import hal`` imports neither pydantic nor pluggy."""
+_LAZY = {"DeviceInfo": "hal._info", "hookimpl": "hal.backend._hooks", "interpret": "hal.kernel.interpreter",
+         **dict.fromkeys(("CacheInfo", "cache_clear", "cache_info", "cache_read", "cache_write", "kernel_cache_dir",
+                          "trusted_cache_dir"), "hal.backend._cache")}
+"""Loaded on first use, so that ``import hal`` imports neither pydantic nor pluggy (nor the kernel cache)."""
 
 
 def __getattr__(name: str) -> Any:
@@ -63,6 +64,13 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:
     from .._info import DeviceInfo as DeviceInfo
     from ..kernel.interpreter import run as interpret
+    from ._cache import CacheInfo as CacheInfo
+    from ._cache import cache_clear as cache_clear
+    from ._cache import cache_info as cache_info
+    from ._cache import cache_read as cache_read
+    from ._cache import cache_write as cache_write
+    from ._cache import kernel_cache_dir as kernel_cache_dir
+    from ._cache import trusted_cache_dir as trusted_cache_dir
     from ._hooks import hookimpl as hookimpl
 
 __all__ = [

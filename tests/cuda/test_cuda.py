@@ -160,7 +160,7 @@ def test_cached_binary_is_used_by_a_fresh_process(tmp_path: Path, monkeypatch: p
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
             for _ in range(2)]
     assert runs == ["False", "True"]
-    assert list((tmp_path / "cuda").glob("*.sha256"))
+    assert list((tmp_path / "cuda").glob("*.cubin.tag"))
 
 
 @needs_gpu
