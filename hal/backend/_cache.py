@@ -6,7 +6,8 @@ digest of everything that shapes the binary.
 
 Trust: the cache hands back only what this user wrote. The root must be a directory of this user
 that nobody else can write, below directories that only this user or root can change (or that
-have the sticky bit, as ``/tmp``), since whoever can write there can plant or swap entries. hal
+have the sticky bit, as ``/tmp``), since whoever can write there can plant or swap entries
+(write access of the owner's private group, the usual umask 002 set-up, counts as the owner's). hal
 creates directories 0700 and files 0600 (a private temporary, then ``os.replace``). Each entry has
 a tag ``<key>.<kind>.tag``: HMAC-SHA256 of its name and bytes under a per-user secret (``.secret``
 in the root, 32 random bytes, 0600). An entry is read through a descriptor that must be a regular
@@ -150,6 +151,7 @@ def cache_write(path: Path, data: bytes, source: tuple[str, str] | None = None) 
     if found is None:
         return None
     folder, secret = found
+    limit = max_bytes()
     entry = folder / path.name
     tag = _tag(secret, path.name, data)
     written = len(data) + len(tag)
@@ -163,7 +165,7 @@ def cache_write(path: Path, data: bytes, source: tuple[str, str] | None = None) 
     except OSError as exc:
         _warn(path.parent.parent, f"writing {path.name} failed ({exc.strerror or exc})")
         return None
-    _account(folder.parent, written)
+    _account(folder.parent, written, limit)
     return path
 
 
@@ -246,7 +248,7 @@ def _checked(root: Path, create: bool) -> tuple[Path, os.stat_result] | None:
             pst = os.stat(parent)
             if pst.st_uid not in (0, uid):
                 raise _Refused(f"{parent} belongs to {_user(pst.st_uid)}, who could replace what is in it")
-            if pst.st_mode & 0o022 and not pst.st_mode & stat.S_ISVTX:
+            if _shared(pst) and not pst.st_mode & stat.S_ISVTX:
                 raise _Refused(f"{parent} is writable by {_who(pst.st_mode)} without the sticky bit, so they "
                                "could replace what is in it")
     if create and not os.access(real, os.W_OK | os.X_OK):
@@ -266,8 +268,27 @@ def _own_dir(path: Path, create: bool) -> None:
         raise _Refused(f"{path} is not a directory")
     if _POSIX and st.st_uid != os.geteuid():
         raise _Refused(f"{path} belongs to {_user(st.st_uid)}, not to you ({_user(os.geteuid())})")
-    if _POSIX and st.st_mode & 0o022:
+    if _POSIX and _shared(st):
         raise _Refused(f"{path} is writable by {_who(st.st_mode)} (mode {stat.S_IMODE(st.st_mode):o})")
+
+
+def _shared(st: os.stat_result) -> bool:
+    """Writable by another user: by others, or by a group that is not the owner's private group
+    (a umask of 002 with one group per user, as many distributions set up, makes ``~/.cache``
+    group-writable by that user alone)."""
+    return bool(st.st_mode & 0o002) or bool(st.st_mode & 0o020) and not _private_group(st.st_uid, st.st_gid)
+
+
+def _private_group(uid: int, gid: int) -> bool:
+    """``gid`` is ``uid``'s own group: its primary group, named after it, with no other members."""
+    try:
+        import grp
+        import pwd
+
+        user, group = pwd.getpwuid(uid), grp.getgrgid(gid)
+    except (ImportError, KeyError):
+        return False
+    return user.pw_gid == gid and group.gr_name == user.pw_name and set(group.gr_mem) <= {user.pw_name}
 
 
 def _secret(root: Path, ident: tuple[int, int]) -> bytes:
@@ -360,9 +381,8 @@ def _who(mode: int) -> str:
 
 
 # ----------------------------------------------------------------- size
-def _account(root: Path, written: int) -> None:
-    """Count ``written`` bytes against the limit; past it, evict least recently used entries."""
-    limit = max_bytes()
+def _account(root: Path, written: int, limit: int) -> None:
+    """Count ``written`` bytes against ``limit``; past it, evict least recently used entries."""
     with _lock:
         total = _counted.get(str(root))
         if total is not None and total + written <= limit:

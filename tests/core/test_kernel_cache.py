@@ -115,10 +115,10 @@ def test_an_untrusted_or_unusable_root_is_not_used_with_one_warning(tmp_path: Pa
     else:
         root.mkdir()
         os.chmod(root, {"world-writable": 0o777, "group-writable": 0o770}.get(how, 0o755))
-        if how == "other-owner":
+        if how in ("other-owner", "group-writable"):
             if not ROOT_USER:
-                pytest.skip("giving a directory to another user needs root")
-            os.chown(root, 65534, 65534)
+                pytest.skip("giving a directory to another user or group needs root")
+            os.chown(root, 65534 if how == "other-owner" else os.geteuid(), 65534)
     monkeypatch.setenv("HAL_CACHE_DIR", str(root))
     before = sorted(p.name for p in root.iterdir()) if root.is_dir() else None
     with warnings.catch_warnings(record=True) as caught:
@@ -138,6 +138,22 @@ def test_an_untrusted_or_unusable_root_is_not_used_with_one_warning(tmp_path: Pa
 def test_a_private_directory_below_the_sticky_tmp_is_trusted(root: Path) -> None:
     assert Path("/tmp").stat().st_mode & stat.S_ISVTX or not POSIX
     assert trusted_cache_dir("demo") == Path(os.path.realpath(root)) / "demo"
+
+
+@pytest.mark.skipif(not POSIX, reason="owners and modes")
+def test_write_access_of_the_owners_private_group_is_the_owners(root: Path) -> None:
+    """umask 002 with one group per user (many distributions) makes ~/.cache group-writable."""
+    import grp
+    import pwd
+
+    user = pwd.getpwuid(os.geteuid())
+    group = grp.getgrgid(user.pw_gid)
+    if group.gr_name != user.pw_name or set(group.gr_mem) - {user.pw_name}:
+        pytest.skip(f"{user.pw_name}'s primary group {group.gr_name} is not a private one")
+    root.mkdir(mode=0o700)
+    os.chown(root, os.geteuid(), user.pw_gid)
+    os.chmod(root, 0o770)
+    assert trusted_cache_dir("demo") is not None
 
 
 def _age(path: Path, seconds: float) -> None:
