@@ -4,9 +4,10 @@ Compiled kernels live in hal's kernel cache (``hal.backend.cache_read``/``cache_
 trusted directory, tagged entries, a size limit) keyed by a SHA-256 of everything that can change
 the machine code: the IR, checked mode, the gcc flags, the ABI header, the emitter's and this
 module's source, the gcc binary and the host CPU's feature flags (the code is built with
-``-march=native``). An object is loaded only from a private directory: gcc's output, or a copy of
-the bytes the cache verified (so what is loaded is what was checked), and it must export its key
-and ABI version; an entry that fails is rebuilt. Without a usable cache, kernels build in a
+``-march=native``). An object is loaded only from a private place: gcc's output in a private
+directory, or a private copy of the bytes the cache verified, so what is loaded is what was
+checked; it must export its key and ABI version, and an entry that
+fails is rebuilt. Without a usable cache, kernels build in a
 private temporary directory and are not kept.
 
 A loaded object is shared by the CpuKernels of its key and closed (dlclose) when the last
@@ -15,7 +16,9 @@ of them goes; queues keep a CpuKernel while a launch of it is pending.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import os
 import shutil
 import struct
@@ -90,6 +93,8 @@ _lock = threading.Lock()
 """Serialises loading and building (replaced in a fork child: another thread may hold it at fork)."""
 _loaded: weakref.WeakValueDictionary[str, Library] = weakref.WeakValueDictionary()
 """key -> the loaded object of that key, while a CpuKernel uses it."""
+_copies = itertools.count()
+"""Numbers the private copies that cached objects are loaded from."""
 
 
 def _after_fork_in_child() -> None:
@@ -230,16 +235,24 @@ def _load(path: Path, key: str) -> Library:
 
 
 def _load_bytes(data: bytes, key: str) -> Library | None:
-    """Load the bytes the cache verified, from a private copy; None if they are not ``key``'s object."""
-    scratch = _scratch(key)
+    """Load the bytes the cache verified, never the file they came from: a private copy (0600) under
+    a name of its own in the cache's folder, removed once loaded (a new name each time, since the
+    dynamic loader takes a name it has loaded before for the same object). None if they are not
+    ``key``'s object."""
+    folder = trusted_cache_dir("cpu")
+    if folder is None:
+        return None
+    path = folder / f".{key}-{os.getpid()}-{next(_copies)}.so"
     try:
-        obj = scratch / "kernel.so"
-        obj.write_bytes(data)
-        return _load(obj, key)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        with open(fd, "wb") as f:
+            f.write(data)
+        return _load(path, key)
     except (OSError, ValueError, AttributeError):
         return None
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _scratch(key: str) -> Path:

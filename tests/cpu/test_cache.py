@@ -153,3 +153,35 @@ def test_threads_compiling_the_same_and_different_kernels_into_one_cache(tmp_pat
     assert not errors
     assert cached.count(False) <= 5 and cached.count(True) >= 16
     assert not [p for p in (tmp_path / "cache" / "cpu").iterdir() if p.name.startswith(".")]
+
+
+def test_a_cached_object_loads_from_a_private_copy_removed_at_once(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hit loads the verified bytes from a copy of its own (0600, in the cache's folder, under a
+    name never used before), never the entry's file, and removes the copy."""
+    import gc
+    import stat
+
+    from hal_cpu import _compiler
+
+    monkeypatch.setenv("HAL_CACHE_DIR", str(tmp_path))
+    kernel, expected = fresh_kernel()
+    assert run(kernel)[1] is False
+    loaded: list[tuple[str, int]] = []
+    real_load = _compiler._load
+
+    def load(path: Path, key: str) -> Any:
+        loaded.append((path.name, stat.S_IMODE(path.stat().st_mode)))
+        return real_load(path, key)
+
+    monkeypatch.setattr(_compiler, "_load", load)
+    for _ in range(3):
+        kernel._compiled.clear()
+        gc.collect()
+        out, cached = run(kernel)
+        np.testing.assert_array_equal(out, expected(16))
+        assert cached is True
+    key = _compiler.cache_key(kernel.ir, False)
+    assert len({name for name, _ in loaded}) == 3 and all(name.startswith(f".{key}-") for name, _ in loaded)
+    assert {mode for _, mode in loaded} == {0o600}
+    assert not [p for p in (tmp_path / "cpu").iterdir() if p.name.startswith(".")]
