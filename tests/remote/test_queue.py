@@ -286,3 +286,33 @@ def test_reads_outside_a_buffer_sent_past_the_core_are_refused_and_the_worker_li
 
     _threads(abuse)
     np.testing.assert_array_equal(x.numpy(), np.arange(N, dtype=np.float32))
+
+
+def test_a_worker_given_an_untrusted_cache_dir_compiles_without_it(cluster: Any, tmp_path: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """HAL_CACHE_DIR reaches the workers; one that others may write is refused there as in any hal
+    process (nothing is read from it or written to it), and the driver says so."""
+    import os
+    import warnings
+
+    from hal_remote._cluster import start_worker
+
+    from hal.backend import _cache
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    monkeypatch.setenv("HAL_CACHE_DIR", str(shared))
+    monkeypatch.setattr(_cache, "_warned", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        worker = start_worker("cpu")
+    try:
+        assert [w.category for w in caught] == [hal.CacheWarning]
+        assert cluster.get(worker.open.remote())[0]
+        assert cluster.get(worker.compile.remote(1, _slow_copy.ir.to_json())) == (True, None)
+        ok, report = cluster.get(worker.report.remote(1))
+        assert ok and report["cached"] is False
+        assert not list(shared.iterdir())
+    finally:
+        cluster.kill(worker)
