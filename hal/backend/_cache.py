@@ -181,7 +181,7 @@ def cache_info() -> CacheInfo:
 
 
 def cache_clear() -> CacheInfo:
-    """Remove every entry (and leftover temporary) of the cache; what it held before. Refuses, with
+    """Remove every entry (and a dead writer's temporaries) of the cache; what it held before. Refuses, with
     a HalError, a root that is not used (hal leaves another user's files alone)."""
     root, limit = cache_root(), max_bytes()
     try:
@@ -196,8 +196,7 @@ def cache_clear() -> CacheInfo:
         for e in entries:
             for name in e.files:
                 _remove(name)
-        for name, _ in temporaries:
-            _remove(name)
+        _remove_stale(temporaries)  # a younger one is a build or a load in progress
         _counted.pop(str(real[0]), None)
     return CacheInfo(root, len(entries), sum(e.size for e in entries), limit)
 
@@ -395,10 +394,7 @@ def _evict(root: Path, limit: int) -> int:
     """Remove dead writers' temporaries and the least recently used entries until the cache holds at
     most ``limit`` bytes; the bytes left."""
     entries, temporaries = _scan(root)
-    now = time.time()
-    for name, mtime in temporaries:
-        if now - mtime > STALE_S:
-            _remove(name)
+    _remove_stale(temporaries)
     total = sum(e.size for e in entries)
     for e in sorted(entries, key=lambda e: e.used):
         if total <= limit:
@@ -407,6 +403,13 @@ def _evict(root: Path, limit: int) -> int:
             _remove(name)
         total -= e.size
     return total
+
+
+def _remove_stale(temporaries: list[tuple[str, float]]) -> None:
+    now = time.time()
+    for name, mtime in temporaries:
+        if now - mtime > STALE_S:
+            _remove(name)
 
 
 def _scan(root: Path) -> tuple[list[_Entry], list[tuple[str, float]]]:

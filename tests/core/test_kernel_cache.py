@@ -178,7 +178,7 @@ def test_least_recently_used_entries_go_first(root: Path, monkeypatch: pytest.Mo
     assert (info.entries, info.bytes, info.limit) == (3, 3 * size, 3 * size + 100)
 
 
-def test_a_dead_writers_temporaries_are_removed_by_eviction(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dead_writers_temporaries_are_removed_and_a_live_ones_kept(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache_write(entry(root, 1), b"x")
     stale, fresh = root / "demo" / f".{key(9)}.bin-dead", root / "demo" / f".{key(8)}.bin-writing"
     for p in (stale, fresh):
@@ -187,6 +187,8 @@ def test_a_dead_writers_temporaries_are_removed_by_eviction(root: Path, monkeypa
     monkeypatch.setenv("HAL_CACHE_MAX_BYTES", "0")  # the next write counts the cache again
     cache_write(entry(root, 2), b"y")
     assert not stale.exists() and fresh.exists()
+    cache_clear()  # nor does clearing touch a build or load in progress
+    assert fresh.exists() and not list((root / "demo").glob(f"{key(2)}*"))
 
 
 @pytest.mark.parametrize(("text", "value"), [("", 512 << 20), ("1000", 1000), ("64K", 64 << 10), ("2GiB", 2 << 30),
