@@ -100,6 +100,35 @@ def test_a_planted_shared_object_is_never_loaded(tmp_path: Path, monkeypatch: py
             (root / "cpu" / f"{key}.so.tag").read_text()  # left as it was: nothing written there
 
 
+@pytest.mark.parametrize("damage", ["truncate-rehash", "directory"])
+def test_a_damaged_entry_is_a_miss_never_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    """A truncated object with a recomputed (unkeyed) hash beside it, which dlopen turns into
+    SIGBUS, and an entry replaced by a directory (IsADirectoryError) are rebuilt and stored again."""
+    import gc
+
+    from hal_cpu import _compiler
+
+    monkeypatch.setenv("HAL_CACHE_DIR", str(tmp_path))
+    kernel, expected = fresh_kernel()
+    assert run(kernel)[1] is False
+    so = tmp_path / "cpu" / f"{_compiler.cache_key(kernel.ir, False)}.so"
+    if damage == "directory":
+        so.unlink()
+        so.mkdir()
+    else:
+        half = so.read_bytes()[: so.stat().st_size // 2]
+        so.write_bytes(half)
+        for sidecar in (so.with_suffix(".sha256"), so.with_name(so.name + ".tag")):
+            sidecar.write_text(hashlib.sha256(half).hexdigest() + "\n")
+    for hit in (False, True):  # rebuilt, then found again
+        kernel._compiled.clear()
+        gc.collect()
+        out, cached = run(kernel)
+        np.testing.assert_array_equal(out, expected(16))
+        assert cached is hit
+    assert so.is_file()
+
+
 @pytest.mark.parametrize("where", ["file", "devnull"])
 def test_an_unusable_cache_dir_compiles_without_it_with_one_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                    where: str) -> None:

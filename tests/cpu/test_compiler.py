@@ -602,11 +602,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     return base / "cache", script, key
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "tag", "truncate-rehash", "directory"])
+@pytest.mark.parametrize("damage", ["truncate", "flip", "tag"])
 def test_a_corrupt_cache_entry_is_rebuilt(tmp_path: Path, built: tuple[Path, Path, str], damage: str) -> None:
-    """A damaged entry is a miss, never a crash: "truncate-rehash" is a truncated object with a
-    recomputed (unkeyed) hash beside it (dlopen of it is SIGBUS), "directory" an entry replaced by one."""
-    import hashlib
+    """A damaged entry is a miss in a fresh process (tests/cpu/test_cache.py has more kinds of damage)."""
     import shutil
 
     cache, script, key = built
@@ -615,18 +613,13 @@ def test_a_corrupt_cache_entry_is_rebuilt(tmp_path: Path, built: tuple[Path, Pat
     so = tmp_path / "cpu" / f"{key}.so"
     tag = so.with_name(so.name + ".tag")
     data = bytearray(so.read_bytes())
-    if damage.startswith("truncate"):
+    if damage == "truncate":
         so.write_bytes(data[: len(data) // 2])
-        if damage == "truncate-rehash":
-            tag.write_text(hashlib.sha256(data[: len(data) // 2]).hexdigest() + "\n")
     elif damage == "flip":
         data[len(data) // 2] ^= 0xFF
         so.write_bytes(data)
-    elif damage == "tag":
-        tag.write_text("0" * 64)
     else:
-        so.unlink()
-        so.mkdir()
+        tag.write_text("0" * 64)
     assert _result(_child(tmp_path, "4.0", script)) == (False, key)
     assert _result(_child(tmp_path, "4.0", script)) == (True, key)
 

@@ -69,13 +69,12 @@ def test_with_ray_address_hal_joins_that_cluster_and_leaves_it_running(cluster: 
 def test_a_cluster_hal_starts_is_its_own_and_listens_on_loopback_only(cluster: Any) -> None:
     """Without RAY_ADDRESS, hal starts a cluster of its own (not this session's, nor any that `ray
     start` left on the machine), bound to 127.0.0.1: nothing off the machine can send it pickles."""
-    code = ("import numpy as np, hal; x = hal.device('remote:0').array(np.arange(3.0)); import ray; "
-            "print(x.numpy().sum(), ray.get_runtime_context().gcs_address)")
+    code = "from hal_remote._cluster import ray; print('gcs', ray().get_runtime_context().gcs_address)"
     env = {k: v for k, v in _env().items() if k not in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
-    total, address = run.stdout.split()
-    assert total == "3.0" and address.startswith("127.0.0.1:")
+    _, address = run.stdout.split()
+    assert address.startswith("127.0.0.1:")
     assert address != cluster.get_runtime_context().gcs_address
 
 
