@@ -6,9 +6,8 @@ the machine code: the IR, checked mode, the gcc flags, the ABI header, the emitt
 module's source, the gcc binary and the host CPU's feature flags (the code is built with
 ``-march=native``). An object is loaded only from a private place: gcc's output in a private
 directory, or a private copy of the bytes the cache verified, so what is loaded is what was
-checked; it must export its key and ABI version, and an entry that
-fails is rebuilt. Without a usable cache, kernels build in a
-private temporary directory and are not kept.
+checked; it must export its key and ABI version, and an entry that fails is rebuilt. Without a
+usable cache, kernels build in a private temporary directory and are not kept.
 
 A loaded object is shared by the CpuKernels of its key and closed (dlclose) when the last
 of them goes; queues keep a CpuKernel while a launch of it is pending.
@@ -256,8 +255,8 @@ def _load_bytes(data: bytes, key: str) -> Library | None:
 
 
 def _scratch(key: str) -> Path:
-    """A private directory (0700) to build or load in: inside the cache's folder where it is usable
-    (the system's temporary directory may forbid executable mappings), else a temporary one."""
+    """A private directory (0700) to build in: inside the cache's folder where it is usable (the
+    system's temporary directory may forbid executable mappings), else a temporary one."""
     folder = trusted_cache_dir("cpu")
     try:
         return Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder))
