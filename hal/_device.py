@@ -22,6 +22,7 @@ from ._plugins import open_device
 from ._pool import MemoryPool, MemoryStats
 from ._queue import Queue, track
 from .backend import Backend, DeviceImpl, EventImpl
+from .kernel._narrow import astype, is_half
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -107,12 +108,12 @@ class Device:
         if isinstance(data, Array):
             host = data.numpy()
         else:
-            try:
-                host = np.asarray(data, dtype=dtype)
+            try:  # numbers for a 16-bit float are read at full precision, then rounded once (hal's rule)
+                host = np.asarray(data, dtype=None if is_half(dtype) else dtype)
             except (TypeError, ValueError, OverflowError) as exc:
                 raise InvalidArgumentError(f"cannot make a device array from {type(data).__name__}: {exc}") from None
         if dtype is not None and host.dtype != np.dtype(dtype):
-            host = host.astype(dtype)
+            host = astype(host, np.dtype(dtype))
         self._check_dtype(host.dtype)
         host = np.require(host, requirements="C")  # 0-d stays 0-d (ascontiguousarray makes it 1-d)
         arr = Array(self, self._pool.allocate(host.nbytes), 0, host.shape, host.dtype)

@@ -17,6 +17,7 @@ import numpy as np
 from ._errors import InvalidArgumentError, InvalidHandleError, UnsupportedError, ZeroCopyError
 from ._pool import Block
 from .backend import Buffer
+from .kernel._narrow import astype
 
 if TYPE_CHECKING:
     from ._device import Device
@@ -173,7 +174,7 @@ class Array:
             self.device._sync_all()
             return view
         host = self.numpy()
-        return host if dtype is None else host.astype(dtype, copy=False)
+        return host if dtype is None or np.dtype(dtype) == host.dtype else astype(host, np.dtype(dtype))
 
     def _host_view(self) -> np.ndarray:
         """A numpy view of host-visible memory, for hal's own short-lived use (nothing keeps it alive)."""

@@ -23,6 +23,7 @@ from ._event import Event, Timeline
 from ._launch import CompiledKernel
 from ._memory import Array
 from .backend import CommandTrace, QueueImpl
+from .kernel._narrow import astype
 
 if TYPE_CHECKING:
     from ._device import Device
@@ -374,4 +375,4 @@ def _fill_pattern(arr: Array, value: Any) -> bytes:
     if not ok:
         raise InvalidArgumentError(f"cannot fill a {dtype} array with {value!r}: the value is not "
                                    f"representable in {dtype}")
-    return np.array(value).astype(dtype).tobytes()
+    return astype(np.array(value), dtype).tobytes()

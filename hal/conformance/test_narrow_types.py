@@ -1,8 +1,9 @@
 """Narrow and extra integer types: f16, bf16 (feature ``f16``/``bf16``), i8 u8 i16 u16 (``small_ints``), u64 (``i64``).
 
-Conversions are bit-exact against numpy's float16 and ml_dtypes' bfloat16 (round to nearest even;
-to bf16 through f32, as ml_dtypes), over every 16-bit pattern and every rounding boundary; a NaN only
-has to stay a NaN of the same sign. Arithmetic on narrow types happens in the promoted type (f32/i32)
+Conversions to f16/bf16 round the exact source value once, to nearest even (f64 and integers never
+through f32), bit-exact against a reference computed from the values alone (:mod:`._halfref`, not a
+library's cast), over every 16-bit pattern, every rounding boundary and values where rounding twice
+would differ; a NaN only has to stay a NaN of the same sign. Arithmetic on narrow types happens in the promoted type (f32/i32)
 and narrows back where it is stored (rounding, or wrapping), as C, OpenCL and CUDA do.
 """
 
@@ -17,6 +18,7 @@ import pytest
 import hal
 
 from ._compare import assert_array_equal
+from ._halfref import nearest_bits
 
 pytestmark = pytest.mark.feature("kernels")
 BF16 = np.dtype(ml_dtypes.bfloat16)
@@ -38,6 +40,18 @@ def assert_same_bits(got: np.ndarray, want: np.ndarray, what: str) -> None:
     bad = np.flatnonzero(~(same | both_nan))
     assert not bad.size, (f"{what}: {bad.size} of {want.size} differ; first: " + ", ".join(
         f"[{k}] got 0x{int(got.view(bits)[k]):x} want 0x{int(want.view(bits)[k]):x}" for k in bad[:5]))
+
+
+def nearest(x: np.ndarray, dtype: Any) -> np.ndarray:
+    """The reference conversion of ``x`` to f16/bf16 ``dtype``."""
+    return nearest_bits(x, "bf16" if np.dtype(dtype) == BF16 else "f16").view(dtype)
+
+
+def double_rounding_cases(x64: np.ndarray) -> np.ndarray:
+    """f64 values off each of ``x64`` (which holds the ties) by less than an f32 ulp: a tie so moved
+    becomes the tie again through f32 and rounds to even; rounded once, it goes the way it moved."""
+    finite = x64[np.isfinite(x64)]
+    return np.concatenate([finite + finite * 2.0**-30, finite - finite * 2.0**-40])
 
 
 def all16(dtype: np.dtype[Any]) -> np.ndarray:
@@ -104,21 +118,20 @@ def test_f32_to_f16_rounds_like_numpy(device):
     x = f32_inputs(np.dtype(np.float16))
     y = device.empty((x.size,), np.float16)
     run(device, f32_to_f16, x.size, device.array(x), y, x.size)
-    with np.errstate(all="ignore"):
-        assert_same_bits(y.numpy(), x.astype(np.float16), "f32 -> f16")
+    assert_same_bits(y.numpy(), nearest(x, np.float16), "f32 -> f16")
 
 
 @pytest.mark.feature("f16")
 @pytest.mark.feature("f64")
 def test_f64_to_f16_rounds_once(device):
-    x64 = f32_inputs(np.dtype(np.float16)).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        x64 = f32_inputs(np.dtype(np.float16)).astype(np.float64)
     rng = np.random.default_rng(5)
-    x = np.concatenate([x64, x64 + x64 * 2.0**-30, x64 - x64 * 2.0**-40,  # sticky bits below f32 precision
+    x = np.concatenate([x64, double_rounding_cases(x64),  # sticky bits below f32 precision
                         rng.integers(0, 1 << 63, 100_000, dtype=np.uint64).view(np.float64)])
     y = device.empty((x.size,), np.float16)
     run(device, f64_to_f16, x.size, device.array(x), y, x.size)
-    with np.errstate(all="ignore"):
-        assert_same_bits(y.numpy(), x.astype(np.float16), "f64 -> f16")
+    assert_same_bits(y.numpy(), nearest(x, np.float16), "f64 -> f16")
 
 
 @pytest.mark.feature("f16")
@@ -129,9 +142,10 @@ def test_f16_computes_in_f32(device):
     b = rng.standard_normal(n).astype(np.float16)
     out = device.empty((n,), np.float16)
     run(device, f16_math, n, device.array(a), device.array(b), 0.1, out, n)
+    s = nearest(np.array([0.1]), np.float16)[0].astype(np.float32)
     with np.errstate(all="ignore"):
-        acc = (a.astype(np.float32) + b.astype(np.float32) * np.float32(np.float16(0.1))).astype(np.float16)
-        want = np.where(acc < 0, np.sqrt(np.abs(acc.astype(np.float32))).astype(np.float16), acc)
+        acc = nearest(a.astype(np.float32) + b.astype(np.float32) * s, np.float16)
+        want = np.where(acc < 0, nearest(np.sqrt(np.abs(acc.astype(np.float32))), np.float16), acc)
     assert_same_bits(out.numpy(), want, "f16 arithmetic in f32, rounded where stored")
 
 
@@ -176,22 +190,24 @@ def test_bf16_widens_exactly(device):
 
 
 @pytest.mark.feature("bf16")
-def test_f32_to_bf16_rounds_like_ml_dtypes(device):
+def test_f32_to_bf16_rounds_to_nearest_even(device):
     x = f32_inputs(BF16)
     y = device.empty((x.size,), BF16)
     run(device, f32_to_bf16, x.size, device.array(x), y, x.size)
-    assert_same_bits(y.numpy(), x.astype(BF16), "f32 -> bf16")
+    assert_same_bits(y.numpy(), nearest(x, BF16), "f32 -> bf16")
 
 
 @pytest.mark.feature("bf16")
 @pytest.mark.feature("f64")
-def test_f64_to_bf16_goes_through_f32(device):
-    x64 = f32_inputs(BF16).astype(np.float64)
-    x = np.concatenate([x64, x64 + x64 * 2.0**-30, np.array([1 + 2.0**-8 + 2.0**-30])])
+def test_f64_to_bf16_rounds_once(device):
+    with np.errstate(invalid="ignore"):  # the signalling NaNs among the random patterns
+        x64 = f32_inputs(BF16).astype(np.float64)
+    rng = np.random.default_rng(6)
+    x = np.concatenate([x64, double_rounding_cases(x64), np.array([1 + 2.0**-8 + 2.0**-30]),
+                        rng.integers(0, 1 << 63, 100_000, dtype=np.uint64).view(np.float64)])
     y = device.empty((x.size,), BF16)
     run(device, f64_to_bf16, x.size, device.array(x), y, x.size)
-    with np.errstate(all="ignore"):
-        assert_same_bits(y.numpy(), x.astype(BF16), "f64 -> bf16 (as ml_dtypes: through f32)")
+    assert_same_bits(y.numpy(), nearest(x, BF16), "f64 -> bf16 (one rounding)")
 
 
 @pytest.mark.feature("bf16")
@@ -199,17 +215,57 @@ def test_f64_to_bf16_goes_through_f32(device):
 def test_integers_convert_to_half_types(device):
     rng = np.random.default_rng(11)
     x = np.concatenate([np.arange(-70000, 70000, 7), rng.integers(-(2**31), 2**31, 10000),
-                        [2**31 - 1, -(2**31), 16777217, 65519, 65520, 2049]]).astype(np.int32)
+                        [2**31 - 1, -(2**31), 16777217, 65519, 65520, 2049,
+                         2**24 + 2**16 + 1, -(2**30 + 2**22 + 1)]]).astype(np.int32)  # through f32: a tie, then even
     h, b, back = (device.empty((x.size,), t) for t in (np.float16, BF16, np.int32))
     run(device, ints_to_halves, x.size, device.array(x), h, b, back, x.size)
+    want_h, want_b = nearest(x, np.float16), nearest(x, BF16)
+    assert_same_bits(h.numpy(), want_h, "i32 -> f16")
+    assert_same_bits(b.numpy(), want_b, "i32 -> bf16")
     with np.errstate(all="ignore"):
-        want_h, want_b = x.astype(np.float16), x.astype(np.float32).astype(BF16)
-        assert_same_bits(h.numpy(), want_h, "i32 -> f16")
-        assert_same_bits(b.numpy(), want_b, "i32 -> bf16")
         keep = np.where(np.abs(want_h.astype(np.float32)) < 60000, want_h, np.float16(0))
         want_back = want_b.astype(np.float32).astype(np.int64) + keep.astype(np.int64)
     ok = np.abs(want_b.astype(np.float64)) < 2**31 - 2**17  # f32 -> i32 of larger values is unspecified
     assert_array_equal(back.numpy()[ok], want_back[ok].astype(np.int32), what="bf16/f16 -> i32")
+
+
+@hal.kernel
+def wide_ints_to_halves(x: hal.Ptr[hal.i64], u: hal.Ptr[hal.u64], h: hal.Ptr[hal.f16], b: hal.Ptr[hal.bf16],
+                        n: hal.i32):
+    i = hal.global_id(0)
+    if i < n:
+        h[i] = hal.f16(x[i])
+        b[i] = hal.bf16(x[i])
+        h[n + i] = hal.f16(u[i])
+        b[n + i] = hal.bf16(u[i])
+
+
+@pytest.mark.feature("bf16")
+@pytest.mark.feature("f16")
+@pytest.mark.feature("i64")
+def test_64_bit_integers_round_once(device):
+    rng = np.random.default_rng(12)
+    edges = [2**53 + 1, 2**60 + 2**52 + 1, 2**63 - 1, -(2**63), 2**40 + 2**32 + 1, -(2**56 + 2**48 + 3), 0, -1, 65520]
+    x = np.concatenate([rng.integers(-(2**63), 2**63 - 1, 3000, dtype=np.int64),
+                        rng.integers(-(2**20), 2**20, 1000), edges]).astype(np.int64)
+    u = np.concatenate([rng.integers(0, 2**64 - 1, x.size - 3, dtype=np.uint64, endpoint=True),
+                        np.array([2**64 - 1, 2**63 + 2**55 + 1, 2**32 + 2**24], np.uint64)])
+    h, b = device.empty((2 * x.size,), np.float16), device.empty((2 * x.size,), BF16)
+    run(device, wide_ints_to_halves, x.size, device.array(x), device.array(u), h, b, x.size)
+    both = [np.concatenate([nearest(x, t), nearest(u, t)]) for t in (np.float16, BF16)]
+    assert_same_bits(h.numpy(), both[0], "i64/u64 -> f16")
+    assert_same_bits(b.numpy(), both[1], "i64/u64 -> bf16 (one rounding, not through f32 or f64)")
+
+
+@pytest.mark.feature("bf16")
+@pytest.mark.feature("f16")
+def test_host_conversions_round_once(device):
+    """``dev.array(data, dtype)`` and ``dev.full`` of f64 numbers round once, as kernels do."""
+    x = np.array([1 + 2.0**-8 + 2.0**-30, 1 + 2.0**-11 + 2.0**-40, -(1 + 2.0**-8 + 2.0**-30), 65519.99, 2.0**-25 * 1.5])
+    for dtype in (np.float16, BF16):
+        assert_same_bits(device.array(x, dtype).numpy(), nearest(x, dtype), f"dev.array(f64, {np.dtype(dtype)})")
+        assert_same_bits(device.array(x.tolist(), dtype).numpy(), nearest(x, dtype), "dev.array(list)")
+        assert_same_bits(device.full((2,), float(x[0]), dtype).numpy(), nearest(x[:1].repeat(2), dtype), "full")
 
 
 # ----------------------------------------------------------- small ints

@@ -76,7 +76,7 @@ _THREAD = {
 
 def _cast(code: str, src: ScalarType, dst: ScalarType) -> str:
     """An IR cast: to bool by comparison; a float to u32 through int64 (as numpy does); f16/bf16 through
-    the bit-exact helpers of :mod:`._cnarrow` (to bf16 via f32, as ml_dtypes); a float to an 8/16-bit
+    the bit-exact helpers of :mod:`._cnarrow` (one rounding from any source); a float to an 8/16-bit
     integer through i32 (then wrapping), as the reference interpreter."""
     if src == dst:
         return code
@@ -86,10 +86,11 @@ def _cast(code: str, src: ScalarType, dst: ScalarType) -> str:
             return code
     if dst == BOOL:
         return f"(({code}) != 0)"
-    if dst == F16 and src == F64:
-        return f"hal_f16_from_f64({code})"
     if dst in (F16, BF16):
-        return f"hal_{dst.value}_from_f32({code if src == F32 else f'((float)({code}))'})"
+        if src.is_float:
+            return f"hal_{dst.value}_from_{src.value}({code})"
+        wide = "i64" if src.is_signed else "u64"
+        return f"hal_{dst.value}_from_{wide}(({'int64_t' if src.is_signed else 'uint64_t'})({code}))"
     if src.is_float and dst == U32:
         return f"((uint32_t)(int64_t)({code}))"
     if src.is_float and dst.is_narrow:

@@ -1,11 +1,11 @@
 """C for the narrow float types: ``hal_f16``/``hal_bf16`` are ``uint16_t`` bit patterns, converted
 with integer code only, so every C dialect gets the same bits (no ``_Float16``, no ``cl_khr_fp16``).
 
-Bit-exact with the reference interpreter (numpy's float16 and ``ml_dtypes``' bfloat16): round to
-nearest even everywhere; f32 -> f16 and f64 -> f16 round once (numpy), keeping a NaN's sign and
-top payload bits (never turning it into an infinity); f32 -> bf16 keeps only a NaN's sign (0x7fc0,
-as ml_dtypes). A dialect defines ``hal_f32_bits``/``hal_bits_f32`` (and the f64 pair where it has
-doubles) before this text.
+Bit-exact with the reference interpreter (:mod:`._narrow`, hal's own rule): every conversion to f16 or
+bf16 rounds the exact source value once, to nearest even (f64 never goes through f32, an integer
+never through a float); f16 keeps a NaN's sign and top payload bits (never turning it into an
+infinity), bf16 keeps only its sign (0x7fc0). A dialect defines ``hal_f32_bits``/``hal_bits_f32``
+(and the f64 pair where it has doubles) before this text.
 """
 
 from __future__ import annotations
@@ -42,8 +42,33 @@ static inline hal_bf16 hal_bf16_from_f32(float x) {
     if ((f & 0x7fffffffu) > 0x7f800000u) return (hal_bf16)(((f >> 16) & 0x8000u) | 0x7fc0u);
     return (hal_bf16)((f + 0x7fffu + ((f >> 16) & 1u)) >> 16);
 }
+/* the pattern nearest the integer a (mantissa bits mb, bias b, infinity's pattern inf), integer code only */
+static inline uint32_t hal_half_from_u64(uint64_t a, uint32_t mb, uint32_t b, uint32_t inf) {
+    uint64_t t = a;
+    uint32_t p = 0;  /* the top set bit of a */
+    if (t >> 32) { t >>= 32; p += 32u; }
+    if (t >> 16) { t >>= 16; p += 16u; }
+    if (t >> 8) { t >>= 8; p += 8u; }
+    if (t >> 4) { t >>= 4; p += 4u; }
+    if (t >> 2) { t >>= 2; p += 2u; }
+    if (t >> 1) { p += 1u; }
+    if (a == 0) return 0u;
+    if (p + b >= (inf >> mb)) return inf;
+    /* the significand keeps its implicit bit, which adds the 1 taken off the exponent (a carry may give inf) */
+    return ((p + b - 1u) << mb) + (uint32_t)(p <= mb ? a << (mb - p) : hal_rne(a, p - mb));
+}
+static inline hal_f16 hal_f16_from_u64(uint64_t a) { return (hal_f16)hal_half_from_u64(a, 10u, 15u, 0x7c00u); }
+static inline hal_bf16 hal_bf16_from_u64(uint64_t a) { return (hal_bf16)hal_half_from_u64(a, 7u, 127u, 0x7f80u); }
+static inline hal_f16 hal_f16_from_i64(int64_t x) {
+    uint64_t a = (uint64_t)x;
+    return (hal_f16)(((uint32_t)(a >> 48) & 0x8000u) | hal_half_from_u64(x < 0 ? 0 - a : a, 10u, 15u, 0x7c00u));
+}
+static inline hal_bf16 hal_bf16_from_i64(int64_t x) {
+    uint64_t a = (uint64_t)x;
+    return (hal_bf16)(((uint32_t)(a >> 48) & 0x8000u) | hal_half_from_u64(x < 0 ? 0 - a : a, 7u, 127u, 0x7f80u));
+}
 """
-"""The conversions every dialect gets (``hal_rne`` is also the f64 one's)."""
+"""The conversions every dialect gets (``hal_rne`` is also the f64 ones')."""
 
 NARROW_F64 = r"""
 static inline hal_f16 hal_f16_from_f64(double x) {
@@ -55,8 +80,17 @@ static inline hal_f16 hal_f16_from_f64(double x) {
     if (e < 998u) return (hal_f16)s;
     return (hal_f16)(s | (uint32_t)hal_rne(m | 0x10000000000000ull, 1051u - e));
 }
+static inline hal_bf16 hal_bf16_from_f64(double x) {
+    uint64_t d = hal_f64_bits(x), m = d & 0xfffffffffffffull;
+    uint32_t s = (uint32_t)(d >> 48) & 0x8000u, e = (uint32_t)(d >> 52) & 0x7ffu;
+    if (e == 0x7ffu) return (hal_bf16)(s | (m ? 0x7fc0u : 0x7f80u));
+    if (e >= 1151u) return (hal_bf16)(s | 0x7f80u);                                       /* >= 2**128 */
+    if (e >= 897u) return (hal_bf16)(s | (((e - 896u) << 7) + (uint32_t)hal_rne(m, 45)));  /* a carry may give inf */
+    if (e < 889u) return (hal_bf16)s;                                                     /* < 2**-134 */
+    return (hal_bf16)(s | (uint32_t)hal_rne(m | 0x10000000000000ull, 942u - e));          /* subnormal */
+}
 """
-"""f64 -> f16 in one rounding, for dialects with doubles (f64 -> bf16 goes through f32, as in ml_dtypes)."""
+"""f64 -> f16 and f64 -> bf16, each in one rounding, for dialects with doubles."""
 
 C_BITS = r"""
 static inline uint32_t hal_f32_bits(float x) { uint32_t u; memcpy(&u, &x, sizeof u); return u; }

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ._narrow import to_half
 from .types import ScalarType
 
 Value = Any
@@ -126,10 +127,10 @@ _F32 = np.dtype(np.float32)
 def convert(x: Value, src: ScalarType, dst: ScalarType) -> Value:
     """An IR ``Cast`` (and the implicit conversions of narrow types), with the IR's exact rules.
 
-    f16 and bf16 widen exactly to f32 first; a conversion *to* bf16 goes through f32 (as
-    ``ml_dtypes`` does: round to f32, then to bf16, both to nearest even); one to f16 rounds the
-    source once (numpy; an integer is exact in f32 or beyond f16's range either way); a float to
-    an 8/16-bit integer truncates to i32 and wraps (C leaves out-of-range undefined; the IR does not).
+    f16 and bf16 widen exactly to f32 first; a conversion *to* f16 or bf16 rounds the exact source
+    value once, to nearest even (:mod:`._narrow`, never through f32 and never left to a library); a
+    float to an 8/16-bit integer truncates to i32 and wraps (C leaves out-of-range undefined; the IR
+    does not).
     """
     if src == dst:
         return x
@@ -138,9 +139,9 @@ def convert(x: Value, src: ScalarType, dst: ScalarType) -> Value:
         src = ScalarType.F32
         if dst == src:
             return x[()]
-    if dst == ScalarType.BF16 and src != ScalarType.F32:
-        x = np.asarray(x).astype(_F32)
-    elif dst.is_narrow and dst.is_int and src.is_float:
+    if dst.is_narrow and dst.is_float:
+        return to_half(x, dst)
+    if dst.is_narrow and dst.is_int and src.is_float:
         x = np.asarray(x).astype(np.int32)
     return np.asarray(x).astype(dst.np_dtype)[()]
 

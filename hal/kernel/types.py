@@ -9,18 +9,19 @@ and CUDA: a value of one is promoted to its :attr:`ScalarType.promoted` type
 (``f32`` for the two half-precision floats, ``i32`` for the small integers)
 before any arithmetic, comparison or math function, and a value of the
 promoted type converts back where it is assigned or stored to a narrow
-variable or element (floats round to nearest even, integers wrap). ``bf16``
-comes from ``ml_dtypes`` (numpy has no bfloat16).
+variable or element (floats round to nearest even, integers wrap). ``bf16``'s
+numpy dtype comes from ``ml_dtypes`` (numpy has no bfloat16), imported the first time it is asked for
+(it takes longer to import than numpy itself; ``import hal`` stays light).
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 
@@ -43,7 +44,7 @@ class ScalarType(str, enum.Enum):
 
     @property
     def np_dtype(self) -> np.dtype[Any]:
-        return _NP[self]
+        return bfloat16() if self is ScalarType.BF16 else _NP[self]
 
     @property
     def is_float(self) -> bool:
@@ -69,7 +70,7 @@ class ScalarType(str, enum.Enum):
 
     @property
     def bits(self) -> int:
-        return 8 if self is ScalarType.BOOL else self.np_dtype.itemsize * 8
+        return 16 if self is ScalarType.BF16 else 8 if self is ScalarType.BOOL else _NP[self].itemsize * 8
 
     @property
     def c_name(self) -> str:
@@ -79,7 +80,10 @@ class ScalarType(str, enum.Enum):
     @classmethod
     def from_dtype(cls, dtype: Any) -> ScalarType:
         """The scalar type of a numpy dtype; raises KeyError when there is none."""
-        return _FROM_NP[np.dtype(dtype)]
+        dt = np.dtype(dtype)
+        if dt.name == "bfloat16" and dt == bfloat16():  # only ml_dtypes makes one, so it is imported
+            return ScalarType.BF16
+        return _FROM_NP[dt]
 
     def __call__(self, value: Any) -> Any:
         """Casts are kernel syntax (``hal.f32(x)``); on the host they convert numbers too."""
@@ -105,8 +109,8 @@ _NP: dict[ScalarType, np.dtype[Any]] = {
     ScalarType.U16: np.dtype(np.uint16),
     ScalarType.U64: np.dtype(np.uint64),
     ScalarType.F16: np.dtype(np.float16),
-    ScalarType.BF16: np.dtype(ml_dtypes.bfloat16),
 }
+"""numpy dtypes of every type but bf16 (:func:`bfloat16`)."""
 _FROM_NP = {dt: st for st, dt in _NP.items()}
 _C = {
     ScalarType.I32: "int32_t",
@@ -144,13 +148,22 @@ FLOAT_MAX: dict[ScalarType, float] = {
 
 
 
+@functools.cache
+def bfloat16() -> np.dtype[Any]:
+    """numpy's dtype for ``hal.bf16`` (``ml_dtypes.bfloat16``), importing ml_dtypes on first use."""
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)
+
+
 def half_bits(t: ScalarType) -> Callable[[Any], int]:
-    """Host number -> the 16-bit pattern of f16/bf16 ``t``, rounded as the reference interpreter rounds a
-    scalar argument: how a backend that stores these types as ``uint16_t`` passes one."""
+    """Host number -> the 16-bit pattern of f16/bf16 ``t``, rounded once to nearest even (hal's rule,
+    :mod:`._narrow`): how a backend that stores these types as ``uint16_t`` passes a scalar argument."""
+    from ._narrow import scalar_half_bits
+
     if not (t.is_narrow and t.is_float):
         raise ValueError(f"{t.value} is not a 16-bit float type")
-    dtype = t.np_dtype
-    return lambda value: int(np.array(value, dtype).view(np.uint16))
+    return lambda value: scalar_half_bits(value, t)
 
 
 i32 = ScalarType.I32
