@@ -44,7 +44,8 @@ def nearest_bits(x: Any, fmt: str) -> np.ndarray:
     if x.dtype.kind in "iu":
         exact = values.tolist()
         return np.array([_nearest_int(int(v), exact) for v in x.ravel()], np.uint16).reshape(x.shape)
-    a = np.abs(x.astype(np.float64))  # exact for f32 and f64
+    with np.errstate(invalid="ignore"):  # signalling NaNs widen with a warning
+        a = np.abs(x.astype(np.float64))  # exact for f32 and f64
     sign = np.signbit(x).astype(np.uint16) << np.uint16(15)
     nan = np.isnan(a)
     a = np.where(nan, 0.0, np.minimum(a, values[-1]))
@@ -55,7 +56,8 @@ def nearest_bits(x: Any, fmt: str) -> np.ndarray:
     up = (a > mid) | ((a == mid) & (patterns[hi] % 2 == 0))
     bits = np.where(exact, patterns[hi], np.where(up, patterns[hi], patterns[lo]))
     quiet_nan = np.uint16(0x7E00 if fmt == "f16" else 0x7FC0)
-    return np.where(nan, quiet_nan, bits).astype(np.uint16) | sign
+    out: np.ndarray = np.where(nan, quiet_nan, bits).astype(np.uint16) | sign
+    return out
 
 
 def _nearest_int(v: int, values: list[float]) -> int:

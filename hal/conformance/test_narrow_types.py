@@ -33,10 +33,11 @@ def run(device: Any, kernel: Any, n: int, *args: Any) -> None:
 def assert_same_bits(got: np.ndarray, want: np.ndarray, what: str) -> None:
     """Equal bit patterns; where the reference is NaN, a NaN of the same sign."""
     bits = np.dtype(f"u{want.dtype.itemsize}")
-    nan = np.isnan(want.astype(np.float64))
+    with np.errstate(invalid="ignore"):  # signalling NaNs widen with a warning
+        got64, want64 = got.astype(np.float64), want.astype(np.float64)
+    nan = np.isnan(want64)
     same = got.view(bits) == want.view(bits)
-    both_nan = nan & np.isnan(got.astype(np.float64)) & (np.signbit(got.astype(np.float64)) == np.signbit(
-        want.astype(np.float64)))
+    both_nan = nan & np.isnan(got64) & (np.signbit(got64) == np.signbit(want64))
     bad = np.flatnonzero(~(same | both_nan))
     assert not bad.size, (f"{what}: {bad.size} of {want.size} differ; first: " + ", ".join(
         f"[{k}] got 0x{int(got.view(bits)[k]):x} want 0x{int(want.view(bits)[k]):x}" for k in bad[:5]))

@@ -32,7 +32,8 @@ def _rne(v: np.ndarray, n: np.ndarray) -> np.ndarray:
     q = v >> n
     rest = v & ((_U(1) << n) - _U(1))
     mid = _U(1) << (n - _U(1))
-    return q + ((rest > mid) | ((rest == mid) & ((q & _U(1)) == _U(1)))).astype(_U)
+    out: np.ndarray = q + ((rest > mid) | ((rest == mid) & ((q & _U(1)) == _U(1)))).astype(_U)
+    return out
 
 
 def _float_bits(x: np.ndarray, dst: ScalarType) -> np.ndarray:
@@ -58,7 +59,8 @@ def _float_bits(x: np.ndarray, dst: ScalarType) -> np.ndarray:
         payload = m >> _U(sm - dm)
         nan = inf | np.where(payload != 0, payload, _U(1))
     special = np.where(m != 0, nan, inf)
-    return (np.where(e == _U(emax_s), special, finite) | sign).astype(np.uint16)
+    out: np.ndarray = (np.where(e == _U(emax_s), special, finite) | sign).astype(np.uint16)
+    return out
 
 
 def _exact_f64(x: np.ndarray) -> np.ndarray:
@@ -79,11 +81,12 @@ def half_bits_of(x: Any, dst: ScalarType) -> np.ndarray:
     if dst not in _FORMATS:
         raise ValueError(f"{dst.value} is not a 16-bit float type")
     x = np.asarray(x)
+    shape, x = x.shape, x.reshape(-1)  # arrays wrap silently where numpy scalars would warn
     if x.dtype.kind in "biu":
         x = _exact_f64(x)
     elif x.dtype not in _SOURCES:  # f16/bf16 widen exactly to f32; wider floats than f64 are not kernel data
         x = x.astype(np.float32 if x.dtype.itemsize == 2 else np.float64)
-    return _float_bits(x, dst)
+    return _float_bits(x, dst).reshape(shape)
 
 
 def scalar_half_bits(value: Any, dst: ScalarType) -> int:

@@ -153,7 +153,8 @@ def bfloat16() -> np.dtype[Any]:
     """numpy's dtype for ``hal.bf16`` (``ml_dtypes.bfloat16``), importing ml_dtypes on first use."""
     import ml_dtypes
 
-    return np.dtype(ml_dtypes.bfloat16)
+    dtype: np.dtype[Any] = np.dtype(ml_dtypes.bfloat16)
+    return dtype
 
 
 def half_bits(t: ScalarType) -> Callable[[Any], int]:

@@ -141,6 +141,43 @@ def test_scalars_of_every_width_reach_the_kernel_through_the_argument_block() ->
     assert args[0][4] == 2**23 + 2 and args[0][5] == -2.5
 
 
+@hal.kernel
+def narrow_all(x: hal.Ptr[hal.f64], w: hal.Ptr[hal.i64], u: hal.Ptr[hal.u64], h: hal.Ptr[hal.f16],
+               b: hal.Ptr[hal.bf16], n: hal.i32):
+    i = hal.global_id(0)
+    if i < n:
+        h[i] = hal.f16(x[i])
+        b[i] = hal.bf16(x[i])
+        h[n + i] = hal.f16(w[i])
+        b[n + i] = hal.bf16(w[i])
+        b[2 * n + i] = hal.bf16(u[i])
+        b[3 * n + i] = hal.bf16(hal.f32(x[i]))
+
+
+def test_narrow_conversions_round_once_as_the_reference() -> None:
+    """f64, i64 and u64 -> f16/bf16 in the CUDA C++ helpers: one rounding, against values-only references."""
+    from hal.conformance._halfref import nearest_bits
+
+    rng = np.random.default_rng(8)
+    n = 4096
+    x = np.concatenate([rng.integers(0, 1 << 64, n - 4, dtype=np.uint64).view(np.float64),
+                        [1 + 2.0**-8 + 2.0**-30, 2.0**-134 + 2.0**-160, 65520.0, -math.nan]])
+    w = rng.integers(-(2**63), 2**63 - 1, n, dtype=np.int64) >> rng.integers(0, 63, n)
+    u = rng.integers(0, 2**64 - 1, n, dtype=np.uint64, endpoint=True)
+    h, b = np.zeros(2 * n, np.float16), np.zeros(4 * n, BF16.np_dtype)
+    hostcuda.compile(narrow_all.ir)((n + 255) // 256, 256, [x, w, u, h, b, n])
+    with np.errstate(all="ignore"):
+        x32 = x.astype(np.float32)
+    real, ints = ~np.isnan(x), np.ones(n, bool)  # a NaN's payload is checked by the conformance suite
+    want_h = np.concatenate([nearest_bits(x, "f16"), nearest_bits(w, "f16")])
+    want_b = np.concatenate([nearest_bits(x, "bf16"), nearest_bits(w, "bf16"), nearest_bits(u, "bf16"),
+                             nearest_bits(x32, "bf16")])
+    keep_h, keep_b = np.concatenate([real, ints]), np.concatenate([real, ints, ints, real])
+    assert (h.view(np.uint16)[keep_h] == want_h[keep_h]).all()
+    assert (b.view(np.uint16)[keep_b] == want_b[keep_b]).all()
+    assert b.view(np.uint16)[n - 4] == 0x3F81 and b.view(np.uint16)[n - 1] == 0xFFC0
+
+
 # ------------------------------------------------------------------ atomics
 T = hal.dtype_var("T")
 

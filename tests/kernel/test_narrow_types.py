@@ -7,7 +7,6 @@ import inspect
 import math
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 import pytest
 
@@ -15,9 +14,11 @@ import hal
 import hal.kernel as hk
 from hal._errors import CompileError
 from hal._features import Feature
+from hal.conformance._halfref import nearest_bits
 from hal.kernel import interpreter, ir
+from hal.kernel._narrow import half_bits_of
 from hal.kernel.analysis import required_features
-from hal.kernel.types import ScalarType
+from hal.kernel.types import ScalarType, half_bits
 
 from .test_frontend import lower
 
@@ -149,7 +150,26 @@ def test_python_math_names_the_hal_function(tmp_path: Any, call: str, hint: str)
         _ = namespace["k"].ir
 
 
-def test_interpreter_rounds_like_numpy_and_ml_dtypes() -> None:
+# Values where rounding once (hal's rule) and rounding through f32 first differ, with the patterns
+# worked out by hand: each is a tie of the 16-bit type moved by less than an f32 ulp.
+ONCE = [
+    (1 + 2.0**-11 + 2.0**-40, "f16", 0x3C01, 0x3C00),  # past the tie 1 + 2**-11: up (through f32: the tie, even)
+    (2.0**-25 * (1 + 2.0**-30), "f16", 0x0001, 0x0000),  # past half the smallest subnormal
+    (1 + 2.0**-8 + 2.0**-30, "bf16", 0x3F81, 0x3F80),
+    (-(1 + 3 * 2.0**-8 - 2.0**-40), "bf16", 0xBF81, 0xBF82),  # below a tie that f32 would round up to even
+    (2.0**-134 + 2.0**-160, "bf16", 0x0001, 0x0000),  # bf16 subnormals: past half of 2**-133
+    ((2 - 2.0**-8) * 2.0**127 - 2.0**80, "bf16", 0x7F7F, 0x7F80),  # under the overflow threshold: finite
+]
+"""(f64 value, type, its pattern rounded once, its pattern rounded through f32)"""
+
+
+def test_the_cases_tell_one_rounding_from_two() -> None:
+    for value, fmt, once, twice in ONCE:
+        assert int(nearest_bits(np.array([value]), fmt)[0]) == once
+        assert int(nearest_bits(np.array([value], np.float32), fmt)[0]) == twice
+
+
+def test_interpreter_rounds_once() -> None:
     @hk
     def k(x: hk.Ptr[hk.f64], h: hk.Ptr[hk.f16], b: hk.Ptr[hk.bf16], w: hk.Ptr[hk.i8]):
         i = hk.global_id(0)
@@ -157,13 +177,52 @@ def test_interpreter_rounds_like_numpy_and_ml_dtypes() -> None:
         b[i] = hk.bf16(x[i])
         w[i] = hk.i8(x[i])
 
-    x = np.array([1 + 2.0**-11 + 2.0**-40, 1 + 2.0**-8 + 2.0**-30, 65519.0, -300.7, math.nan, -0.0])
-    h, b, w = np.zeros(6, np.float16), np.zeros(6, ml_dtypes.bfloat16), np.zeros(6, np.int8)
-    interpreter.run(k.ir, (1, 1, 1), (6, 1, 1), [x, h, b, w])
-    with np.errstate(invalid="ignore"):
-        assert h.tobytes() == x.astype(np.float16).tobytes()  # once, from f64
-        assert b.tobytes() == x.astype(ml_dtypes.bfloat16).tobytes()  # through f32
-    assert w[:4].tolist() == [1, 1, 65519 % 256 - 256, -300 % 256 - 256]  # truncate to i32, then wrap
+    specials = [65519.0, 65520.0, -300.7, math.nan, -math.nan, -0.0, math.inf, 2.0**-25, 1 + 2.0**-8, 1e300]
+    x = np.array([v for v, *_ in ONCE] + specials)
+    h, b, w = np.zeros(x.size, np.float16), np.zeros(x.size, BF16.np_dtype), np.zeros(x.size, np.int8)
+    interpreter.run(k.ir, (1, 1, 1), (x.size, 1, 1), [x, h, b, w])
+    got = {"f16": h.view(np.uint16), "bf16": b.view(np.uint16)}
+    for i, (_, fmt, once, _) in enumerate(ONCE):
+        assert got[fmt][i] == once, f"case {i}: 0x{int(got[fmt][i]):04x}"
+    for fmt, bits in got.items():
+        assert bits.tolist() == nearest_bits(x, fmt).tolist()  # NaN: the quiet NaN of its sign, both
+    n = len(ONCE)
+    assert h.view(np.uint16)[n:n + 4].tolist() == [0x7BFF, 0x7C00, 0xDCB3, 0x7E00]  # 65520: the tie goes to inf
+    assert w[n:n + 3].tolist() == [(v + 128) % 256 - 128 for v in (65519, 65520, -300)]  # truncate to i32, then wrap
+
+
+def test_interpreter_integers_round_once() -> None:
+    @hk
+    def k(x: hk.Ptr[hk.i64], u: hk.Ptr[hk.u32], h: hk.Ptr[hk.f16], b: hk.Ptr[hk.bf16]):
+        i = hk.global_id(0)
+        h[i] = hk.f16(x[i])
+        b[i] = hk.bf16(x[i])
+        b[i + 8] = hk.bf16(u[i])
+
+    x = np.array([2**60 + 2**52 + 1, -(2**63), 2**53 + 1, 65520, -65519, 2**24 + 2**16 + 1, 0, -1], np.int64)
+    u = np.array([2**31 + 2**23 + 1, 2**32 - 1, 2**24 + 2**16, 7, 0, 1, 2**16 + 2**8 + 1, 3], np.uint32)
+    h, b = np.zeros(8, np.float16), np.zeros(16, BF16.np_dtype)
+    interpreter.run(k.ir, (1, 1, 1), (8, 1, 1), [x, u, h, b])
+    assert h.view(np.uint16).tolist() == nearest_bits(x, "f16").tolist()
+    assert b.view(np.uint16).tolist() == nearest_bits(x, "bf16").tolist() + nearest_bits(u, "bf16").tolist()
+    assert b.view(np.uint16)[0] == 0x5D81  # 2**60 + 2**52 + 1: past the tie (through f32, 0x5D80)
+
+
+def test_scalar_arguments_and_host_arrays_round_as_kernels() -> None:
+    rng = np.random.default_rng(4)
+    x = np.concatenate([[v for v, *_ in ONCE], rng.standard_normal(3000) * 10.0 ** rng.integers(-45, 40, 3000),
+                        rng.integers(0, 1 << 63, 3000, dtype=np.uint64).view(np.float64)])
+    for t in (F16, BF16):
+        want = nearest_bits(x, t.value)
+        pack = half_bits(t)
+        got = np.array([pack(float(v)) for v in x], np.uint16)
+        finite = ~np.isnan(x)
+        assert got[finite].tolist() == want[finite].tolist()
+        assert got.tolist() == half_bits_of(x, t).tolist()
+        assert [pack(v) for v in (2**60 + 2**52 + 1, -3, 0)] == nearest_bits(
+            np.array([2**60 + 2**52 + 1, -3, 0]), t.value).tolist()
+        host = hal.device("cpu").array(x, t.np_dtype).numpy()
+        assert host.view(np.uint16).tolist() == half_bits_of(x, t).tolist()
 
 
 def test_f16_arrays_need_the_feature() -> None:
