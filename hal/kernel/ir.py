@@ -38,9 +38,9 @@ in :mod:`hal.kernel.interpreter` defines them):
   parameters, buffers, variables, constants, loads, stores and ``Cast``; a
   ``Unary``, ``Binary`` or ``Call`` never computes in one (the frontend
   promotes operands to ``f32``/``i32``). ``f16``/``bf16`` widen exactly; a
-  cast *to* ``f16`` rounds the source once to nearest even (numpy's float16),
-  one *to* ``bf16`` rounds to ``f32`` first and then to ``bf16`` (as
-  ``ml_dtypes``); NaN stays NaN with its sign. ``u64`` is a full integer type.
+  cast *to* ``f16`` or ``bf16`` rounds the exact source value once to nearest
+  even (from ``f64`` or an integer too: never through ``f32``); NaN stays NaN
+  with its sign. ``u64`` is a full integer type.
 
 Bump :data:`IR_VERSION` on any change a backend could observe.
 """
