@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 
+from ._narrow import scalar_half_bits
 from .types import ScalarType
 
 I32, I64, U32, U64 = ScalarType.I32, ScalarType.I64, ScalarType.U32, ScalarType.U64
@@ -51,7 +52,7 @@ def _const(value: int | float | bool, t: ScalarType) -> str:
             return f"(({t.c_name})({v + 1}{'LL' if t == I64 else ''} - 1))"
         return f"(({t.c_name}){v}{'u' if t == U32 else ''}{'LL' if t == I64 else ''}{'ULL' if t == U64 else ''})"
     if t.is_narrow:  # a bit pattern
-        return f"(({t.c_name})0x{int(np.array(value, t.np_dtype).view(np.uint16)):04x}u)"
+        return f"(({t.c_name})0x{scalar_half_bits(value, t):04x}u)"
     x = float(np.float32(value)) if t == F32 else float(value)
     suffix = "f" if t == F32 else ""
     if math.isnan(x):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
 from . import ir
+from ._narrow import to_half
 from ._scope import _Scope
 from .types import FLOAT_MAX, INT_RANGES, ScalarType
 
@@ -156,7 +157,7 @@ class _Typing(_Scope):
             self.error(node, f"float literal {value!r} is out of range for {type_.value} "
                              f"(|x| <= {FLOAT_MAX[type_]:.7g}); use a wider type such as hal.f64")
         if type_.is_narrow:  # the IR holds the exact value of the type (rounded to nearest even)
-            value = float(type_.np_dtype.type(value))
+            value = float(to_half(value, type_))
         return ir.Const(value, type_)
 
     def materialize(self, value: _Value, node: ast.AST) -> ir.Expr:

@@ -86,7 +86,12 @@ class ScalarType(str, enum.Enum):
         return _FROM_NP[dt]
 
     def __call__(self, value: Any) -> Any:
-        """Casts are kernel syntax (``hal.f32(x)``); on the host they convert numbers too."""
+        """Casts are kernel syntax (``hal.f32(x)``); on the host they convert numbers too (to f16/bf16 by
+        hal's rounding rule, :mod:`._narrow`)."""
+        if self in (ScalarType.F16, ScalarType.BF16):
+            from ._narrow import to_half
+
+            return to_half(value, self)
         return self.np_dtype.type(value)
 
     def __repr__(self) -> str:
