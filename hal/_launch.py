@@ -202,13 +202,11 @@ def _pointer_error(kname: str, param: ir.Param, a: Any, device: Device) -> Excep
                                     f"copy it with q.copy(...) or launch on a queue of {a.device.spec}")
     if a.readonly and a.dtype == param.type.np_dtype:
         return a._readonly_error(f"kernel {kname!r} (through parameter {param.name!r})")
-    return InvalidArgumentError(f"{where} must hold {param.type.np_dtype}, got {a.dtype}; convert on the host "
-                                f"or declare the parameter as hal.Ptr[hal.{ScalarType.from_dtype(a.dtype).value}]"
-                                if a.dtype in _KNOWN else
-                                f"{where} must hold {param.type.np_dtype}, got {a.dtype}")
-
-
-_KNOWN = {t.np_dtype for t in ScalarType}
+    try:
+        declare = f"; convert on the host or declare the parameter as hal.Ptr[hal.{ScalarType.from_dtype(a.dtype)}]"
+    except KeyError:
+        declare = ""
+    return InvalidArgumentError(f"{where} must hold {param.type.np_dtype}, got {a.dtype}{declare}")
 
 
 def _scalar_error(kname: str, param: ir.Param, a: Any, expected: str) -> Exception:

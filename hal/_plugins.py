@@ -24,7 +24,6 @@ import importlib
 import os
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -393,6 +392,8 @@ def open_device(backend: Backend, index: int, options: BaseModel | None, spec: s
 
 
 def _describe(exc: BaseException) -> str:
+    import traceback  # only for a plugin that failed
+
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     where = f" (at {frame.filename}:{frame.lineno})" if frame else ""
     exits = " (the plugin called sys.exit(): a plugin must raise, never end the process)" \

@@ -7,7 +7,6 @@ fills (device time, counters) by the time its queue is synchronised.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +99,8 @@ class Profile:
             events.append({"name": r.name, "cat": r.kind, "ph": "X", "pid": pids[r.device],
                            "tid": r.queue % 100000, "ts": r.device_start_s * 1e6,
                            "dur": max(r.device_s * 1e6, 0.001), "args": _jsonable(args)})
+        import json  # only here: not part of ``import hal``
+
         Path(path).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
 
 

@@ -13,7 +13,6 @@ from its exact value too (i64/u64 beyond 2**53 through a sticky bit, never throu
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -92,6 +91,8 @@ def half_bits_of(x: Any, dst: ScalarType) -> np.ndarray:
 def scalar_half_bits(value: Any, dst: ScalarType) -> int:
     """:func:`half_bits_of` for one host number, in exact integer arithmetic (a scalar argument is packed
     at every launch: this takes a few microseconds where the array code takes a hundred)."""
+    from fractions import Fraction  # not at import: 3 ms of ``import hal``
+
     dm, bias, emax = _FORMATS[dst]
     v = value if isinstance(value, int) else float(value)
     if isinstance(v, float) and not math.isfinite(v):

@@ -8,7 +8,7 @@ nothing else, and says why in ``hal backends``.
 from __future__ import annotations
 
 import ctypes
-import importlib.util
+import importlib.machinery
 from typing import TYPE_CHECKING, Any
 
 from hal.backend import DriverBackend
@@ -17,9 +17,17 @@ if TYPE_CHECKING:
     from ._device import CudaDevice
 
 
+def _installed(namespace: str, package: str) -> bool:
+    """Whether ``namespace.package`` can be imported, found without importing ``namespace`` (which
+    ``importlib.util.find_spec`` would: ``import hal; hal.devices()`` leaves every CUDA module unloaded)."""
+    spec = importlib.machinery.PathFinder.find_spec(namespace)
+    paths = spec.submodule_search_locations if spec is not None else None
+    return paths is not None and importlib.machinery.PathFinder.find_spec(f"{namespace}.{package}", list(paths)) is not None
+
+
 def _count_devices() -> tuple[int, str | None]:
     """(devices, None), or (0, why there are none and what to do)."""
-    if importlib.util.find_spec("cuda.core") is None:
+    if not _installed("cuda", "core"):
         return 0, "cuda-core is not installed: pip install 'hal-sdk[cuda]' (or 'hal-sdk[cuda12]' for drivers < 580)"
     try:
         lib = ctypes.CDLL("libcuda.so.1")
