@@ -115,7 +115,7 @@ def test_f16_widens_exactly(device):
 
 
 @pytest.mark.feature("f16")
-def test_f32_to_f16_rounds_like_numpy(device):
+def test_f32_to_f16_rounds_to_nearest_even(device):
     x = f32_inputs(np.dtype(np.float16))
     y = device.empty((x.size,), np.float16)
     run(device, f32_to_f16, x.size, device.array(x), y, x.size)
