@@ -124,14 +124,15 @@ def op_cost(name: str, t: ScalarType) -> Cost:
 
 _HALF_CASTS: dict[tuple[str, str], Cost] = {
     ("f16", "f32"): Cost(1, 0, 40, 30), ("f32", "f16"): Cost(2, 0, 90, 60), ("f64", "f16"): Cost(2, 0, 140, 100),
-    ("bf16", "f32"): Cost(0), ("f32", "bf16"): Cost(1, 0, 40, 20),
+    ("bf16", "f32"): Cost(0), ("f32", "bf16"): Cost(1, 0, 40, 20), ("f64", "bf16"): Cost(2, 0, 140, 100),
 }
-"""16-bit floats: bf16 widens by wiring; f16 renormalises subnormals; narrowing rounds to nearest even."""
+"""16-bit floats: bf16 widens by wiring; f16 renormalises subnormals; narrowing rounds to nearest even, once
+(f64 -> bf16 is one 53-to-8-bit rounding, costed as f64 -> f16's 53-to-11-bit one)."""
 
 
 def cast_cost(src: ScalarType, dst: ScalarType) -> Cost:
     """A conversion; integer and bool conversions are wiring (sign extension or truncation); a 16-bit float
-    converts to anything but f32 (f64 -> f16 aside) through f32, as the IR defines."""
+    converts to anything but f32 through f32, and f32 or f64 to a 16-bit float directly (one rounding)."""
     def kind(t: ScalarType) -> str:
         return t.value if t.is_float else "int"
     a, b = kind(src), kind(dst)
