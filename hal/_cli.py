@@ -131,6 +131,10 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     if not args.all and not args.backend:
         print("hal conformance: name a backend (see `hal backends`) or pass --all", file=sys.stderr)
         return 2
+    if args.all and args.backend:  # `--all -k EXPR` hands EXPR to the backend argument
+        print(f"hal conformance: --all takes no backend name (got {args.backend!r}); pytest options go after "
+              "`--`: hal conformance --all -- -k EXPR", file=sys.stderr)
+        return 2
     check_output_path(args.json, "--json")
     check_output_path(args.junit, "--junit")
     import pytest
@@ -277,12 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                                        "clear: remove every entry")
             p.add_argument("--json", action="store_true", help="info as a JSON object")
     argv = sys.argv[1:] if argv is None else list(argv)
+    # `hal conformance --all --json F -- -k EXPR`: what follows the separator is pytest's, never a backend name
+    argv, passed = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     add_commands(sub, argv)
     args, extra = parser.parse_known_args(argv)
+    extra += passed
     if extra and args.command != "conformance":  # only conformance passes extras on (to pytest)
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if "--" in extra:  # `hal conformance cpu --json F -- -k EXPR`: the separator is ours, not a path for pytest
-        extra.remove("--")
     args.extra = extra
     try:
         return int(args.func(args))

@@ -84,3 +84,9 @@ class CacheWarning(HalWarning):
     """The kernel cache is not used: its directory is unusable (a file, read-only, full) or not
     trusted (another user's, or writable by others). Kernels still compile, without the cache;
     the message names the directory, says why and how to fix it. Issued once per directory and process."""
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """``repr(value)`` for a message, a huge number cut short (``10**400`` is 401 digits)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:12]}...{text[-4:]} ({len(text)} characters)"

@@ -135,6 +135,9 @@ class Array:
             self.buffer  # noqa: B018 - raises when freed
             return Array(self.device, self._block, self.offset + start * row_bytes, (count, *self.shape[1:]),
                          self.dtype)
+        if isinstance(index, (bool, np.bool_)):  # numpy reads x[True] as a new axis, operator.index as row 1
+            raise InvalidIndexError(f"x[{index!r}] on {self._describe()}: a boolean is not a row number; "
+                                    "index with an int (x[1]) or a slice (x[a:b])")
         try:
             i = operator.index(index)
         except TypeError:
@@ -258,6 +261,10 @@ class Array:
 
 class IndexOutOfRangeError(InvalidArgumentError, IndexError):
     """``x[i]`` past the first axis (an IndexError too, so iteration over rows stops there)."""
+
+
+class InvalidIndexError(InvalidArgumentError, IndexError):
+    """``x[True]``: an index that is no row number (an IndexError, as numpy's for a bad index)."""
 
 
 class BufferArg:

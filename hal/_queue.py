@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from . import _profile
-from ._errors import DeviceTimeout, InvalidArgumentError, InvalidHandleError
+from ._errors import DeviceTimeout, InvalidArgumentError, InvalidHandleError, shown
 from ._event import Event, Timeline
 from ._launch import CompiledKernel
 from ._memory import Array
@@ -372,7 +372,21 @@ def _fill_pattern(arr: Array, value: Any) -> bytes:
         ok = ok and np.iinfo(dtype).min <= int(value) <= np.iinfo(dtype).max
     else:
         ok = isinstance(value, (int, float, np.integer, np.floating))
-    if not ok:
-        raise InvalidArgumentError(f"cannot fill a {dtype} array with {value!r}: the value is not "
-                                   f"representable in {dtype}")
-    return astype(np.array(value), dtype).tobytes()
+    pattern = _cast(value, dtype) if ok else None
+    if pattern is None:
+        raise InvalidArgumentError(f"cannot fill a {dtype} array with {shown(value)}: the value is not "
+                                   f"representable in {dtype}; pass one within the dtype's range")
+    return pattern.tobytes()
+
+
+def _cast(value: Any, dtype: np.dtype[Any]) -> np.ndarray | None:
+    """``value`` in ``dtype``; None for a finite number that only overflows to an infinity there
+    (``2**1030`` in float64, ``1e300`` in float32)."""
+    with np.errstate(over="ignore"):
+        try:
+            cast = astype(np.array(float(value) if isinstance(value, int) and dtype.kind not in "iub" else value), dtype)
+        except OverflowError:  # a Python int beyond float64
+            return None
+    if np.isinf(cast.astype(np.float64)) and math.isfinite(value):
+        return None
+    return cast

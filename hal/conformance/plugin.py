@@ -42,47 +42,65 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _SPECS = pytest.StashKey[list[str]]()
+_SKIPPED = pytest.StashKey[dict[str, str]]()
 
 
 def device_specs(config: pytest.Config) -> list[str]:
     """The devices the suite runs on, from ``--hal-device``, ``--hal-backend`` or ``$HAL_DEVICE``
     (default cpu); chosen once per run. A name that gives no device is a ``pytest.UsageError``
-    that lists the backends there are."""
+    that lists the backends there are; with ``all``, a backend without devices (or that failed to
+    load) is left out with its reason, printed after the run and in the JSON report."""
     if _SPECS not in config.stash:
-        config.stash[_SPECS] = _select(config)
+        config.stash[_SPECS], config.stash[_SKIPPED] = _select(config)
     return config.stash[_SPECS]
 
 
-def _select(config: pytest.Config) -> list[str]:
+def _select(config: pytest.Config) -> tuple[list[str], dict[str, str]]:
     import hal
 
     one = config.getoption("--hal-device")
     if one:
         try:
-            return [hal.device(one).spec]
+            return [hal.device(one).spec], {}
         except hal.HalError as exc:
             raise pytest.UsageError(f"hal conformance: {exc}") from None
     wanted = config.getoption("--hal-backend") or os.environ.get("HAL_DEVICE", "cpu").split(":")[0]
-    loaded = [b.name for b in hal.backends() if b.ok]
+    statuses = hal.backends()
+    loaded = [s.name for s in statuses if s.ok]
     names = loaded if wanted == "all" else [n.strip() for n in wanted.split(",") if n.strip()]
     available = f"available backends: {', '.join(loaded) or 'none'} (see `hal backends`)"
     if not names:
         raise pytest.UsageError(f"hal conformance: no backend to test; {available}")
     devices = hal.devices()
-    specs = []
+    specs: list[str] = []
+    skipped = {s.name: f"{s.status}: {s.error}" for s in statuses if wanted == "all" and not s.ok}
     for name in names:
         found = [d.spec for d in devices if d.backend.name == name]
-        if not found:
-            status = next((s for s in hal.backends() if s.name == name), None)  # a loaded row sorts first
-            if status is None:
-                why = f"no backend {name!r}"
-            elif status.ok:
-                why = f"backend {name!r} has no device"
-            else:
-                why = f"backend {name!r} is {status.status} ({status.error})"
-            raise pytest.UsageError(f"hal conformance: {why}; {available}")
-        specs += found
-    return specs
+        if found:
+            specs += found
+            continue
+        status = next((s for s in statuses if s.name == name), None)  # a loaded row sorts first
+        if status is None:
+            why = f"no backend {name!r}"
+        elif status.ok:
+            why = f"backend {name!r} has no device"
+            if wanted == "all":
+                skipped[name] = f"no device ({_no_device_reason(name)})"
+                continue
+        else:
+            why = f"backend {name!r} is {status.status} ({status.error})"
+        raise pytest.UsageError(f"hal conformance: {why}; {available}")
+    if not specs:
+        raise pytest.UsageError(f"hal conformance: no backend has a device; {available}")
+    return specs, skipped
+
+
+def _no_device_reason(name: str) -> str:
+    """What a driver backend says about its missing devices (``hal backends`` shows it too)."""
+    from hal import _lookup
+
+    backend = _lookup.registry.backends.get(name)
+    return getattr(backend, "reason", None) or "the backend reports none"
 
 
 def features_of(item: pytest.Item) -> list[str]:
@@ -178,6 +196,9 @@ class _Matrix:
             self.tests.append(entry)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if _SKIPPED in self.config.stash:
+            for name, why in self.config.stash[_SKIPPED].items():
+                terminalreporter.write_line(f"hal conformance: backend {name!r} skipped: {why}")
         if not self.counts:
             return
         devices = sorted(self.counts)
@@ -216,5 +237,6 @@ class _Matrix:
                 "features_declared": sorted(f.value for f in info.features),
                 "features": {f: {o: c.get(o, 0) for o in self.OUTCOMES} for f, c in self.counts[spec].items()},
             }
+        out["skipped_backends"] = dict(self.config.stash.get(_SKIPPED, {}))
         out["tests"] = self.tests
         return out

@@ -26,6 +26,19 @@ def test_shapes_zero_size_and_views(device):
     assert device.zeros((3, 0), np.float32).nbytes == 0
 
 
+@pytest.mark.parametrize("dtype,value", [("float64", 2**1030), ("float32", 1e300), ("float32", 2**200)])
+def test_a_fill_value_that_overflows_is_refused_and_the_device_keeps_working(device, dtype, value):
+    if dtype not in device.info.dtypes:
+        pytest.skip(f"{device.info.name} does not store {dtype}")
+    with pytest.raises(hal.InvalidArgumentError, match=f"not representable in {dtype}"):
+        device.full((3,), value, dtype)
+    x = device.array(np.arange(3, dtype=dtype))
+    with pytest.raises(hal.InvalidArgumentError, match=f"not representable in {dtype}"):
+        device.default_queue.fill(x, value)
+    assert_array_equal(x, np.arange(3), what="an array a refused fill left alone")
+    assert_array_equal(device.full((3,), -2.5, dtype), np.full(3, -2.5), what="a fill after the refused one")
+
+
 def test_zeros_and_non_contiguous_source(device):
     assert_array_equal(device.zeros((5, 5), np.float32), 0.0, what="zeros")
     host = np.arange(30, dtype=np.float32).reshape(5, 6)[:, ::2]

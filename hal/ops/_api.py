@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._device import Device
-from .._errors import InvalidArgumentError, UnsupportedError
+from .._errors import InvalidArgumentError, UnsupportedError, shown
 from .._features import Feature
 from .._memory import Array
 from .._queue import Queue
@@ -240,7 +240,11 @@ def _check_float(op: str, x: Array) -> None:
 
 def _scalar(op: str, name: str, value: Any) -> float:
     if isinstance(value, REALS) and not isinstance(value, (bool, np.bool_)):
-        return float(value)  # type: ignore[arg-type]
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except OverflowError:  # an int beyond float64's range
+            raise InvalidArgumentError(f"hal.ops.{op}: {name} = {shown(value)} is too large for a float (at most "
+                                       f"{np.finfo(np.float64).max:.4g}); pass a value within range") from None
     raise InvalidArgumentError(f"hal.ops.{op}: {name} must be a hal.Array or a real number, "
                                f"got {type(value).__name__}")
 

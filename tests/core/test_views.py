@@ -45,6 +45,11 @@ def test_bad_indices_are_hal_errors() -> None:
         x[0, 1]
     with pytest.raises(hal.InvalidArgumentError, match="0-d"):
         dev.array(np.float32(1))[0]
+    for flag in (True, False, np.True_):  # numpy adds an axis, operator.index gave row 1 or 0
+        with pytest.raises(hal.InvalidArgumentError, match=r"a boolean is not a row number; index with an int") as info:
+            x[flag]
+        assert isinstance(info.value, IndexError)
+    assert x[1].offset == 8
     x.free()
     with pytest.raises(hal.InvalidHandleError):
         x[0]

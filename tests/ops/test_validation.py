@@ -61,6 +61,10 @@ def test_operand_types(m: hal.Array) -> None:
         hal.ops.add(m, "1")
     with pytest.raises(hal.InvalidArgumentError, match="must be a hal.Array or a real number, got bool"):
         hal.ops.add(m, True)
+    with pytest.raises(hal.InvalidArgumentError, match=r"b = 100000000000\.\.\.0000 \(401 characters\) is too "
+                                                       "large for a float"):
+        hal.ops.add(m, 10**400)
+    np.testing.assert_array_equal(hal.ops.add(m, 10**30).numpy(), np.full((2, 3), np.float32(1e30)))
 
 
 def test_freed_arrays(interp: hal.Device) -> None:
