@@ -51,6 +51,20 @@ def check_output_path(path: str | None, option: str) -> None:
     raise InvalidArgumentError(f"cannot write {option} {path!r}: {why}; name a writable file")
 
 
+def write_output(path: str, data: bytes, option: str) -> None:
+    """Write ``data`` to ``path``; a full disk or an unwritable file is one error, and no half-written file
+    is left behind."""
+    target = Path(path)
+    existed = target.exists()
+    try:
+        target.write_bytes(data)
+    except OSError as exc:
+        if not existed and target.is_file():
+            target.unlink()
+        raise InvalidArgumentError(f"cannot write {option} {path!r}: {exc.strerror or exc}; name a writable file "
+                                   "on a disk with space") from None
+
+
 def cmd_backends(args: argparse.Namespace) -> int:
     import hal
 
@@ -158,11 +172,30 @@ def load_kernel(spec: str) -> Any:
     if module_spec is None or module_spec.loader is None or not Path(path).is_file():
         raise InvalidArgumentError(f"hal compile: cannot read {path!r}; name an existing Python file")
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    folder = str(Path(path).resolve().parent)
+    sys.path.insert(0, folder)  # as `python FILE.py` would: the file imports its siblings
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:  # the user's file: one line saying where it failed, not a traceback through hal
+        raise InvalidArgumentError(f"hal compile: importing {path} failed{_where(exc, path)}: "
+                                   f"{type(exc).__name__}: {exc}; fix the file (try `python {path}`)") from None
+    finally:
+        sys.path.remove(folder)
     kernel = getattr(getattr(module, name, None), "ir", None)
     if kernel is None:
         raise InvalidArgumentError(f"hal compile: {path} has no @hal.kernel named {name!r}")
     return kernel
+
+
+def _where(exc: BaseException, path: str) -> str:
+    """`` at line N``: the innermost line of ``path`` the error passed through (a SyntaxError's own)."""
+    if isinstance(exc, SyntaxError) and exc.lineno is not None:
+        return f" at line {exc.lineno}"
+    import traceback
+
+    target = Path(path).resolve()
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve() == target]
+    return f" at line {lines[-1]}" if lines else ""
 
 
 def kernel_source(spec: str, target: str, checked: bool = False, emit: str = "source") -> bytes:
@@ -196,7 +229,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     data = kernel_source(args.kernel, args.target, checked_mode(), args.emit)
     if args.output:
-        Path(args.output).write_bytes(data)
+        write_output(args.output, data, "-o")
     else:
         print(data.decode(), end="")
     return 0

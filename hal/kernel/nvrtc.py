@@ -9,6 +9,7 @@ is what a newer GPU or driver can still JIT-compile.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -36,10 +37,30 @@ def version() -> tuple[int, int]:
 
 
 def parse_arch(arch: str) -> str:
-    """``sm_90`` (also ``sm_90a``) checked; anything else is a CompileError saying what is accepted."""
-    if not ARCH.match(arch):
+    """``sm_90`` (also ``sm_90a``) checked, and where NVRTC is installed, that it compiles for it;
+    anything else is a CompileError saying what is accepted."""
+    match = ARCH.match(arch)
+    if not match:
         raise CompileError(f"unknown CUDA architecture {arch!r}: name one as sm_XY, e.g. sm_80 (A100) or sm_90 (H100)")
+    try:
+        supported = supported_archs()
+    except UnsupportedError:  # no NVRTC: emitting the source needs none, compiling says so itself
+        return arch
+    if int(match.group(1)) not in supported:
+        major, minor = version()
+        raise CompileError(f"NVRTC {major}.{minor} cannot compile for {arch}; it supports "
+                           f"{', '.join(f'sm_{n}' for n in supported)}: name one of those (an older GPU needs an "
+                           "older NVRTC: pip install 'hal-sdk[cuda12]')")
     return arch
+
+
+@functools.cache
+def supported_archs() -> tuple[int, ...]:
+    """The ``XY`` of every ``sm_XY`` this NVRTC compiles for (``nvrtcGetSupportedArchs``)."""
+    nvrtc = _nvrtc()
+    err, archs = nvrtc.nvrtcGetSupportedArchs()
+    _check(nvrtc, err, "nvrtcGetSupportedArchs")
+    return tuple(int(a) for a in archs)
 
 
 def compile_source(source: str, name: str, arch: str, emit: str, options: tuple[str, ...]) -> bytes:
