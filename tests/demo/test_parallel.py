@@ -35,3 +35,12 @@ def test_cli(tmp_path: Path) -> None:
     assert main(["demo", "--sync-every", "4"]) == 2
     with pytest.raises(hal.InvalidArgumentError, match="distinct devices"):
         run_parallel(["cpu", "cpu:0"], TINY)
+
+
+def test_cli_says_why_it_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    """One epoch of 128-sample batches leaves the MLP near 0.67: the exit status alone did not say why."""
+    assert main(["demo", "--data-parallel", "cpu", "--epochs", "1"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()[-1:]
+    assert line.startswith("hal demo: failed: test accuracy below 0.9 (cpu:0 alone 0.") and \
+        ", data-parallel on cpu:0 0." in line and line.endswith("train longer (--epochs) or with smaller batches "
+                                                                 "(--batch)")
