@@ -150,3 +150,22 @@ def test_known_failures_can_be_run_as_ordinary_tests(site: Path) -> None:
     assert summary in out.stdout and "np.False_" not in out.stdout
     (entry,) = [t for t in json.loads((site / "ordinary.json").read_text())["tests"] if t["outcome"] == "failed"]
     assert entry["message"].startswith(summary) and "max abs error 2.997e+12" in entry["message"]
+
+
+def test_all_runs_every_present_device_and_fails_when_one_does(site: Path) -> None:
+    """``--all``: knownfail's declared-broken test_saxpy passes (a strict xfail: a failed run) while every
+    other device passes it; the disabled backends and those without devices are listed as skipped."""
+    out = run_python(site, "-m", "hal", "conformance", "--all", "--json", "all.json", "--", "-k", "test_saxpy",
+                     HAL_PLUGINS_DISABLED="remote,opencl")
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-2000:]
+    report = json.loads((site / "all.json").read_text())
+    outcome = {t["device"]: t["outcome"] for t in report["tests"]}
+    assert outcome.pop("knownfail:0") == "failed"
+    bundled = {"accel", "cpu", "fpga", "simgpu"}
+    ran = {spec.split(":")[0] for spec in outcome}
+    assert bundled <= ran <= bundled | {"cuda"}  # cuda where a GPU is
+    assert outcome["cpu:0"] == "passed" and set(outcome.values()) <= {"passed", "skipped"}  # accel runs no kernel
+    skipped = report["skipped_backends"]
+    assert "cuda" in ran or skipped["cuda"].startswith("no device (")
+    assert skipped["remote"] == skipped["opencl"] == "disabled: disabled by HAL_PLUGINS_DISABLED"
+    assert "hal conformance: backend 'remote' skipped: disabled: disabled by HAL_PLUGINS_DISABLED" in out.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -95,3 +96,67 @@ def test_output_files_are_checked_before_anything_runs(argv: list[str], why: str
     assert main(argv) == 1
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"hal: error: cannot write {why}")
+
+
+KERNEL = '''import hal
+from sibling import SCALE
+
+
+@hal.kernel
+def scale(x: hal.Ptr[hal.f32], n: hal.i32):
+    i = hal.global_id(0)
+    if i < n:
+        x[i] = x[i] * SCALE
+'''
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("import hal\ndef k(:\n    pass\n", "failed at line 2: SyntaxError: invalid syntax (bad.py, line 2)"),
+    ("import hal\nimport hal_no_such_module\n", "failed at line 2: ModuleNotFoundError: No module named "
+                                                "'hal_no_such_module'"),
+    ("import hal\n\n\ndef f():\n    raise RuntimeError('boom')\n\n\nf()\n", "failed at line 5: RuntimeError: boom"),
+])
+def test_compile_of_a_file_that_fails_to_import_is_one_line(text: str, why: str, tmp_path: Any,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(text)
+    assert main(["compile", f"{bad}:k"]) == 1
+    captured = capsys.readouterr()
+    assert not captured.out
+    assert captured.err.splitlines() == [f"hal: error: hal compile: importing {bad} {why}; fix the file (try "
+                                         f"`python {bad}`)"]
+
+
+def test_compile_imports_the_files_siblings_and_writes_or_refuses_the_output(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "kernels.py").write_text(KERNEL)
+    (tmp_path / "src" / "sibling.py").write_text("SCALE = 3.0\n")
+    monkeypatch.chdir(tmp_path)  # not the file's folder
+    path = str(tmp_path / "src")
+    assert main(["compile", "src/kernels.py:scale", "-o", "scale.c"]) == 0
+    assert f"* (({float.hex(3.0)}f))" in (tmp_path / "scale.c").read_text() and path not in sys.path
+    assert main(["compile", "src/kernels.py:scale", "-o", "/dev/full"]) == 1
+    assert capsys.readouterr().err.splitlines() == ["hal: error: cannot write -o '/dev/full': No space left on "
+                                                    "device; name a writable file on a disk with space"]
+
+
+def test_compile_refuses_an_architecture_nvrtc_does_not_support(tmp_path: Any,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    nvrtc = pytest.importorskip("cuda.bindings.nvrtc")
+    err, archs = nvrtc.nvrtcGetSupportedArchs()
+    (tmp_path / "sibling.py").write_text("SCALE = 3.0\n")
+    (tmp_path / "kernels.py").write_text(KERNEL)
+    for arch in ("sm_35", f"sm_{max(archs) + 1}"):
+        assert main(["compile", f"{tmp_path / 'kernels.py'}:scale", "--target", f"cuda:{arch}"]) == 1
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith("hal: error: NVRTC ") and f"cannot compile for {arch}; it supports " \
+            f"{', '.join(f'sm_{a}' for a in archs)}: name one of those" in line
+    assert main(["compile", f"{tmp_path / 'kernels.py'}:scale", "--target", f"cuda:sm_{min(archs)}"]) == 0
+
+
+def test_conformance_all_takes_no_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["conformance", "--all", "-k", "test_saxpy"]) == 2  # argparse gives test_saxpy to `backend`
+    assert capsys.readouterr().err.splitlines() == [
+        "hal conformance: --all takes no backend name (got 'test_saxpy'); pytest options go after `--`: "
+        "hal conformance --all -- -k EXPR"]
