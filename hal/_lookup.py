@@ -20,6 +20,13 @@ def backends() -> list[BackendStatus]:
     return sorted(registry.rows, key=lambda s: (not s.ok, s.name))
 
 
+def no_device_reason(name: str) -> str | None:
+    """Why loaded backend ``name`` has no device, where it says (a driver backend's ``reason``)."""
+    registry.ensure_loaded()
+    reason = getattr(registry.backends.get(name), "reason", None)
+    return reason if isinstance(reason, str) else None
+
+
 def devices() -> list[Device]:
     """Every usable device of every loaded backend (with default options)."""
     registry.ensure_loaded()

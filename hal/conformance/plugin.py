@@ -57,6 +57,7 @@ def device_specs(config: pytest.Config) -> list[str]:
 
 def _select(config: pytest.Config) -> tuple[list[str], dict[str, str]]:
     import hal
+    from hal._lookup import no_device_reason
 
     one = config.getoption("--hal-device")
     if one:
@@ -85,7 +86,7 @@ def _select(config: pytest.Config) -> tuple[list[str], dict[str, str]]:
         elif status.ok:
             why = f"backend {name!r} has no device"
             if wanted == "all":
-                skipped[name] = f"no device ({_no_device_reason(name)})"
+                skipped[name] = f"no device ({no_device_reason(name) or 'the backend reports none'})"
                 continue
         else:
             why = f"backend {name!r} is {status.status} ({status.error})"
@@ -93,14 +94,6 @@ def _select(config: pytest.Config) -> tuple[list[str], dict[str, str]]:
     if not specs:
         raise pytest.UsageError(f"hal conformance: no backend has a device; {available}")
     return specs, skipped
-
-
-def _no_device_reason(name: str) -> str:
-    """What a driver backend says about its missing devices (``hal backends`` shows it too)."""
-    from hal import _lookup
-
-    backend = _lookup.registry.backends.get(name)
-    return getattr(backend, "reason", None) or "the backend reports none"
 
 
 def features_of(item: pytest.Item) -> list[str]:
@@ -237,6 +230,6 @@ class _Matrix:
                 "features_declared": sorted(f.value for f in info.features),
                 "features": {f: {o: c.get(o, 0) for o in self.OUTCOMES} for f, c in self.counts[spec].items()},
             }
-        out["skipped_backends"] = dict(self.config.stash.get(_SKIPPED, {}))
+        out["skipped_backends"] = self.config.stash[_SKIPPED] if _SKIPPED in self.config.stash else {}
         out["tests"] = self.tests
         return out
