@@ -10,6 +10,7 @@ the driver die), and which listens on loopback only (see README.md, "Trust model
 from __future__ import annotations
 
 import os
+import re
 import threading
 from functools import cache
 from importlib.util import find_spec
@@ -60,7 +61,49 @@ def ray() -> ModuleType:
                 local: dict[str, Any] = {} if address else {"include_dashboard": False}
                 # "local": never a cluster that someone's `ray start` left in /tmp/ray on this machine
                 module.init(address=address or "local", log_to_driver=False, logging_level=logging.ERROR, **local)
+    _quiet_worker_deaths()
     return module
+
+
+WORKER_DIED = re.compile(r"A worker died or was killed .* Worker PID: (\d+)", re.S)
+_workers: set[int] = set()
+"""The process ids of hal's workers: Ray's line about their death is hal's DeviceFault's to tell."""
+
+
+def watch(pid: int) -> None:
+    """Count process ``pid`` as one of hal's workers (see :func:`_quiet_worker_deaths`)."""
+    _workers.add(pid)
+
+
+def _quiet_worker_deaths() -> None:
+    """Drop the driver's "(raylet) A worker died or was killed ..." line (about 900 characters, printed
+    at a random point of the program's output) for hal's own workers: hal reports their death as a
+    DeviceFault naming the device at its next use. Ray's other messages, and those about workers of
+    the program's own, print as before. Ray prints them from a thread through
+    ``ray._private.worker.print_to_stdstream`` (Ray 2.x); elsewhere this does nothing."""
+    try:
+        from ray._private import worker as ray_worker
+    except ImportError:
+        return
+    original = getattr(ray_worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "hal_quiet", False):
+        return
+
+    def print_to_stdstream(data: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if data.get("pid") == "raylet":
+            lines = [line for line in data.get("lines", []) if not _about_our_worker(line)]
+            if not lines:
+                return None
+            data = {**data, "lines": lines}
+        return original(data, *args, **kwargs)
+
+    print_to_stdstream.hal_quiet = True  # type: ignore[attr-defined]
+    ray_worker.print_to_stdstream = print_to_stdstream
+
+
+def _about_our_worker(line: str) -> bool:
+    died = WORKER_DIED.search(line)
+    return died is not None and int(died.group(1)) in _workers
 
 
 @cache

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hal.backend import Buffer, DeviceFault, DeviceImpl, Executable, Feature, HalError
 
-from ._cluster import SLICE, lost, ray, start_worker
+from ._cluster import SLICE, lost, ray, start_worker, watch
 from ._protocol import unpack_error
 from ._queue import RemoteQueue
 from ._sender import Sender
@@ -69,6 +69,7 @@ class RemoteDevice(DeviceImpl[RemoteBuffer]):
             raise type(exc)(f"{self.name} hosts {spec!r} (entry {index} of HAL_REMOTE), which its worker could "
                             f"not open: {exc}") from None
         self._info = _describe(fields, index, spec, where)
+        watch(int(where.rpartition("pid ")[2]))
         self.sender = Sender(self)
         self._ids = itertools.count(1)
         self._executables: dict[str, RemoteExecutable] = {}

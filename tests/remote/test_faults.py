@@ -70,3 +70,24 @@ def test_a_collective_with_a_dead_rank_names_it(cluster: Any, pair: list[hal.Dev
     other = [alive.array(np.ones(8, np.float32)), pair[1].array(np.ones(8, np.float32))]
     hal.collective.all_reduce(other)
     assert (other[0].numpy() == 2).all()
+
+
+def test_rays_line_about_a_dead_worker_of_hal_is_not_printed(cluster: Any, pair: list[hal.Device],
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """hal says a worker died (the DeviceFault above); Ray's driver also printed "(raylet) A worker
+    died ..." from a thread, at a random point of the program's output. Ray's other lines still print,
+    and so does the line about a worker that is not hal's."""
+    from ray._private import worker as ray_worker
+
+    pid = int(pair[0].info.name.rpartition("pid ")[2].rstrip(")"))
+
+    def died(who: int) -> str:
+        return (f"A worker died or was killed while executing a task by an unexpected system error. Worker ID: ab "
+                f"Worker PID: {who} Worker exit type: SYSTEM_ERROR")
+
+    for line in (died(pid), died(pid + 100000), "The autoscaler could not find a node"):
+        ray_worker.print_to_stdstream({"lines": [line], "pid": "raylet", "is_err": True}, ignore_prefix=False)
+    out = capsys.readouterr()
+    printed = out.out + out.err
+    assert f"Worker PID: {pid} " not in printed
+    assert f"Worker PID: {pid + 100000} " in printed and "The autoscaler could not find a node" in printed
