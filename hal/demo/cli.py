@@ -30,6 +30,13 @@ def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--sync-every", metavar="H[,H...]", type=_steps, default=(),
                    help="with --data-parallel, also train each replica alone and average the parameters "
                         "every H steps (one run per H): less traffic, some accuracy")
+    p.add_argument("--outer", metavar="M[,M...]", type=_outers, default=("average",),
+                   help="with --sync-every, the outer step (one run per method): average (the replicas' mean, "
+                        "the default) or diloco (Nesterov momentum on the averaged parameter delta)")
+    p.add_argument("--outer-lr", type=float, default=0.7, help="DiLoCo's outer learning rate (default 0.7)")
+    p.add_argument("--outer-momentum", type=float, default=0.9, help="DiLoCo's Nesterov momentum (default 0.9)")
+    p.add_argument("--compress", choices=("int8", "int4"),
+                   help="with --sync-every, send the outer deltas as block-scaled integers with error feedback")
     p.add_argument("--plot", metavar="PNG", help="draw every device's loss curve into one picture (with "
                    "--data-parallel: the loss curves and accuracy against bytes moved)")
     p.add_argument("--json", metavar="FILE", help="write the per-device results")
@@ -52,6 +59,15 @@ def _steps(text: str) -> tuple[int, ...]:
     if not steps or min(steps) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: give step counts >= 1, e.g. 4 or 1,4,16")
     return steps
+
+
+def _outers(text: str) -> tuple[str, ...]:
+    from .outer import METHODS
+
+    methods = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not methods or any(m not in METHODS for m in methods):
+        raise argparse.ArgumentTypeError(f"{text!r}: name outer steps among {', '.join(METHODS)}, e.g. average,diloco")
+    return methods
 
 
 def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -99,9 +115,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _data_parallel(args: argparse.Namespace, config: Any) -> int:
+    from .outer import Outer
     from .parallel import run_parallel, summary
 
-    result = run_parallel(args.data_parallel, config, args.sync_every, fallback=args.fallback)
+    outers = [Outer(m, args.outer_lr, args.outer_momentum, args.compress) for m in args.outer]
+    result = run_parallel(args.data_parallel, config, args.sync_every, fallback=args.fallback, outers=outers)
     print(summary(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_json(), indent=1))

@@ -8,19 +8,19 @@ Replicas start from the same host-initialised weights. Two ways keep them in ste
   gradient and applies the same update. The replicas stay identical, and with the same
   global batch the loss curve matches one device's within the demo's tolerance (the order
   of the sums is all that differs).
-* ``--sync-every H`` (local SGD, or model averaging): each replica trains on its shard alone
-  and every H steps the parameters are averaged (an all-reduce, then a multiply by 1/n):
-  about 1/H of the traffic, what weakly linked machines need, for some accuracy.
+* ``--sync-every H`` (local SGD): each replica trains on its shard alone and every H steps an
+  outer step (:mod:`.outer`) combines them: plain averaging, or DiLoCo's Nesterov step on the
+  averaged delta; the deltas may travel compressed (``--compress int8``). About 1/H of the
+  traffic (and a quarter of it again at int8), what weakly linked machines need.
 
 Bytes moved per device come from the collectives' profile records.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TextIO
 
 import numpy as np
@@ -28,7 +28,8 @@ import numpy as np
 import hal
 
 from .data import Digits, load_digits
-from .nn import F32, MLP
+from .nn import MLP
+from .outer import Outer, OuterOptimizer, flatten, views
 from .placement import Placer, Tensor
 from .report import Progress, size, table
 from .train import REFERENCE, TOLERANCE, Config, DeviceResult, agreement, train_on
@@ -36,10 +37,12 @@ from .train import REFERENCE, TOLERANCE, Config, DeviceResult, agreement, train_
 
 @dataclass(frozen=True)
 class ParallelResult:
-    """One data-parallel run; ``sync_every`` None: gradients all-reduced every step."""
+    """One data-parallel run; ``sync_every`` None: gradients all-reduced every step (``outer``
+    None), else an outer step every ``sync_every`` steps."""
 
     devices: list[str]
     sync_every: int | None
+    outer: Outer | None
     accuracy: float
     final_loss: float
     losses: list[float]
@@ -52,7 +55,9 @@ class ParallelResult:
 
     @property
     def label(self) -> str:
-        return "gradients every step" if self.sync_every is None else f"parameters every {self.sync_every} steps"
+        if self.sync_every is None or self.outer is None:
+            return "gradients every step"
+        return f"{self.outer.label} every {self.sync_every} steps"
 
 
 @dataclass(frozen=True)
@@ -68,11 +73,18 @@ class ParallelDemo:
 
 
 def train_parallel(devices: Sequence[hal.Device], data: Digits, config: Config, sync_every: int | None = None,
-                   fallback: hal.Device | None = None, stream: TextIO | None = None) -> ParallelResult:
-    """Train one replica per device on shards of every batch (see the module's docstring)."""
+                   fallback: hal.Device | None = None, stream: TextIO | None = None,
+                   outer: Outer | None = None) -> ParallelResult:
+    """Train one replica per device on shards of every batch (see the module's docstring);
+    ``outer`` (plain averaging by default) is the outer step of a run with ``sync_every``."""
     n = len(devices)
     placers = [Placer(d, fallback) for d in devices]
     replicas = [MLP(p, (data.features, *config.hidden, 10), config.seed) for p in placers]
+    if sync_every is not None:
+        outer = outer or Outer()
+        optimizer = OuterOptimizer(outer, replicas, devices)
+    else:
+        outer = None
     steps_per_epoch = data.steps_per_epoch(config.batch)
     bar = Progress(f"{n} devices", steps_per_epoch * config.epochs, stream)
     losses: list[float] = []
@@ -92,61 +104,32 @@ def train_parallel(devices: Sequence[hal.Device], data: Digits, config: Config, 
                     pending.append([m.train_step(xs, ts, config.lr, config.momentum).losses
                                     for m, (xs, ts) in zip(replicas, shards)])
                     if (epoch * steps_per_epoch + i + 1) % sync_every == 0:
-                        _average(replicas, devices)
+                        optimizer.step(replicas)
                 bar.update(epoch * steps_per_epoch + i + 1)
             losses += [float(np.concatenate([s.numpy() for s in step]).mean()) for step in pending]
             bar.update(bar.done, f"loss {losses[-1]:.4f}")
         if sync_every is not None and (config.epochs * steps_per_epoch) % sync_every:
-            _average(replicas, devices)  # evaluate the averaged model
+            optimizer.step(replicas)  # evaluate the global model
         accuracy = float(np.mean(replicas[0].predict(placers[0].tensor(data.x_test)) == data.y_test))
         wall = time.perf_counter() - start
     bar.close(f"loss {losses[-1]:.4f} acc {accuracy:.3f}")
     records = [r for r in prof.records if r.kind == "collective"]
-    return ParallelResult([d.spec for d in devices], sync_every, accuracy, losses[-1], losses, wall,
+    return ParallelResult([d.spec for d in devices], sync_every, outer, accuracy, losses[-1], losses, wall,
                           len(records) // n, [sum(r.nbytes for r in records if r.device == d.spec) for d in devices])
 
 
 def _all_reduce(per_replica: list[list[Tensor]], devices: Sequence[hal.Device]) -> list[list[Tensor]]:
     """Sum each tensor over the replicas: one flat all-reduce instead of one per tensor."""
-    flats = [_flatten(tensors, dev) for tensors, dev in zip(per_replica, devices)]
+    flats = [flatten(tensors, dev) for tensors, dev in zip(per_replica, devices)]
     hal.collective.all_reduce(flats)
-    return [_views(flat, tensors) for flat, tensors in zip(flats, per_replica)]
-
-
-def _average(replicas: list[MLP], devices: Sequence[hal.Device]) -> None:
-    """Replace every replica's parameters by their mean over the replicas."""
-    flats = [_flatten(m.params, dev) for m, dev in zip(replicas, devices)]
-    hal.collective.all_reduce(flats)
-    for m, flat in zip(replicas, flats):
-        hal.ops.mul(flat, 1.0 / len(replicas), out=flat)
-        m.params = _views(flat, m.params)
-
-
-def _flatten(tensors: list[Tensor], dev: hal.Device) -> hal.Array:
-    """The tensors' values one after the other in one new 1-D array on ``dev``."""
-    flat = dev.empty((sum(math.prod(t.shape) for t in tensors),), F32)
-    at = 0
-    for t in tensors:
-        arr = t.array_on(dev)
-        dev.default_queue.copy(flat[at:at + arr.size].reshape(arr.shape), arr)
-        at += arr.size
-    return flat
-
-
-def _views(flat: hal.Array, like: list[Tensor]) -> list[Tensor]:
-    """Tensors viewing consecutive parts of ``flat``, shaped like ``like``."""
-    out, at = [], 0
-    for t in like:
-        count = math.prod(t.shape)
-        out.append(Tensor(flat[at:at + count].reshape(t.shape)))
-        at += count
-    return out
+    return [views(flat, tensors) for flat, tensors in zip(flats, per_replica)]
 
 
 def run_parallel(specs: Sequence[str], config: Config, sync_every: Sequence[int] = (), fallback: str = "cpu",
-                 stream: TextIO | None = None) -> ParallelDemo:
+                 stream: TextIO | None = None, outers: Sequence[Outer] = (Outer(),)) -> ParallelDemo:
     """The one-device reference, then data-parallel training on ``specs`` with gradients
-    all-reduced every step (checked against the reference), then once per ``sync_every``."""
+    all-reduced every step (checked against the reference), then once per ``sync_every`` and
+    outer step."""
     start = time.perf_counter()
     devices = [hal.device(s) for s in specs]
     if len({d.spec for d in devices}) != len(devices):
@@ -156,13 +139,11 @@ def run_parallel(specs: Sequence[str], config: Config, sync_every: Sequence[int]
     fallback_dev = hal.device(fallback)
     data = load_digits(seed=config.seed, limit=config.limit)
     reference = train_on(hal.device(REFERENCE), data, config, fallback_dev, stream)
-    runs = []
-    for h in (None, *sync_every):
-        run = train_parallel(devices, data, config, h, fallback_dev, stream)
-        if h is None:
-            diff, ok = agreement(run.losses, reference.losses)
-            run = ParallelResult(**{**asdict(run), "max_loss_diff": diff, "agrees": ok})
-        runs.append(run)
+    grads = train_parallel(devices, data, config, None, fallback_dev, stream)
+    diff, ok = agreement(grads.losses, reference.losses)
+    runs = [replace(grads, max_loss_diff=diff, agrees=ok)]
+    runs += [train_parallel(devices, data, config, h, fallback_dev, stream, outer) for h in sync_every
+             for outer in outers]
     return ParallelDemo(config, reference, TOLERANCE, runs, time.perf_counter() - start)
 
 
