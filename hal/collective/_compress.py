@@ -105,6 +105,11 @@ def split(values: np.ndarray, n: int) -> list[np.ndarray]:
     return np.array_split(values, n)
 
 
+def own_part(residual: np.ndarray | None, n: int, rank: int) -> np.ndarray | None:
+    """The part of a rank's residual that it owns (a view), or None without error feedback."""
+    return None if residual is None else split(residual, n)[rank]
+
+
 def contribute(data: np.ndarray, residual: np.ndarray | None, n: int, scheme: str) -> list[Packed]:
     """Step 1 for one rank: its data (plus residual) encoded part by part; ``residual``, if
     given, becomes what the encoding lost."""

@@ -51,8 +51,7 @@ def run_compressed(inputs: Sequence[Array], residuals: Sequence[Array], scheme: 
     data = [a.numpy().reshape(-1) for a in inputs]
     kept: list[np.ndarray | None] = [r.numpy().reshape(-1).copy() for r in residuals] or [None] * n
     contributions = [_compress.contribute(d, r, n, scheme) for d, r in zip(data, kept)]
-    reduced = [_compress.reduce_part([c[j] for c in contributions],
-                                     None if kept[j] is None else _compress.split(kept[j], n)[j], dtype)
+    reduced = [_compress.reduce_part([c[j] for c in contributions], _compress.own_part(kept[j], n, j), dtype)
                for j in range(n)]
     result = np.empty_like(data[0])
     _compress.assemble(reduced, result)
