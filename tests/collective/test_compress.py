@@ -13,7 +13,6 @@ import pytest
 import hal
 from hal.collective import _compress
 
-
 DEVICES = ("cpu:0", "fake:0", "fake:1")
 LEVEL = {"int8": 127, "int4": 7}
 
@@ -127,13 +126,13 @@ def test_concurrent_compressed_all_reduces_from_threads() -> None:
 
 def test_bad_compression_arguments_are_refused_and_the_devices_keep_working() -> None:
     cpu, fake = hal.device("cpu"), hal.device("fake:0")
-    x, y = cpu.ones((8,), np.float32), fake.ones((8,), np.float32)
+    x, y = cpu.full((8,), 1, np.float32), fake.full((8,), 1, np.float32)
     with pytest.raises(hal.InvalidArgumentError, match="compress must be one of 'int8', 'int4'"):
         hal.collective.all_reduce([x, y], compress="int2")
     with pytest.raises(hal.InvalidArgumentError, match="op='max' cannot be compressed"):
         hal.collective.all_reduce([x, y], op="max", compress="int8")
     with pytest.raises(hal.InvalidArgumentError, match="takes float32 or float64 arrays, got int32"):
-        hal.collective.all_reduce([cpu.ones((8,), np.int32), fake.ones((8,), np.int32)], compress="int8")
+        hal.collective.all_reduce([cpu.zeros((8,), np.int32), fake.zeros((8,), np.int32)], compress="int8")
     with pytest.raises(hal.InvalidArgumentError, match="residuals .error feedback. need a compress scheme"):
         hal.collective.all_reduce([x, y], residuals=[cpu.zeros((8,), np.float32), fake.zeros((8,), np.float32)])
     with pytest.raises(hal.InvalidArgumentError, match="need the device and dtype of their input"):
