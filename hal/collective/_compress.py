@@ -64,20 +64,19 @@ def packed_nbytes(count: int, scheme: str) -> int:
 def encode(values: np.ndarray, scheme: str) -> Packed:
     """Block-scaled integer codes of the 1-D ``values``."""
     level, count = LEVELS[scheme], values.size
-    blocks = -(-count // BLOCK)
-    padded = np.zeros(blocks * BLOCK, values.dtype)
-    padded[:count] = values
-    grid = padded.reshape(blocks, BLOCK)
+    grid = _blocks(values)
     with np.errstate(invalid="ignore", over="ignore"):
-        peak = np.abs(grid).max(axis=1)
+        peak = np.maximum(grid.max(axis=1), -grid.min(axis=1))
         scales = (peak / level).astype(np.float32)
         finite = np.isfinite(scales)
         usable = finite & (scales > 0)
-        divisor = np.where(usable, scales, 1).astype(values.dtype)
-        codes = np.clip(np.rint(grid / divisor[:, None]), -level, level)
-    codes[~usable] = 0
+        inverse = np.where(usable, 1 / np.where(usable, scales, 1), 0).astype(values.dtype)
+        scaled = grid * inverse[:, None]
+    scaled[~finite] = 0  # NaN * 0 is NaN; those blocks decode through their NaN scale
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -level, level, out=scaled)
     scales[~finite] = np.nan
-    small = codes.astype(np.int8).reshape(-1)[:count]
+    small = scaled.astype(np.int8).reshape(-1)[:count]
     if scheme == "int4":
         nibbles = (small + 8).astype(np.uint8)
         if count % 2:
@@ -90,14 +89,26 @@ def decode(packed: Packed, dtype: np.dtype[np.floating] | type[np.floating]) -> 
     """The values ``packed`` stands for, in ``dtype``."""
     if packed.scheme == "int4":
         pairs = np.empty(packed.codes.size * 2, np.int8)
-        pairs[0::2] = (packed.codes & 0x0F).astype(np.int8) - 8
-        pairs[1::2] = (packed.codes >> 4).astype(np.int8) - 8
+        pairs[0::2] = packed.codes & 0x0F
+        pairs[1::2] = packed.codes >> 4
+        pairs -= 8
         codes = pairs[:packed.count]
     else:
         codes = packed.codes.view(np.int8)
-    scales = np.repeat(packed.scales.astype(dtype), BLOCK)[:packed.count]
-    out: np.ndarray = codes.astype(dtype) * scales
+    grid = _blocks(codes).astype(dtype)
+    grid *= packed.scales.astype(dtype)[:, None]
+    out: np.ndarray = grid.reshape(-1)[:packed.count]
     return out
+
+
+def _blocks(values: np.ndarray) -> np.ndarray:
+    """``values`` as rows of :data:`BLOCK`, the last padded with zeros (a view where it fills them)."""
+    blocks = -(-values.size // BLOCK)
+    if values.size == blocks * BLOCK:
+        return values.reshape(blocks, BLOCK)
+    padded = np.zeros(blocks * BLOCK, values.dtype)
+    padded[:values.size] = values
+    return padded.reshape(blocks, BLOCK)
 
 
 def split(values: np.ndarray, n: int) -> list[np.ndarray]:
