@@ -60,24 +60,63 @@ class OuterOptimizer:
         self.velocity = [d.zeros((size,), F32) for d in devices] if outer.method == "diloco" else None
         self.residuals = [d.zeros((size,), F32) for d in devices] if outer.compress else None
 
-    def step(self, replicas: Sequence[MLP]) -> None:
-        """One outer step: every replica leaves it holding the new global parameters."""
+    def step(self, replicas: Sequence[MLP]) -> list[int]:
+        """One outer step: every replica leaves it holding the new global parameters. A device
+        fault before the update (the all-reduce) is raised with every anchor untouched; the
+        replicas whose device faults during their own update are returned, to be dropped."""
         deltas = [flatten(m.params, d) for m, d in zip(replicas, self.devices)]
         for anchor, delta in zip(self.anchors, deltas):
             hal.ops.sub(anchor, delta, out=delta)
         hal.collective.all_reduce(deltas, compress=self.outer.compress, residuals=self.residuals)
-        for i, (m, dev, anchor, delta) in enumerate(zip(replicas, self.devices, self.anchors, deltas)):
-            hal.ops.mul(delta, 1.0 / len(replicas), out=delta)
-            if self.velocity is not None:
-                v, mu = self.velocity[i], self.outer.momentum
-                hal.ops.mul(v, mu, out=v)
-                hal.ops.add(v, delta, out=v)
-                hal.ops.add(delta, hal.ops.mul(v, mu), out=delta)
-                hal.ops.mul(delta, self.outer.lr, out=delta)
-            hal.ops.sub(anchor, delta, out=anchor)
-            restart = dev.empty(anchor.shape, F32)
-            dev.default_queue.copy(restart, anchor)
-            m.params = views(restart, m.params)
+        missed = []
+        for i, (m, delta) in enumerate(zip(replicas, deltas)):
+            try:
+                self._update(i, m, delta, len(replicas))
+            except hal.DeviceFault:
+                missed.append(i)
+        return missed
+
+    def _update(self, i: int, model: MLP, delta: hal.Array, n: int) -> None:
+        dev, anchor = self.devices[i], self.anchors[i]
+        hal.ops.mul(delta, 1.0 / n, out=delta)
+        if self.velocity is not None:
+            v, mu = self.velocity[i], self.outer.momentum
+            hal.ops.mul(v, mu, out=v)
+            hal.ops.add(v, delta, out=v)
+            hal.ops.add(delta, hal.ops.mul(v, mu), out=delta)
+            hal.ops.mul(delta, self.outer.lr, out=delta)
+        hal.ops.sub(anchor, delta, out=anchor)
+        model.params = views(_copy(anchor, dev), model.params)
+
+    def drop(self, i: int) -> None:
+        """Forget replica ``i`` (its device failed)."""
+        for per_device in (self.devices, self.anchors, self.velocity, self.residuals):
+            if per_device is not None:
+                del per_device[i]
+
+    def join(self, model: MLP, device: hal.Device) -> None:
+        """Add a replica on ``device``: it receives the global parameters (and outer momentum) from
+        the first replica and starts from them."""
+        self.devices.append(device)
+        self.anchors.append(_copy(self.anchors[0], device))
+        if self.velocity is not None:
+            self.velocity.append(_copy(self.velocity[0], device))
+        if self.residuals is not None:
+            self.residuals.append(device.zeros((self.anchors[0].size,), F32))
+        model.params = views(_copy(self.anchors[-1], device), model.params)
+
+    def forget_residuals(self) -> None:
+        """Zero the error-feedback residuals (after an all-reduce that failed part way: they may
+        hold one call's update twice); costs at most one call's compression error."""
+        for r in self.residuals or ():
+            r.device.default_queue.fill(r, 0.0)
+
+
+def _copy(src: hal.Array, dev: hal.Device) -> hal.Array:
+    """A copy of ``src`` on ``dev`` (through the host when it lives elsewhere)."""
+    out = dev.empty(src.shape, src.dtype)
+    dev.default_queue.copy(out, src)
+    return out
 
 
 def flatten(tensors: list[Tensor], dev: hal.Device) -> hal.Array:

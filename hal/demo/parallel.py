@@ -28,8 +28,9 @@ import numpy as np
 import hal
 
 from .data import Digits, load_digits
+from .elastic import Churn, Event, LocalSGD
 from .nn import MLP
-from .outer import Outer, OuterOptimizer, flatten, views
+from .outer import Outer, flatten, views
 from .placement import Placer, Tensor
 from .report import Progress, size, table
 from .train import REFERENCE, TOLERANCE, Config, DeviceResult, agreement, train_on
@@ -50,6 +51,11 @@ class ParallelResult:
     collectives: int
     moved_bytes: list[int]
     """Bytes each device sent and received in collectives."""
+    collective_s: list[float]
+    """Wall seconds each device spent in collectives (over an emulated link: its waits too)."""
+    events: list[Event] = field(default_factory=list)
+    churn: str | None = None
+    """The membership changes the run was asked to make."""
     max_loss_diff: float | None = None
     agrees: bool | None = None
 
@@ -57,7 +63,7 @@ class ParallelResult:
     def label(self) -> str:
         if self.sync_every is None or self.outer is None:
             return "gradients every step"
-        return f"{self.outer.label} every {self.sync_every} steps"
+        return f"{self.outer.label} every {self.sync_every} steps" + (f", {self.churn}" if self.churn else "")
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,8 @@ class ParallelDemo:
     tolerance: float
     runs: list[ParallelResult] = field(default_factory=list)
     total_wall_s: float = 0.0
+    link: str | None = None
+    """The emulated link every remote worker sends over, if any."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,48 +82,52 @@ class ParallelDemo:
 
 def train_parallel(devices: Sequence[hal.Device], data: Digits, config: Config, sync_every: int | None = None,
                    fallback: hal.Device | None = None, stream: TextIO | None = None,
-                   outer: Outer | None = None) -> ParallelResult:
+                   outer: Outer | None = None, churn: Churn | None = None) -> ParallelResult:
     """Train one replica per device on shards of every batch (see the module's docstring);
-    ``outer`` (plain averaging by default) is the outer step of a run with ``sync_every``."""
+    ``outer`` (plain averaging by default) is the outer step of a run with ``sync_every``, in
+    which replicas may die or join (``churn``, :mod:`.elastic`)."""
+    with hal.profile() as prof:
+        if sync_every is None:
+            losses, accuracy, wall = _every_step(list(devices), data, config, fallback, stream)
+            specs, events = [d.spec for d in devices], []
+        else:
+            outer = outer or Outer()
+            run = LocalSGD(list(devices), data, config, sync_every, outer, fallback, churn).run(stream)
+            losses, accuracy, wall, specs, events = run.losses, run.accuracy, run.wall_s, run.devices, run.events
+    records = [r for r in prof.records if r.kind == "collective"]
+    return ParallelResult(specs, sync_every, outer if sync_every is not None else None, accuracy, losses[-1],
+                          losses, wall, len({(r.name, r.start_s) for r in records}),
+                          [sum(r.nbytes for r in records if r.device == s) for s in specs],
+                          [sum(r.wall_s for r in records if r.device == s) for s in specs], events,
+                          churn.describe() if churn is not None and sync_every is not None else None)
+
+
+def _every_step(devices: list[hal.Device], data: Digits, config: Config, fallback: hal.Device | None,
+                stream: TextIO | None) -> tuple[list[float], float, float]:
+    """Gradients all-reduced every step: losses, test accuracy, wall seconds."""
     n = len(devices)
     placers = [Placer(d, fallback) for d in devices]
     replicas = [MLP(p, (data.features, *config.hidden, 10), config.seed) for p in placers]
-    if sync_every is not None:
-        outer = outer or Outer()
-        optimizer = OuterOptimizer(outer, replicas, devices)
-    else:
-        outer = None
     steps_per_epoch = data.steps_per_epoch(config.batch)
     bar = Progress(f"{n} devices", steps_per_epoch * config.epochs, stream)
     losses: list[float] = []
-    with hal.profile() as prof:
-        start = time.perf_counter()
-        for epoch in range(config.epochs):
-            pending: list[list[Tensor]] = []
-            for i, (x, t) in enumerate(data.batches(config.batch, epoch, config.seed)):
-                shards = [(p.tensor(x[s]), p.tensor(t[s])) for p, s in zip(placers, np.array_split(np.arange(len(x)), n))]
-                if sync_every is None:
-                    results = [m.gradients(xs, ts, scale=1.0 / len(x)) for m, (xs, ts) in zip(replicas, shards)]
-                    summed = _all_reduce([grads for _, grads in results], devices)
-                    for m, grads in zip(replicas, summed):
-                        m.update(grads, config.lr, config.momentum)
-                    pending.append([step_losses for step_losses, _ in results])
-                else:
-                    pending.append([m.train_step(xs, ts, config.lr, config.momentum).losses
-                                    for m, (xs, ts) in zip(replicas, shards)])
-                    if (epoch * steps_per_epoch + i + 1) % sync_every == 0:
-                        optimizer.step(replicas)
-                bar.update(epoch * steps_per_epoch + i + 1)
-            losses += [float(np.concatenate([s.numpy() for s in step]).mean()) for step in pending]
-            bar.update(bar.done, f"loss {losses[-1]:.4f}")
-        if sync_every is not None and (config.epochs * steps_per_epoch) % sync_every:
-            optimizer.step(replicas)  # evaluate the global model
-        accuracy = float(np.mean(replicas[0].predict(placers[0].tensor(data.x_test)) == data.y_test))
-        wall = time.perf_counter() - start
+    start = time.perf_counter()
+    for epoch in range(config.epochs):
+        pending: list[list[Tensor]] = []
+        for i, (x, t) in enumerate(data.batches(config.batch, epoch, config.seed)):
+            shards = [(p.tensor(x[s]), p.tensor(t[s])) for p, s in zip(placers, np.array_split(np.arange(len(x)), n))]
+            results = [m.gradients(xs, ts, scale=1.0 / len(x)) for m, (xs, ts) in zip(replicas, shards)]
+            summed = _all_reduce([grads for _, grads in results], devices)
+            for m, grads in zip(replicas, summed):
+                m.update(grads, config.lr, config.momentum)
+            pending.append([step_losses for step_losses, _ in results])
+            bar.update(epoch * steps_per_epoch + i + 1)
+        losses += [float(np.concatenate([s.numpy() for s in step]).mean()) for step in pending]
+        bar.update(bar.done, f"loss {losses[-1]:.4f}")
+    accuracy = float(np.mean(replicas[0].predict(placers[0].tensor(data.x_test)) == data.y_test))
+    wall = time.perf_counter() - start
     bar.close(f"loss {losses[-1]:.4f} acc {accuracy:.3f}")
-    records = [r for r in prof.records if r.kind == "collective"]
-    return ParallelResult([d.spec for d in devices], sync_every, outer, accuracy, losses[-1], losses, wall,
-                          len(records) // n, [sum(r.nbytes for r in records if r.device == d.spec) for d in devices])
+    return losses, accuracy, wall
 
 
 def _all_reduce(per_replica: list[list[Tensor]], devices: Sequence[hal.Device]) -> list[list[Tensor]]:
@@ -126,16 +138,20 @@ def _all_reduce(per_replica: list[list[Tensor]], devices: Sequence[hal.Device]) 
 
 
 def run_parallel(specs: Sequence[str], config: Config, sync_every: Sequence[int] = (), fallback: str = "cpu",
-                 stream: TextIO | None = None, outers: Sequence[Outer] = (Outer(),)) -> ParallelDemo:
+                 stream: TextIO | None = None, outers: Sequence[Outer] = (Outer(),), link: str | None = None,
+                 churn: Churn | None = None) -> ParallelDemo:
     """The one-device reference, then data-parallel training on ``specs`` with gradients
     all-reduced every step (checked against the reference), then once per ``sync_every`` and
-    outer step."""
+    outer step (with ``churn``'s kills and joins). ``link`` (say "100mbit/50ms") puts every
+    device on an emulated link: they must be remote."""
     start = time.perf_counter()
-    devices = [hal.device(s) for s in specs]
+    devices = [_open(s, link) for s in specs]
     if len({d.spec for d in devices}) != len(devices):
         raise hal.InvalidArgumentError(f"--data-parallel needs distinct devices, one replica each; got {list(specs)}")
     for d in devices:
         d.info  # noqa: B018 - opens it: bring-up (a Ray cluster for remote devices) is not training time
+    if churn is not None and churn.join is not None:
+        churn.join.info  # noqa: B018
     fallback_dev = hal.device(fallback)
     data = load_digits(seed=config.seed, limit=config.limit)
     reference = train_on(hal.device(REFERENCE), data, config, fallback_dev, stream)
@@ -144,22 +160,43 @@ def run_parallel(specs: Sequence[str], config: Config, sync_every: Sequence[int]
     runs = [replace(grads, max_loss_diff=diff, agrees=ok)]
     runs += [train_parallel(devices, data, config, h, fallback_dev, stream, outer) for h in sync_every
              for outer in outers]
-    return ParallelDemo(config, reference, TOLERANCE, runs, time.perf_counter() - start)
+    if churn is not None and sync_every:  # last: a killed worker stays dead
+        runs.append(train_parallel(devices, data, config, sync_every[-1], fallback_dev, stream, outers[-1], churn))
+    return ParallelDemo(config, reference, TOLERANCE, runs, time.perf_counter() - start, link)
+
+
+def _open(spec: str, link: str | None) -> hal.Device:
+    """The device ``spec``, on an emulated ``link`` if one is given (remote devices only)."""
+    if link is None:
+        return hal.device(spec)
+    if spec.partition(":")[0] != "remote":
+        raise hal.InvalidArgumentError(f"--link emulates the network of remote devices; {spec!r} is local. Name "
+                                       "remote devices (--data-parallel remote:0,remote:1) or drop --link")
+    return hal.device(spec, link=link)
 
 
 def summary(result: ParallelDemo) -> str:
     ref = result.reference
     rows = [[f"{ref.device} alone", "-", f"{ref.accuracy:.3f}", f"{ref.final_loss:.4f}", f"{ref.wall_s:.2f}", "-",
-             "-", "reference"]]
+             "-", "-", "-", "reference"]]
+    base = max(result.runs[0].moved_bytes)
     for r in result.runs:
         check = "-" if r.agrees is None else f"{'yes' if r.agrees else 'NO'} ({r.max_loss_diff:.1e})"
+        most = max(r.moved_bytes)
         rows.append([r.label, ",".join(r.devices), f"{r.accuracy:.3f}", f"{r.final_loss:.4f}", f"{r.wall_s:.2f}",
-                     str(r.collectives), " / ".join(size(b) for b in r.moved_bytes), check])
-    out = [table(["run", "devices", "test acc", "final loss", "wall s", "collectives", "moved per device",
-                  f"matches {ref.device}"], rows)]
+                     f"{max(r.collective_s):.2f}", str(r.collectives), size(most),
+                     f"{base / most:.0f}x fewer" if r is not result.runs[0] and most else "-", check])
+    out = [table(["run", "devices", "test acc", "final loss", "wall s", "in collectives s", "collectives",
+                  "moved per device (most)", "bytes", f"matches {ref.device}"], rows)]
+    for r in result.runs:
+        for e in r.events:
+            out.append(f"{r.label}: step {e.step} ({e.wall_s:.1f} s): {e.device} {e.kind}: {e.detail}")
     first = result.runs[0]
     verdict = "matches" if first.agrees else "DOES NOT match"
     out.append(f"\ndata-parallel training with gradients all-reduced every step {verdict} the {ref.device} loss "
                f"curve within {result.tolerance:g} at every step (same global batch {result.config.batch}); "
                f"total wall time {result.total_wall_s:.1f} s")
+    if result.link:
+        out.append(f"every worker sends over an EMULATED {result.link} link (a token bucket in the worker, see "
+                   "plugins/hal_remote/README.md): wall and collective times include its waits")
     return "\n".join(out)

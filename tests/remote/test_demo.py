@@ -17,3 +17,23 @@ def test_data_parallel_training_on_two_remote_devices(pair: list[hal.Device]) ->
     grads, averaged = result.runs
     assert grads.agrees and grads.accuracy == result.reference.accuracy
     assert min(grads.moved_bytes) > 3 * max(averaged.moved_bytes) > 0
+
+
+def test_a_worker_killed_mid_run_is_dropped_and_training_finishes(pair: list[hal.Device]) -> None:
+    from hal.demo.cli import kill_worker
+    from hal.demo.data import load_digits
+    from hal.demo.elastic import Churn, LocalSGD
+    from hal.demo.outer import Outer
+
+    from .conftest import fresh
+
+    victim = fresh(1)
+    config = Config(epochs=1, batch=32, limit=300)
+    result = LocalSGD([pair[0], victim], load_digits(limit=300), config, 2, Outer("diloco", compress="int8"), None,
+                      Churn(kill_at=3, kill=kill_worker)).run()
+    kinds = [(e.kind, e.device) for e in result.events]
+    assert kinds == [("killed", "remote:1"), ("dropped", "remote:1")] and result.events[1].step >= 3
+    assert "its Ray worker is gone" in result.events[1].detail
+    assert len(result.losses) == 7 and result.losses[-1] < result.losses[0]
+    with pytest.raises(hal.InvalidArgumentError, match="kills a remote device's worker"):
+        kill_worker(hal.device("cpu"))
