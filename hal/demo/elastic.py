@@ -24,7 +24,7 @@ from .nn import MLP
 from .outer import Outer, OuterOptimizer
 from .placement import Placer, Tensor
 from .report import Progress
-from .train import Config
+from .train import Config, test_accuracy
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,8 @@ class LocalResult:
     devices: list[str]
     """Every device that took part, joiners last."""
     events: list[Event]
+    curve: list[tuple[int, float, float]]
+    """(step, seconds into the run, test accuracy of the global model) after every outer step."""
 
 
 class LocalSGD:
@@ -81,6 +83,7 @@ class LocalSGD:
         self.members = [self._member(d) for d in devices]
         self.optimizer = OuterOptimizer(outer, [m.model for m in self.members], devices)
         self.events: list[Event] = []
+        self.curve: list[tuple[int, float, float]] = []
         self.devices = [d.spec for d in devices]
         self.start = time.perf_counter()
 
@@ -106,14 +109,16 @@ class LocalSGD:
                 pending.append(self._inner(step, x, t))
                 if step % self.sync_every == 0 or step == total:  # the last one: evaluate the global model
                     self._outer(step)
+                    first = self.members[0]
+                    self.curve.append((step, time.perf_counter() - self.start,
+                                       test_accuracy(first.model, first.placer, data)))
                 bar.update(step)
             losses += [self._loss(step, read) for read in pending]
             bar.update(bar.done, f"loss {losses[-1]:.4f}")
-        first = self.members[0]
-        accuracy = float(np.mean(first.model.predict(first.placer.tensor(data.x_test)) == data.y_test))
+        accuracy = self.curve[-1][2]
         wall = time.perf_counter() - self.start
         bar.close(f"loss {losses[-1]:.4f} acc {accuracy:.3f}")
-        return LocalResult(losses, accuracy, wall, self.devices, self.events)
+        return LocalResult(losses, accuracy, wall, self.devices, self.events, self.curve)
 
     def _inner(self, step: int, x: np.ndarray, t: np.ndarray) -> list[tuple[_Member, Tensor]]:
         """One inner step of every replica on its shard of the batch."""

@@ -33,7 +33,7 @@ from .nn import MLP
 from .outer import Outer, flatten, views
 from .placement import Placer, Tensor
 from .report import Progress, size, table
-from .train import REFERENCE, TOLERANCE, Config, DeviceResult, agreement, train_on
+from .train import REFERENCE, TOLERANCE, Config, DeviceResult, agreement, test_accuracy, train_on
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,12 @@ class ParallelResult:
     events: list[Event] = field(default_factory=list)
     churn: str | None = None
     """The membership changes the run was asked to make."""
+    curve: list[tuple[int, float, float]] = field(default_factory=list)
+    """(step, seconds into the run, test accuracy) as training went."""
+
+    def seconds_to(self, accuracy: float) -> float | None:
+        """Seconds into the run when the test accuracy first reached ``accuracy`` (None: never)."""
+        return next((s for _, s, acc in self.curve if acc >= accuracy), None)
     max_loss_diff: float | None = None
     agrees: bool | None = None
 
@@ -82,35 +88,41 @@ class ParallelDemo:
 
 def train_parallel(devices: Sequence[hal.Device], data: Digits, config: Config, sync_every: int | None = None,
                    fallback: hal.Device | None = None, stream: TextIO | None = None,
-                   outer: Outer | None = None, churn: Churn | None = None) -> ParallelResult:
+                   outer: Outer | None = None, churn: Churn | None = None,
+                   evaluate_every: int | None = None) -> ParallelResult:
     """Train one replica per device on shards of every batch (see the module's docstring);
     ``outer`` (plain averaging by default) is the outer step of a run with ``sync_every``, in
-    which replicas may die or join (``churn``, :mod:`.elastic`)."""
+    which replicas may die or join (``churn``, :mod:`.elastic`). Test accuracy is measured after
+    every outer step, or every ``evaluate_every`` steps (default: each epoch) without them."""
     with hal.profile() as prof:
         if sync_every is None:
-            losses, accuracy, wall = _every_step(list(devices), data, config, fallback, stream)
-            specs, events = [d.spec for d in devices], []
+            losses, curve, wall = _every_step(list(devices), data, config, fallback, stream, evaluate_every)
+            specs, events, accuracy = [d.spec for d in devices], [], curve[-1][2]
         else:
             outer = outer or Outer()
             run = LocalSGD(list(devices), data, config, sync_every, outer, fallback, churn).run(stream)
             losses, accuracy, wall, specs, events = run.losses, run.accuracy, run.wall_s, run.devices, run.events
+            curve = run.curve
     records = [r for r in prof.records if r.kind == "collective"]
     return ParallelResult(specs, sync_every, outer if sync_every is not None else None, accuracy, losses[-1],
                           losses, wall, len({(r.name, r.start_s) for r in records}),
                           [sum(r.nbytes for r in records if r.device == s) for s in specs],
                           [sum(r.wall_s for r in records if r.device == s) for s in specs], events,
-                          churn.describe() if churn is not None and sync_every is not None else None)
+                          churn.describe() if churn is not None and sync_every is not None else None, curve)
 
 
 def _every_step(devices: list[hal.Device], data: Digits, config: Config, fallback: hal.Device | None,
-                stream: TextIO | None) -> tuple[list[float], float, float]:
-    """Gradients all-reduced every step: losses, test accuracy, wall seconds."""
+                stream: TextIO | None, evaluate_every: int | None) -> tuple[list[float], list[tuple[int, float, float]],
+                                                                          float]:
+    """Gradients all-reduced every step: losses, the accuracy curve, wall seconds."""
     n = len(devices)
     placers = [Placer(d, fallback) for d in devices]
     replicas = [MLP(p, (data.features, *config.hidden, 10), config.seed) for p in placers]
     steps_per_epoch = data.steps_per_epoch(config.batch)
     bar = Progress(f"{n} devices", steps_per_epoch * config.epochs, stream)
     losses: list[float] = []
+    curve: list[tuple[int, float, float]] = []
+    every, total = evaluate_every or steps_per_epoch, steps_per_epoch * config.epochs
     start = time.perf_counter()
     for epoch in range(config.epochs):
         pending: list[list[Tensor]] = []
@@ -121,13 +133,15 @@ def _every_step(devices: list[hal.Device], data: Digits, config: Config, fallbac
             for m, grads in zip(replicas, summed):
                 m.update(grads, config.lr, config.momentum)
             pending.append([step_losses for step_losses, _ in results])
-            bar.update(epoch * steps_per_epoch + i + 1)
-        losses += [float(np.concatenate([s.numpy() for s in step]).mean()) for step in pending]
+            step = epoch * steps_per_epoch + i + 1
+            if step % every == 0 or step == total:
+                curve.append((step, time.perf_counter() - start, test_accuracy(replicas[0], placers[0], data)))
+            bar.update(step)
+        losses += [float(np.concatenate([s.numpy() for s in read]).mean()) for read in pending]
         bar.update(bar.done, f"loss {losses[-1]:.4f}")
-    accuracy = float(np.mean(replicas[0].predict(placers[0].tensor(data.x_test)) == data.y_test))
     wall = time.perf_counter() - start
-    bar.close(f"loss {losses[-1]:.4f} acc {accuracy:.3f}")
-    return losses, accuracy, wall
+    bar.close(f"loss {losses[-1]:.4f} acc {curve[-1][2]:.3f}")
+    return losses, curve, wall
 
 
 def _all_reduce(per_replica: list[list[Tensor]], devices: Sequence[hal.Device]) -> list[list[Tensor]]:
@@ -155,7 +169,8 @@ def run_parallel(specs: Sequence[str], config: Config, sync_every: Sequence[int]
     fallback_dev = hal.device(fallback)
     data = load_digits(seed=config.seed, limit=config.limit)
     reference = train_on(hal.device(REFERENCE), data, config, fallback_dev, stream)
-    grads = train_parallel(devices, data, config, None, fallback_dev, stream)
+    grads = train_parallel(devices, data, config, None, fallback_dev, stream,
+                           evaluate_every=min(sync_every) if sync_every else None)
     diff, ok = agreement(grads.losses, reference.losses)
     runs = [replace(grads, max_loss_diff=diff, agrees=ok)]
     runs += [train_parallel(devices, data, config, h, fallback_dev, stream, outer) for h in sync_every
@@ -178,16 +193,17 @@ def _open(spec: str, link: str | None) -> hal.Device:
 def summary(result: ParallelDemo) -> str:
     ref = result.reference
     rows = [[f"{ref.device} alone", "-", f"{ref.accuracy:.3f}", f"{ref.final_loss:.4f}", f"{ref.wall_s:.2f}", "-",
-             "-", "-", "-", "reference"]]
-    base = max(result.runs[0].moved_bytes)
+             "-", "-", "-", "-", "reference"]]
+    base, goal = max(result.runs[0].moved_bytes), result.runs[0].accuracy
     for r in result.runs:
         check = "-" if r.agrees is None else f"{'yes' if r.agrees else 'NO'} ({r.max_loss_diff:.1e})"
-        most = max(r.moved_bytes)
+        most, reached = max(r.moved_bytes), r.seconds_to(goal)
         rows.append([r.label, ",".join(r.devices), f"{r.accuracy:.3f}", f"{r.final_loss:.4f}", f"{r.wall_s:.2f}",
-                     f"{max(r.collective_s):.2f}", str(r.collectives), size(most),
+                     f"{max(r.collective_s):.2f}", "never" if reached is None else f"{reached:.2f}",
+                     str(r.collectives), size(most),
                      f"{base / most:.0f}x fewer" if r is not result.runs[0] and most else "-", check])
-    out = [table(["run", "devices", "test acc", "final loss", "wall s", "in collectives s", "collectives",
-                  "moved per device (most)", "bytes", f"matches {ref.device}"], rows)]
+    out = [table(["run", "devices", "test acc", "final loss", "wall s", "in collectives s", f"s to acc {goal:.3f}",
+                  "collectives", "moved per device (most)", "bytes", f"matches {ref.device}"], rows)]
     for r in result.runs:
         for e in r.events:
             out.append(f"{r.label}: step {e.step} ({e.wall_s:.1f} s): {e.device} {e.kind}: {e.detail}")
