@@ -2,7 +2,8 @@
 
 ``all_reduce(arrays, op)`` in place, ``broadcast(arrays, root)``, ``all_gather(arrays, out)``
 and ``reduce_scatter(arrays, out, op)``, with NCCL's meaning (the data of ``all_gather`` and
-``reduce_scatter`` is laid out flat, rank by rank, in C order).
+``reduce_scatter`` is laid out flat, rank by rank, in C order). ``all_reduce(..., compress="int8"
+| "int4", residuals=...)`` sends block-scaled integer codes with error feedback (``_compress``).
 
 A collective is a synchronisation point, like a host read followed by a creation function:
 it sees every write enqueued on the arrays' devices before the call, and when it returns its

@@ -53,6 +53,9 @@ class OuterOptimizer:
     def __init__(self, outer: Outer, replicas: Sequence[MLP], devices: Sequence[hal.Device]) -> None:
         if outer.method not in METHODS:
             raise hal.InvalidArgumentError(f"outer method must be one of {', '.join(METHODS)}, got {outer.method!r}")
+        if not (outer.lr > 0 and 0 <= outer.momentum < 1):
+            raise hal.InvalidArgumentError(f"the outer step needs lr > 0 and 0 <= momentum < 1, got lr {outer.lr}, "
+                                           f"momentum {outer.momentum}")
         self.outer = outer
         self.devices = list(devices)
         self.anchors = [flatten(m.params, d) for m, d in zip(replicas, devices)]

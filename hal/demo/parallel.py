@@ -198,7 +198,7 @@ def summary(result: ParallelDemo) -> str:
     for r in result.runs:
         check = "-" if r.agrees is None else f"{'yes' if r.agrees else 'NO'} ({r.max_loss_diff:.1e})"
         most, reached = max(r.moved_bytes), r.seconds_to(goal)
-        rows.append([r.label, ",".join(r.devices), f"{r.accuracy:.3f}", f"{r.final_loss:.4f}", f"{r.wall_s:.2f}",
+        rows.append([r.label, ",".join(d.partition("(")[0] for d in r.devices), f"{r.accuracy:.3f}", f"{r.final_loss:.4f}", f"{r.wall_s:.2f}",
                      f"{max(r.collective_s):.2f}", "never" if reached is None else f"{reached:.2f}",
                      str(r.collectives), size(most),
                      f"{base / most:.0f}x fewer" if r is not result.runs[0] and most else "-", check])

@@ -60,6 +60,8 @@ def test_outer_steps_follow_the_formulas(method: str) -> None:
         assert np.array_equal(*(np.concatenate([p.numpy().ravel() for p in r.params]) for r in replicas))
     with pytest.raises(hal.InvalidArgumentError, match="outer method must be one of average, diloco"):
         OuterOptimizer(Outer("adam"), replicas, devices)  # type: ignore[arg-type]
+    with pytest.raises(hal.InvalidArgumentError, match="0 <= momentum < 1"):
+        OuterOptimizer(Outer("diloco", momentum=1.0), replicas, devices)  # type: ignore[arg-type]
 
 
 def test_diloco_and_compressed_deltas_train() -> None:
