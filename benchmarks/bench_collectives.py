@@ -9,7 +9,7 @@ Prints figures and ratios; asserts nothing (the machine is shared, timings wande
   returns its array, each adds the other's (target: hal at least 0.8x its speed);
 * the same 64 MiB all-reduce compressed to int8 (with error feedback): the bytes each device
   moved against f32's (target <= 0.27x) and the largest error against the stated bound (n + 1
-  half-scales: ``hal.collective._compress``), with both wall times;
+  half-scales: ``hal.collective.compression``), with both wall times;
 * 1,000 tiny launches on a remote device: the cost per command against a local launch plus
   one round trip per batch (target: within 3x).
 """

@@ -25,7 +25,7 @@ def all_reduce(arrays: Sequence[Array], op: str = "sum", *, compress: str | None
 
     ``compress="int8"`` or ``"int4"`` (a sum of float arrays) sends block-scaled integer codes
     instead of the values: a quarter or an eighth of the bytes, each value of the result off by
-    at most n + 1 half-scales (see ``hal.collective._compress``). ``residuals``, one float
+    at most n + 1 half-scales (see ``hal.collective.compression``). ``residuals``, one float
     array per input (zeros at first, then kept), turn on error feedback: what compression lost
     is added to the next call's input, so sums over many calls stay exact to within one call's
     error. Every device still ends with the same bits."""

@@ -30,7 +30,7 @@ class CollectiveCall:
     root: int
     """The rank whose data ``broadcast`` sends."""
     compress: str | None = None
-    """An ``all_reduce`` to send compressed ("int8", "int4"; see ``hal.collective._compress``,
+    """An ``all_reduce`` to send compressed ("int8", "int4"; see ``hal.collective.compression``,
     whose functions give the bits every rank must end with); a backend that cannot returns None."""
     residuals: tuple[ArgBuffer, ...] = ()
     """With ``compress``: each rank's error-feedback residual, read and updated in place (empty:

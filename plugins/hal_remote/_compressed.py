@@ -1,4 +1,4 @@
-"""The compressed all-reduce among remote devices, worker to worker (``hal.collective._compress``
+"""The compressed all-reduce among remote devices, worker to worker (``hal.collective.compression``
 is the algorithm; this plans it as a dataflow of actor calls, like the ring in ``_collective``).
 
 Three rounds, all submitted at once: every rank encodes its n parts (n return objects: Ray moves
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hal.collective import _compress
+from hal.collective import compression
 
 from ._collective import _ids, _region, _wait
 from ._device import RemoteDevice
@@ -33,4 +33,4 @@ def all_reduce(call: CollectiveCall, workers: list[RemoteDevice]) -> list[int]:
                for j, dev in enumerate(workers)]
     tokens = [dev.worker.compressed_decode.remote(cid, *reduced) for dev in workers]
     _wait(workers, tokens, cid)
-    return _compress.moved(call.inputs[0].size, n, scheme)
+    return compression.moved(call.inputs[0].size, n, scheme)

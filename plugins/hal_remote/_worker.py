@@ -40,7 +40,7 @@ from hal.backend import (
     InvalidHandleError,
     QueueImpl,
 )
-from hal.collective import _compress
+from hal.collective import compression
 
 from ._link import Bucket, Link
 from ._protocol import (
@@ -119,7 +119,7 @@ class _Collective:
 
 @dataclass
 class _Compressed:
-    """One rank's state during a compressed all-reduce (see ``hal.collective._compress``)."""
+    """One rank's state during a compressed all-reduce (see ``hal.collective.compression``)."""
 
     values: np.ndarray
     residual: np.ndarray | None
@@ -425,8 +425,8 @@ class Worker:
 
     # ------------------------------------------------------------ compressed all-reduce
     async def compressed_encode(self, cid: int, rank: int, data: Region, residual: Region | None, dtype: str,
-                                n: int, scheme: str) -> list[_compress.Packed]:
-        """Step 1 (``_compress.contribute``): this rank's n encoded parts, part j for rank j (Ray
+                                n: int, scheme: str) -> list[compression.Packed]:
+        """Step 1 (``compression.contribute``): this rank's n encoded parts, part j for rank j (Ray
         returns them as n objects, so each rank fetches only its own)."""
         dt = np.dtype(dtype)
         view = self._view(data)
@@ -435,25 +435,25 @@ class Worker:
         if residual is not None:
             kept_view = self._view(residual)
             kept = (kept_view if kept_view is not None else self._bytes(residual)).view(dt)
-        packed = _compress.contribute(values, kept, n, scheme)
+        packed = compression.contribute(values, kept, n, scheme)
         self._compressed[cid] = _Compressed(values, kept, n, None if view is not None else data,
                                             residual if residual is not None and kept_view is None else None)
         await self._pace([p.nbytes for j, p in enumerate(packed) if j != rank])
         return packed
 
-    async def compressed_reduce(self, cid: int, rank: int, *incoming: _compress.Packed) -> _compress.Packed:
-        """Step 2 (``_compress.reduce_part``): the encoded sum of the part this rank owns, for every
+    async def compressed_reduce(self, cid: int, rank: int, *incoming: compression.Packed) -> compression.Packed:
+        """Step 2 (``compression.reduce_part``): the encoded sum of the part this rank owns, for every
         rank."""
         state = self._compressed[cid]
-        out = _compress.reduce_part(incoming, _compress.own_part(state.residual, state.parts, rank),
+        out = compression.reduce_part(incoming, compression.own_part(state.residual, state.parts, rank),
                                     state.values.dtype)
         await self._pace([out.nbytes] * (state.parts - 1))
         return out
 
-    def compressed_decode(self, cid: int, *parts: _compress.Packed) -> None:
-        """Step 3 (``_compress.assemble``): the result in place, the residual kept."""
+    def compressed_decode(self, cid: int, *parts: compression.Packed) -> None:
+        """Step 3 (``compression.assemble``): the result in place, the residual kept."""
         state = self._compressed.pop(cid)
-        _compress.assemble(parts, state.values)
+        compression.assemble(parts, state.values)
         if state.back is not None:
             self._store(state.back, state.values)
         if state.residual_back is not None and state.residual is not None:

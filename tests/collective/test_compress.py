@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import hal
-from hal.collective import _compress
+from hal.collective import compression
 
 DEVICES = ("cpu:0", "fake:0", "fake:1")
 LEVEL = {"int8": 127, "int4": 7}
@@ -33,29 +33,29 @@ def _call_bound(inputs: Sequence[np.ndarray], scheme: str) -> float:
 @pytest.mark.parametrize("scheme", ["int8", "int4"])
 def test_codec_error_is_at_most_half_a_scale_per_block(scheme: str) -> None:
     rng = np.random.default_rng(0)
-    count = 5 * _compress.BLOCK + 37  # a partial last block
-    x = rng.standard_normal(count) * np.repeat(10.0 ** rng.integers(-3, 3, 6), _compress.BLOCK)[:count]
-    x[_compress.BLOCK:2 * _compress.BLOCK] = 0  # an all-zero block
+    count = 5 * compression.BLOCK + 37  # a partial last block
+    x = rng.standard_normal(count) * np.repeat(10.0 ** rng.integers(-3, 3, 6), compression.BLOCK)[:count]
+    x[compression.BLOCK:2 * compression.BLOCK] = 0  # an all-zero block
     for dtype in (np.float32, np.float64):
         values = x.astype(dtype)
-        packed = _compress.encode(values, scheme)
-        back = _compress.decode(packed, np.dtype(dtype))
+        packed = compression.encode(values, scheme)
+        back = compression.decode(packed, np.dtype(dtype))
         assert back.dtype == dtype and back.shape == values.shape
         codes_bytes = count if scheme == "int8" else (count + 1) // 2
-        assert packed.nbytes == _compress.packed_nbytes(count, scheme) == codes_bytes + 4 * 6
+        assert packed.nbytes == compression.packed_nbytes(count, scheme) == codes_bytes + 4 * 6
         for b in range(6):
-            block = slice(b * _compress.BLOCK, (b + 1) * _compress.BLOCK)
+            block = slice(b * compression.BLOCK, (b + 1) * compression.BLOCK)
             half_scale = np.abs(values[block]).max() / LEVEL[scheme] / 2
             assert np.abs(back[block] - values[block]).max() <= half_scale * (1 + 1e-5)
-        assert (back[_compress.BLOCK:2 * _compress.BLOCK] == 0).all()
+        assert (back[compression.BLOCK:2 * compression.BLOCK] == 0).all()
 
 
 def test_a_non_finite_value_spoils_its_block_only() -> None:
-    x = np.ones(3 * _compress.BLOCK, np.float32)
-    x[_compress.BLOCK + 5] = np.inf
-    back = _compress.decode(_compress.encode(x, "int8"), np.dtype(np.float32))
-    assert np.isnan(back[_compress.BLOCK:2 * _compress.BLOCK]).all()
-    assert (back[:_compress.BLOCK] == 1).all() and (back[2 * _compress.BLOCK:] == 1).all()
+    x = np.ones(3 * compression.BLOCK, np.float32)
+    x[compression.BLOCK + 5] = np.inf
+    back = compression.decode(compression.encode(x, "int8"), np.dtype(np.float32))
+    assert np.isnan(back[compression.BLOCK:2 * compression.BLOCK]).all()
+    assert (back[:compression.BLOCK] == 1).all() and (back[2 * compression.BLOCK:] == 1).all()
 
 
 @pytest.mark.parametrize("scheme", ["int8", "int4"])

@@ -12,7 +12,7 @@ import pytest
 from hal_remote._worker import Worker
 
 import hal
-from hal.collective import _compress, _host
+from hal.collective import _host, compression
 
 from .test_worker import _fill, _read, _worker
 
@@ -37,7 +37,7 @@ def test_int8_between_two_remote_devices_moves_a_quarter(pair: list[hal.Device],
     lost = residuals[0].numpy().astype(np.float64) + residuals[1].numpy()
     np.testing.assert_allclose(result + lost, exact, atol=1e-5)  # the residuals hold exactly what was lost
     moved = [r.nbytes for r in prof.records if r.kind == "collective"]
-    assert moved == _compress.moved(50_000, 2, "int8") and max(moved) <= 0.27 * 2 * data[0].nbytes
+    assert moved == compression.moved(50_000, 2, "int8") and max(moved) <= 0.27 * 2 * data[0].nbytes
 
 
 def _compressed(workers: list[Worker], count: int, scheme: str, residual: int | None) -> None:
@@ -56,7 +56,7 @@ def _compressed(workers: list[Worker], count: int, scheme: str, residual: int | 
 def test_three_workers_of_two_kinds_give_the_host_paths_bits() -> None:
     workers = [_worker("cpu"), _worker("simgpu:0"), _worker("simgpu:1")]  # host memory and not
     rng = np.random.default_rng(6)
-    count = 3 * _compress.BLOCK + 11
+    count = 3 * compression.BLOCK + 11
     data = [rng.standard_normal(count).astype(np.float32) for _ in workers]
     for w, x in zip(workers, data):
         _fill(w, 1, x)
