@@ -145,7 +145,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _data_parallel(args: argparse.Namespace, config: Any) -> int:
     from .elastic import Churn
     from .outer import Outer
-    from .parallel import run_parallel, summary
+    from .parallel import open_device, run_parallel, summary
 
     if (args.kill_worker_at or args.join) and not args.sync_every:
         print("hal demo: --kill-worker-at and --join need --sync-every (replicas that meet every H steps)",
@@ -154,9 +154,7 @@ def _data_parallel(args: argparse.Namespace, config: Any) -> int:
     outers = [Outer(m, args.outer_lr, args.outer_momentum, args.compress) for m in args.outer]
     churn = None
     if args.kill_worker_at or args.join:
-        import hal
-
-        join = hal.device(args.join[0], **({"link": args.link} if args.link else {})) if args.join else None
+        join = open_device(args.join[0], args.link) if args.join else None
         churn = Churn(args.kill_worker_at, kill_worker if args.kill_worker_at else None, join,
                       args.join[1] if args.join else None)
     result = run_parallel(args.data_parallel, config, args.sync_every, fallback=args.fallback, outers=outers,

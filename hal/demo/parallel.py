@@ -159,7 +159,7 @@ def run_parallel(specs: Sequence[str], config: Config, sync_every: Sequence[int]
     outer step (with ``churn``'s kills and joins). ``link`` (say "100mbit/50ms") puts every
     device on an emulated link: they must be remote."""
     start = time.perf_counter()
-    devices = [_open(s, link) for s in specs]
+    devices = [open_device(s, link) for s in specs]
     if len({d.spec for d in devices}) != len(devices):
         raise hal.InvalidArgumentError(f"--data-parallel needs distinct devices, one replica each; got {list(specs)}")
     for d in devices:
@@ -180,7 +180,7 @@ def run_parallel(specs: Sequence[str], config: Config, sync_every: Sequence[int]
     return ParallelDemo(config, reference, TOLERANCE, runs, time.perf_counter() - start, link)
 
 
-def _open(spec: str, link: str | None) -> hal.Device:
+def open_device(spec: str, link: str | None) -> hal.Device:
     """The device ``spec``, on an emulated ``link`` if one is given (remote devices only)."""
     if link is None:
         return hal.device(spec)
