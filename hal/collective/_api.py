@@ -34,7 +34,7 @@ def all_reduce(arrays: Sequence[Array], op: str = "sum", *, compress: str | None
         _run("all_reduce", inputs, inputs, _op(op), 0)
         return
     scheme, kept = _compression(inputs, op, compress, residuals)
-    if len(inputs) > 1:  # one device: nothing to send, nothing lost
+    if len(inputs) > 1 and inputs[0].size:  # one device, or no elements: nothing to send, nothing lost
         _run("all_reduce", inputs, inputs, "sum", 0, scheme, kept)
 
 

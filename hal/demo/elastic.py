@@ -162,7 +162,7 @@ class LocalSGD:
         i = self.members.index(member)
         del self.members[i]
         self.optimizer.drop(i)
-        self._event(step, "dropped", member.device, str(exc).splitlines()[0])
+        self._event(step, "dropped", member.device, str(exc).splitlines()[0].partition("; ")[0])
         if not self.members:
             raise hal.DeviceFault(f"every replica's device failed; the last: {exc}") from exc
 

@@ -62,7 +62,7 @@ def plot_parallel(result: ParallelDemo, path: str | Path) -> None:
         for e in r.events:
             timeline.axvline(e.wall_s, color=line.get_color(), linestyle=":", linewidth=0.8)
     curves.set(xlabel="step", ylabel="training loss (batch mean)", yscale="log",
-               title=f"data-parallel on {', '.join(result.runs[0].devices)}")
+               title=f"data-parallel on {', '.join(d.partition('(')[0] for d in result.runs[0].devices)}")
     curves.legend(fontsize=8)
     tradeoff.set(xlabel="MiB moved per device (collectives)", ylabel="test accuracy", xscale="log",
                  title="bandwidth against accuracy")

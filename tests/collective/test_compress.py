@@ -143,6 +143,7 @@ def test_bad_compression_arguments_are_refused_and_the_devices_keep_working() ->
                                                                        fake.zeros((2, 4), np.float32)])
     hal.collective.all_reduce([x, y], compress="int8")
     assert (x.numpy() == 2).all() and (y.numpy() == 2).all()
+    hal.collective.all_reduce([cpu.zeros((0,), np.float32), fake.zeros((0,), np.float32)], compress="int8")
     single = [cpu.array(np.arange(4, dtype=np.float32))]
     hal.collective.all_reduce(single, compress="int4")  # one device: nothing sent, nothing lost
     np.testing.assert_array_equal(single[0].numpy(), np.arange(4))
