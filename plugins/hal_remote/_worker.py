@@ -429,6 +429,12 @@ class Worker:
         """Step 1 (``compression.contribute``): this rank's n encoded parts, part j for rank j (Ray
         returns them as n objects, so each rank fetches only its own)."""
         dt = np.dtype(dtype)
+        if scheme not in compression.SCHEMES or dt not in compression.DTYPES:
+            raise InvalidArgumentError(f"{self._where}: a compressed all-reduce of {dt} as {scheme!r}; hal sends "
+                                       f"{', '.join(map(str, compression.DTYPES))} as {', '.join(compression.SCHEMES)}")
+        for region in (data, residual):
+            if region is not None:
+                self._region(region, "compressed all-reduce")
         view = self._view(data)
         values = (view if view is not None else self._bytes(data)).view(dt)
         kept, kept_view = None, None

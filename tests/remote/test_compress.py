@@ -68,3 +68,15 @@ def test_three_workers_of_two_kinds_give_the_host_paths_bits() -> None:
     for w, a, r in zip(workers, local, kept):
         np.testing.assert_array_equal(_read(w, 1, count * 4, np.float32), a.numpy())
         np.testing.assert_array_equal(_read(w, 2, count * 4, np.float32), r.numpy())
+
+
+def test_the_worker_checks_what_it_is_asked_to_encode() -> None:
+    w = _worker("cpu")
+    _fill(w, 1, np.zeros(16, np.float32))
+    with pytest.raises(hal.InvalidHandleError, match="buffer 99 does not exist"):
+        asyncio.run(w.compressed_encode(8, 0, (99, 0, 64), None, "<f4", 2, "int8"))
+    with pytest.raises(hal.InvalidArgumentError, match="outside buffer 1"):
+        asyncio.run(w.compressed_encode(8, 0, (1, 0, 64), (1, 32, 64), "<f4", 2, "int8"))
+    with pytest.raises(hal.InvalidArgumentError, match="as 'int2'"):
+        asyncio.run(w.compressed_encode(8, 0, (1, 0, 64), None, "<f4", 2, "int2"))
+    assert not w._compressed
