@@ -29,6 +29,12 @@ class CollectiveCall:
     """"sum", "max" or "min" (``all_reduce``, ``reduce_scatter``)."""
     root: int
     """The rank whose data ``broadcast`` sends."""
+    compress: str | None = None
+    """An ``all_reduce`` to send compressed ("int8", "int4"; see ``hal.collective.compression``,
+    whose functions give the bits every rank must end with); a backend that cannot returns None."""
+    residuals: tuple[ArgBuffer, ...] = ()
+    """With ``compress``: each rank's error-feedback residual, read and updated in place (empty:
+    no error feedback)."""
 
 
 class CollectiveBackend(Protocol):

@@ -30,6 +30,27 @@ def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--sync-every", metavar="H[,H...]", type=_steps, default=(),
                    help="with --data-parallel, also train each replica alone and average the parameters "
                         "every H steps (one run per H): less traffic, some accuracy")
+    p.add_argument("--outer", metavar="M[,M...]", type=_outers, default=("average",),
+                   help="with --sync-every, the outer step (one run per method): average (the replicas' mean, "
+                        "the default) or diloco (Nesterov momentum on the averaged parameter delta)")
+    p.add_argument("--outer-lr", type=float, default=0.7, help="DiLoCo's outer learning rate (default 0.7)")
+    p.add_argument("--outer-momentum", type=float, default=0.5,
+                   help="DiLoCo's Nesterov momentum (default 0.5: the paper's 0.9 suits hundreds of outer steps; "
+                        "the demo's runs have a handful, where 0.9 overshoots)")
+    p.add_argument("--compress", choices=("int8", "int4"),
+                   help="with --sync-every, send the outer deltas as block-scaled integers with error feedback")
+    p.add_argument("--link", metavar="BW/LATENCY", type=_link,
+                   help="with --data-parallel on remote devices: every worker sends over an EMULATED link, e.g. "
+                        "100mbit/50ms (a token bucket in the worker; see plugins/hal_remote/README.md)")
+    p.add_argument("--hidden", metavar="N[,N...]", type=_steps, default=d.hidden,
+                   help=f"hidden layer sizes (default {','.join(map(str, d.hidden))}; 1024,1024 is a model of "
+                        "1.1 million parameters, where communication matters)")
+    p.add_argument("--kill-worker-at", metavar="STEP", type=int,
+                   help="with --sync-every on remote devices: kill the last device's worker process at this step "
+                        "(it is dropped at the next outer step; the others go on)")
+    p.add_argument("--join", metavar="SPEC@STEP", type=_join,
+                   help="with --sync-every: this device joins at the first outer step from STEP on, receiving the "
+                        "global parameters (e.g. remote:3@40)")
     p.add_argument("--plot", metavar="PNG", help="draw every device's loss curve into one picture (with "
                    "--data-parallel: the loss curves and accuracy against bytes moved)")
     p.add_argument("--json", metavar="FILE", help="write the per-device results")
@@ -52,6 +73,29 @@ def _steps(text: str) -> tuple[int, ...]:
     if not steps or min(steps) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: give step counts >= 1, e.g. 4 or 1,4,16")
     return steps
+
+
+def _link(text: str) -> str:
+    parts = [t.strip() for t in text.replace(",", "/").split("/")]
+    if len(parts) != 2 or not all(parts):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a bandwidth and a latency, e.g. 100mbit,50ms")
+    return "/".join(parts)
+
+
+def _join(text: str) -> tuple[str, int]:
+    spec, _, step = text.rpartition("@")
+    if not spec or not step.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give a device and a step, e.g. remote:3@40")
+    return spec, int(step)
+
+
+def _outers(text: str) -> tuple[str, ...]:
+    from .outer import METHODS
+
+    methods = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not methods or any(m not in METHODS for m in methods):
+        raise argparse.ArgumentTypeError(f"{text!r}: name outer steps among {', '.join(METHODS)}, e.g. average,diloco")
+    return methods
 
 
 def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -80,11 +124,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("hal demo: --epochs and --batch must be >= 1", file=sys.stderr)
         return 2
     _check_outputs(args)
-    config = Config(epochs=args.epochs, batch=args.batch, seed=args.seed)
+    config = Config(epochs=args.epochs, batch=args.batch, seed=args.seed, hidden=tuple(args.hidden))
     if args.data_parallel:
         return _data_parallel(args, config)
-    if args.sync_every:
-        print("hal demo: --sync-every needs --data-parallel", file=sys.stderr)
+    if args.sync_every or args.link or args.kill_worker_at or args.join:
+        print("hal demo: --sync-every, --link, --kill-worker-at and --join need --data-parallel", file=sys.stderr)
         return 2
     result = run_demo(args.device, config, fallback=args.fallback)
     print(summary(result))
@@ -99,9 +143,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _data_parallel(args: argparse.Namespace, config: Any) -> int:
-    from .parallel import run_parallel, summary
+    from .elastic import Churn
+    from .outer import Outer
+    from .parallel import open_device, run_parallel, summary
 
-    result = run_parallel(args.data_parallel, config, args.sync_every, fallback=args.fallback)
+    if (args.kill_worker_at or args.join) and not args.sync_every:
+        print("hal demo: --kill-worker-at and --join need --sync-every (replicas that meet every H steps)",
+              file=sys.stderr)
+        return 2
+    outers = [Outer(m, args.outer_lr, args.outer_momentum, args.compress) for m in args.outer]
+    churn = None
+    if args.kill_worker_at or args.join:
+        join = open_device(args.join[0], args.link) if args.join else None
+        churn = Churn(args.kill_worker_at, kill_worker if args.kill_worker_at else None, join,
+                      args.join[1] if args.join else None)
+    result = run_parallel(args.data_parallel, config, args.sync_every, fallback=args.fallback, outers=outers,
+                          link=args.link, churn=churn)
     print(summary(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_json(), indent=1))
@@ -129,6 +186,24 @@ def _verdict(accuracies: list[tuple[str, float]], mismatched: list[str]) -> int:
         print(f"hal demo: failed: {', '.join(mismatched)} did not match the reference loss curve (see the table)",
               file=sys.stderr)
     return 1 if low or mismatched else 0
+
+
+def kill_worker(device: Any) -> str:
+    """Kill a remote device's worker process (SIGKILL, as a machine that dies): its pid is in the
+    device's name, on this host."""
+    import os
+    import re
+    import signal
+    import socket
+
+    import hal
+
+    found = re.search(r" on ([^,]+), pid (\d+)", device.info.name)
+    if device.info.backend != "remote" or found is None or found[1] != socket.gethostname():
+        raise hal.InvalidArgumentError(f"--kill-worker-at kills a remote device's worker on this machine; "
+                                       f"{device.spec} ({device.info.name}) is not one")
+    os.kill(int(found[2]), signal.SIGKILL)
+    return f"worker process {found[2]} killed (SIGKILL)"
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

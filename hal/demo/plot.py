@@ -44,10 +44,11 @@ def plot_losses(result: DemoResult, path: str | Path) -> None:
 
 
 def plot_parallel(result: ParallelDemo, path: str | Path) -> None:
-    """Left: the loss curves of the one-device reference and of each data-parallel run. Right:
-    the bandwidth/accuracy trade-off: test accuracy against the bytes each device moved."""
+    """Left: the loss curves of the one-device reference and of each data-parallel run. Middle:
+    the bandwidth/accuracy trade-off: test accuracy against the bytes each device moved. Right:
+    test accuracy against seconds into the run (over the emulated link, when there is one)."""
     plt = _pyplot()
-    fig, (curves, tradeoff) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, (curves, tradeoff, timeline) = plt.subplots(1, 3, figsize=(16, 4.5))
     ref = result.reference
     curves.plot(range(1, len(ref.losses) + 1), ref.losses, label=f"{ref.device} alone", linewidth=2.5)
     for r in result.runs:
@@ -56,13 +57,21 @@ def plot_parallel(result: ParallelDemo, path: str | Path) -> None:
         tradeoff.plot(moved, r.accuracy, "o", color=line.get_color())
         tradeoff.annotate(f"{r.label}\n(final loss {r.final_loss:.3f})", (moved, r.accuracy), fontsize=7,
                           xytext=(4, 4), textcoords="offset points")
+        timeline.plot([s for _, s, _ in r.curve], [a for _, _, a in r.curve], ".-", color=line.get_color(),
+                      label=r.label, linewidth=1.2)
+        for e in r.events:
+            timeline.axvline(e.wall_s, color=line.get_color(), linestyle=":", linewidth=0.8)
     curves.set(xlabel="step", ylabel="training loss (batch mean)", yscale="log",
-               title=f"data-parallel on {', '.join(result.runs[0].devices)}")
+               title=f"data-parallel on {', '.join(d.partition('(')[0] for d in result.runs[0].devices)}")
     curves.legend(fontsize=8)
     tradeoff.set(xlabel="MiB moved per device (collectives)", ylabel="test accuracy", xscale="log",
                  title="bandwidth against accuracy")
     tradeoff.xaxis.set_minor_formatter(plt.NullFormatter())
     tradeoff.margins(x=0.3, y=0.2)  # room for the labels
+    where = f"over an EMULATED {result.link} link" if result.link else "wall time"
+    timeline.set(xlabel=f"seconds into the run ({where})", ylabel="test accuracy", title="accuracy against time "
+                 "(dotted: deaths, joins)")
+    timeline.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -117,6 +117,11 @@ def train_on(device: hal.Device, data: Digits, config: Config, fallback: hal.Dev
         placement={p.op: f"{p.device} ({p.impl})" for p in placer.placements.values()})
 
 
+def test_accuracy(model: MLP, placer: Placer, data: Digits) -> float:
+    """The model's accuracy on the test split (a host read: it waits for the model's work)."""
+    return float(np.mean(model.predict(placer.tensor(data.x_test)) == data.y_test))
+
+
 def agreement(losses: Sequence[float], reference: Sequence[float], tolerance: float = TOLERANCE) -> tuple[float, bool]:
     """Largest per-step |loss - reference| and whether it is within ``tolerance`` (curves of
     different lengths never agree)."""

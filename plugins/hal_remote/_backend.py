@@ -35,10 +35,19 @@ class RemoteBackend(Backend):
     def device_count(self) -> int:
         return len(self.hosted())
 
+    def options_model(self) -> type[BaseModel]:
+        from ._link import Options
+
+        return Options
+
     def open_device(self, index: int, options: BaseModel | None) -> RemoteDevice:
         from ._device import RemoteDevice
+        from ._link import Link, Options, split_entry
 
-        return RemoteDevice(index, self.hosted()[index])
+        spec, link = split_entry(self.hosted()[index])
+        if isinstance(options, Options) and options.link is not None:
+            link = Link.parse(options.link)
+        return RemoteDevice(index, spec, link)
 
     def collective(self, call: CollectiveCall) -> Sequence[int] | None:
         """hal.collective's hook: among remote devices, the data moves worker to worker."""

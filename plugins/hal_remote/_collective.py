@@ -80,6 +80,10 @@ def collective(call: CollectiveCall) -> list[int] | None:
     for dev in workers:
         if dev.dead is not None:
             raise dev.gone()
+    if call.compress is not None:
+        from ._compressed import all_reduce
+
+        return all_reduce(call, workers)
     n, item = len(workers), call.dtype.itemsize
     cid = next(_ids)
     outs: list[Any] = [None] * n

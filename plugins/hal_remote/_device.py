@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from hal.backend import DeviceInfo
     from hal.kernel import ir
 
+    from ._link import Link
+
 NOT_FORWARDED = frozenset({Feature.HOST_VISIBLE, Feature.TENSOR_OPS, Feature.INT8})
 """Features of the hosted device that stay behind: its memory is not the driver's, and native
 operators (``hal.ops`` plugins) run in process; the portable kernels run remotely instead."""
@@ -53,7 +55,7 @@ class RemoteExecutable(Executable):
 
 
 class RemoteDevice(DeviceImpl[RemoteBuffer]):
-    def __init__(self, index: int, spec: str) -> None:
+    def __init__(self, index: int, spec: str, link: Link | None = None) -> None:
         self.name = f"remote:{index}"
         self.spec = spec
         """The device the worker hosts."""
@@ -68,6 +70,11 @@ class RemoteDevice(DeviceImpl[RemoteBuffer]):
             self.ray.kill(self.worker)
             raise type(exc)(f"{self.name} hosts {spec!r} (entry {index} of HAL_REMOTE), which its worker could "
                             f"not open: {exc}") from None
+        self.link = link
+        """The emulated link its worker paces what it sends to (None: none)."""
+        if link is not None:
+            self.ray.get(self.worker.set_link.remote(link))
+            where += f", over an emulated {link} link"
         self._info = _describe(fields, index, spec, where)
         watch(int(where.rpartition("pid ")[2]))
         self.sender = Sender(self)

@@ -21,6 +21,7 @@ import asyncio
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,7 +40,9 @@ from hal.backend import (
     InvalidHandleError,
     QueueImpl,
 )
+from hal.collective import compression
 
+from ._link import Bucket, Link
 from ._protocol import (
     CLOSE,
     COPY,
@@ -114,6 +117,18 @@ class _Collective:
     """Write back only this chunk (reduce-scatter)."""
 
 
+@dataclass
+class _Compressed:
+    """One rank's state during a compressed all-reduce (see ``hal.collective.compression``)."""
+
+    values: np.ndarray
+    residual: np.ndarray | None
+    parts: int
+    back: Region | None
+    """Where the result goes when ``values`` is not that memory itself."""
+    residual_back: Region | None
+
+
 class Worker:
     """The actor: one hosted device, its buffers, queues, events and compiled kernels by id."""
 
@@ -135,6 +150,8 @@ class Worker:
         self._draining: set[int] = set()
         self._threads = ThreadPoolExecutor(max_workers=64, thread_name_prefix="hal-remote")
         self._collectives: dict[int, _Collective] = {}
+        self._compressed: dict[int, _Compressed] = {}
+        self._bucket: Bucket | None = None
         self._transfers: QueueImpl[Any] | None = None
 
     # ------------------------------------------------------------ device
@@ -349,11 +366,18 @@ class Worker:
             self.queues.pop(qid, None)
 
     # ------------------------------------------------------------ collectives
-    def collective(self, cid: int, step: tuple[Any, ...], incoming: np.ndarray | None,
-                   token: None) -> tuple[np.ndarray | None, None]:
+    async def collective(self, cid: int, step: tuple[Any, ...], incoming: np.ndarray | None,
+                         token: None) -> tuple[np.ndarray | None, None]:
         """One step of a ring collective: open, take the chunk the previous rank sent (reduce or
-        copy it into ours), hand out the chunk for the next rank, close. ``token`` is this rank's
-        previous step, so Ray runs a rank's steps in order; the driver plans them (``_collective``)."""
+        copy it into ours), hand out the chunk for the next rank (once the link would have carried
+        it), close. ``token`` is this rank's previous step, so Ray runs a rank's steps in order;
+        the driver plans them (``_collective``)."""
+        out = self._ring_step(cid, step, incoming)
+        if out is not None:
+            await self._pace([out.nbytes])
+        return out, None
+
+    def _ring_step(self, cid: int, step: tuple[Any, ...], incoming: np.ndarray | None) -> np.ndarray | None:
         opening, recv, send, close = step
         state = self._open_collective(cid, *opening) if opening is not None else self._collectives[cid]
         if recv is not None:
@@ -369,11 +393,12 @@ class Worker:
             del self._collectives[cid]
             if state.back is not None:
                 self._store(state.back, state.work if state.part is None else state.chunks[state.part])
-        return out, None
+        return out
 
     def collective_abort(self, cid: int) -> None:
         """Drop a collective that failed elsewhere (a rank died)."""
         self._collectives.pop(cid, None)
+        self._compressed.pop(cid, None)
 
     def _open_collective(self, cid: int, start: str, src: Region, dst: Region, dtype: str, parts: int,
                          place: int | None, part: int | None) -> _Collective:
@@ -397,6 +422,66 @@ class Worker:
             chunks[place][...] = self._bytes(src).view(dt)
         state = self._collectives[cid] = _Collective(work.view(dt), chunks, back, part)
         return state
+
+    # ------------------------------------------------------------ compressed all-reduce
+    async def compressed_encode(self, cid: int, rank: int, data: Region, residual: Region | None, dtype: str,
+                                n: int, scheme: str) -> list[compression.Packed]:
+        """Step 1 (``compression.contribute``): this rank's n encoded parts, part j for rank j (Ray
+        returns them as n objects, so each rank fetches only its own)."""
+        dt = np.dtype(dtype)
+        if scheme not in compression.SCHEMES or dt not in compression.DTYPES:
+            raise InvalidArgumentError(f"{self._where}: a compressed all-reduce of {dt} as {scheme!r}; hal sends "
+                                       f"{', '.join(map(str, compression.DTYPES))} as {', '.join(compression.SCHEMES)}")
+        for region in (data, residual):
+            if region is not None:
+                self._region(region, "compressed all-reduce")
+        view = self._view(data)
+        values = (view if view is not None else self._bytes(data)).view(dt)
+        kept, kept_view = None, None
+        if residual is not None:
+            kept_view = self._view(residual)
+            kept = (kept_view if kept_view is not None else self._bytes(residual)).view(dt)
+        packed = compression.contribute(values, kept, n, scheme)
+        self._compressed[cid] = _Compressed(values, kept, n, None if view is not None else data,
+                                            residual if residual is not None and kept_view is None else None)
+        await self._pace([p.nbytes for j, p in enumerate(packed) if j != rank])
+        return packed
+
+    async def compressed_reduce(self, cid: int, rank: int, *incoming: compression.Packed) -> compression.Packed:
+        """Step 2 (``compression.reduce_part``): the encoded sum of the part this rank owns, for every
+        rank."""
+        state = self._compressed[cid]
+        out = compression.reduce_part(incoming, compression.own_part(state.residual, state.parts, rank),
+                                    state.values.dtype)
+        await self._pace([out.nbytes] * (state.parts - 1))
+        return out
+
+    def compressed_decode(self, cid: int, *parts: compression.Packed) -> None:
+        """Step 3 (``compression.assemble``): the result in place, the residual kept."""
+        state = self._compressed.pop(cid)
+        compression.assemble(parts, state.values)
+        if state.back is not None:
+            self._store(state.back, state.values)
+        if state.residual_back is not None and state.residual is not None:
+            self._store(state.residual_back, state.residual)
+
+    # ------------------------------------------------------------ emulated link
+    def set_link(self, link: Link | None) -> None:
+        """Pace what this worker sends to ``link`` from now on (None: as fast as it goes)."""
+        self._bucket = None if link is None else Bucket(link, time.monotonic())
+
+    def link_stats(self) -> tuple[int, int, float]:
+        """Bytes and messages the link carried, and the seconds senders waited for it."""
+        b = self._bucket
+        return (0, 0, 0.0) if b is None else (b.bytes, b.messages, b.seconds)
+
+    async def _pace(self, sizes: list[int]) -> None:
+        """Wait until messages of ``sizes`` bytes, sent now one after the other, would have arrived."""
+        if self._bucket is None or not sizes:
+            return
+        now = time.monotonic()
+        arrival = max(self._bucket.send(nbytes, now) for nbytes in sizes)
+        await asyncio.sleep(arrival - now)
 
     def _view(self, region: Region) -> np.ndarray | None:
         """The region's bytes in place, where the hosted device's memory is host memory."""

@@ -22,15 +22,17 @@ def test_gradients_all_reduced_match_one_device_and_averaging_moves_less() -> No
     assert averaged.agrees is None and averaged.collectives == (steps + 1) // 2
     assert 0 < max(averaged.moved_bytes) < min(grads.moved_bytes)
     text = summary(result)
-    assert "gradients every step" in text and "parameters every 2 steps" in text and " matches " in text
+    assert "gradients every step" in text and "parameters averaged every 2 steps" in text and " matches " in text
 
 
 def test_cli(tmp_path: Path) -> None:
     out, png = tmp_path / "dp.json", tmp_path / "dp.png"
     assert main(["demo", "--data-parallel", "cpu,simgpu:1", "--epochs", "1", "--batch", "32", "--sync-every", "4",
-                 "--json", str(out), "--plot", str(png)]) == 0
+                 "--outer", "diloco", "--compress", "int8", "--json", str(out), "--plot", str(png)]) == 0
     doc = json.loads(out.read_text())
     assert [r["sync_every"] for r in doc["runs"]] == [None, 4] and doc["runs"][0]["agrees"]
+    assert [r["outer"] and (r["outer"]["method"], r["outer"]["compress"]) for r in doc["runs"]] == [
+        None, ("diloco", "int8")]
     assert doc["runs"][0]["accuracy"] >= 0.8 and png.stat().st_size > 0
     assert main(["demo", "--sync-every", "4"]) == 2
     with pytest.raises(hal.InvalidArgumentError, match="distinct devices"):

@@ -135,7 +135,7 @@ def _ring(workers: list[Worker], kind: str, op: str, inputs: list[int], outputs:
                        r if kind == "all_gather" else None, r if kind == "reduce_scatter" else None)
             recv, send = plans[r][k]
             step = (opening if k == 0 else None, recv, send, k == len(plans[r]) - 1)
-            out, _ = w.collective(1, step, outs[(r - 1) % n] if recv else None, None)
+            out, _ = asyncio.run(w.collective(1, step, outs[(r - 1) % n] if recv else None, None))
             step_outs.append(None if out is None else out.copy())  # Ray copies what a step returns
         outs = step_outs
 
