@@ -57,6 +57,7 @@ _LAZY = {
     "BackendStatus": "._plugins", "profile": "._profile", "Profile": "._profile",
     "ProfileRecord": "._profile", "func": ".kernel", "KernelFunction": ".kernel",
     "register_plugin": "._plugins", "from_dlpack": "._interop",
+    "Graph": "._graph", "CaptureError": "._capture",
     "global_id": ".kernel.builtins", "local_id": ".kernel.builtins", "group_id": ".kernel.builtins",
     "local_size": ".kernel.builtins", "num_groups": ".kernel.builtins", "global_size": ".kernel.builtins",
     "shared": ".kernel.builtins", "local": ".kernel.builtins", "barrier": ".kernel.builtins",
@@ -134,7 +135,9 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from . import kernel as kernel
     from . import ops as ops
     from ._device import Device as Device
+    from ._capture import CaptureError as CaptureError
     from ._event import Event as Event
+    from ._graph import Graph as Graph
     from ._info import DeviceInfo as DeviceInfo
     from ._interop import from_dlpack as from_dlpack
     from ._launch import CompiledKernel as CompiledKernel
