@@ -134,8 +134,8 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from . import collective as collective
     from . import kernel as kernel
     from . import ops as ops
-    from ._device import Device as Device
     from ._capture import CaptureError as CaptureError
+    from ._device import Device as Device
     from ._event import Event as Event
     from ._graph import Graph as Graph
     from ._info import DeviceInfo as DeviceInfo

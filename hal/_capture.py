@@ -47,7 +47,7 @@ class Capture:
         self.nodes: list[Node] = []
         self.keep: dict[int, _Export] = {}
         """The blocks used so far, held from their first use: freed or dropped, they stay allocated."""
-        self._pending: tuple[str, Sequence[Array], Sequence[Array], Any] | None = None
+        self._pending: tuple[str, tuple[Array, ...], tuple[Array, ...], Any] | None = None
 
     # ------------------------------------------------------------ from the hazard hook
     def note(self, what: str, reads: Sequence[Array], writes: Sequence[Array], launch: Any = None) -> None:

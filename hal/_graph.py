@@ -9,7 +9,6 @@ the graph lives, even if they are freed or dropped. docs/memory-model.md states 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,10 +17,11 @@ from . import _profile
 from ._capture import Capture, CaptureError, Guard, Recorder
 from ._errors import InvalidArgumentError
 from ._memory import Array
-from .backend import Command, CopyCommand, FillCommand, GraphImpl, LaunchCommand, QueueReplay, WriteCommand
+from .backend import CallCommand, Command, CopyCommand, FillCommand, GraphImpl, LaunchCommand, QueueReplay, WriteCommand
 
 if TYPE_CHECKING:
     from ._device import Device
+    from ._memory import _Export
     from ._queue import Queue
     from .kernel import ir
 
@@ -61,6 +61,7 @@ class Graph:
         self._keep: tuple[_Export, ...] = ()
         self._reads: tuple[Array, ...] = ()
         self._writes: tuple[Array, ...] = ()
+        self._host_data: tuple[Any, ...] = ()
 
     # ------------------------------------------------------------ replay
     def launch(self, queue: Queue | None = None) -> None:
@@ -89,8 +90,10 @@ class Graph:
             hazards.command(q, f"graph of {len(self.nodes)} nodes", self._reads, self._writes)
         if _profile.ACTIVE:
             self._profiled(q)
-            return
-        impl.launch(q.impl)
+        else:
+            impl.launch(q.impl)
+        if self._host_data:  # as for any host-to-device copy: kept until a later synchronize
+            q._keep_until_synchronized(self._host_data)  # type: ignore[arg-type]
 
     def _inline(self, q: Queue, capture: Capture) -> None:
         if capture.thread != threading.get_ident():
@@ -111,6 +114,7 @@ class Graph:
             elif type(c) is WriteCommand:
                 impl.write(c.dst, c.offset, c.data, q._trace("write", "copy_h2d", c.data.nbytes))
             else:
+                assert isinstance(c, CallCommand)
                 c.call(impl)
 
     # ------------------------------------------------------------ files
@@ -120,7 +124,9 @@ class Graph:
         ``hal.verify`` can replay it). Waits for the device's pending work."""
         from ._graphfile import save
 
-        return save(self, Path(path), inputs)
+        path = Path(path)
+        save(self, path, inputs)
+        return path
 
     @staticmethod
     def load(path: str | Path, device: Any = None) -> Graph:
@@ -129,7 +135,8 @@ class Graph:
         there. The arrays are ``g.arrays``."""
         from ._graphfile import load
 
-        return load(Path(path), device)
+        graph: Graph = load(Path(path), device)
+        return graph
 
     @property
     def arrays(self) -> tuple[Array, ...]:
@@ -204,6 +211,7 @@ def _finish(graph: Graph, capture: Capture) -> None:
     graph.nodes = tuple(capture.nodes)
     graph._commands = tuple(capture.commands)
     graph._keep = tuple(capture.keep.values())
+    graph._host_data = tuple(c.data for c in graph._commands if type(c) is WriteCommand)
     graph._reads = tuple(a for n in graph.nodes for a in n.reads)
     graph._writes = tuple(a for n in graph.nodes for a in n.writes)
     native = graph.device.impl.build_graph(graph._commands) if graph._commands else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,7 +69,7 @@ class CallCommand:
     call: Callable[[QueueImpl[Any]], None]
 
 
-Command = Union[LaunchCommand, CopyCommand, FillCommand, WriteCommand, CallCommand]
+Command = LaunchCommand | CopyCommand | FillCommand | WriteCommand | CallCommand
 
 
 class GraphImpl(ABC):
@@ -108,4 +108,5 @@ def _pack(c: Command) -> tuple[int, tuple[Any, ...]]:
         return 2, (c.dst, c.offset, c.nbytes, c.pattern, None)
     if type(c) is WriteCommand:
         return 3, (c.dst, c.offset, c.data, None)
+    assert isinstance(c, CallCommand)
     return 4, (c.call,)
