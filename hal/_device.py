@@ -222,6 +222,8 @@ class Device:
         arr.buffer  # noqa: B018 - InvalidHandleError before any waiting
         self._sync_all()
         q = self.default_queue
+        if q._capture is not None:  # another thread captures the default queue: read beside it
+            q = self._creation_queue or self._own_queue("_creation_queue", "creation queue")
         q.read(out, arr)
         q.synchronize()
 

@@ -166,10 +166,19 @@ def test_capture_errors_leave_everything_working(device):
             device.synchronize()
     with pytest.raises(hal.InvalidArgumentError, match="a hal.Queue of"):
         g.launch("not a queue")
+    with pytest.raises(ZeroDivisionError):
+        with q.capture() as failed:
+            q.fill(x, 5.0)
+            1 / 0
+    with pytest.raises(hal.CaptureError, match="capture failed"):
+        failed.launch()
+    q.fill(x, 6.0)  # the queue records no more
+    assert_array_equal(x, 6.0, what="x after a failed capture")
 
 
-def test_a_captured_queue_refuses_other_threads(device):
-    q = device.queue()
+@pytest.mark.parametrize("default", [False, True], ids=["own queue", "default queue"])
+def test_a_captured_queue_refuses_other_threads(device, default):
+    q = device.default_queue if default else device.queue()
     x = device.zeros((16,), np.float32)
     errors: list[BaseException] = []
 
@@ -179,12 +188,17 @@ def test_a_captured_queue_refuses_other_threads(device):
         except hal.CaptureError as exc:
             errors.append(exc)
 
+    seen: list[np.ndarray] = []
     with q.capture() as g:
         q.fill(x, 1.0)
         t = threading.Thread(target=intruder)
         t.start()
         t.join()
+        t = threading.Thread(target=lambda: seen.append(x.numpy()))  # host reads of other threads work
+        t.start()
+        t.join()
     assert len(errors) == 1 and "another thread" in str(errors[0])
+    assert len(seen) == 1 and not seen[0].any()
     assert len(g.nodes) == 1
     g.launch()
     assert_array_equal(x, 1.0, what="x after the replay")
