@@ -219,3 +219,26 @@ def test_launching_on_another_device_says_how_to_move_the_graph() -> None:
     g, _ = _step(hal.device("cpu"), hal.device("cpu").queue())
     with pytest.raises(hal.InvalidArgumentError, match="Graph.load"):
         g.launch(hal.device("simgpu:1").queue())
+
+
+@hal.kernel
+def poke(x: hal.Ptr[hal.f32], i: hal.i64):
+    x[i] = 1.0
+
+
+def test_a_fault_inside_a_replay_names_its_kernel_and_the_graph_goes_on() -> None:
+    dev = hal.device("cpu")
+    q = dev.queue()
+    x = dev.zeros((16,), np.float32)
+    with q.capture() as bad:
+        q.fill(x, 2.0)
+        poke[1, 1, q](x, 1 << 40)  # unmapped memory: a DeviceFault on the CPU even without HAL_CHECK
+        q.fill(x[:1], 3.0)
+    bad.launch(q)
+    with pytest.raises(hal.DeviceFault, match="poke"):
+        q.synchronize()
+    np.testing.assert_array_equal(x.numpy(), [3.0] + [2.0] * 15)  # later nodes still ran
+    with q.capture() as good:
+        poke[1, 1, q](x, 5)
+    good.launch(q)
+    assert x.numpy()[5] == 1.0
