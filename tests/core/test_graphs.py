@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import hal
+from hal._cli import main
 from hal._hazards import HazardTracker
 from hal.backend import NativeOp, operand_view
 
@@ -127,6 +128,13 @@ def test_verify_reports_bit_identical_outputs(tmp_path: Path) -> None:
     assert report.identical and bool(report)
     assert len({json.dumps(h, sort_keys=True) for h in report.hashes.values()}) == 1
     assert "bit-identical on cpu:0, simgpu:1, fpga:0" in str(report)
+    assert main(["verify", str(path), "--devices", "cpu,simgpu:1"]) == 0
+
+
+def test_hal_verify_exits_nonzero_on_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.halgraph").write_text("{")
+    assert main(["verify", str(tmp_path / "bad.halgraph")]) == 1
+    assert "not a complete .halgraph file" in capsys.readouterr().err
 
 
 def test_verify_names_the_first_node_that_differs(tmp_path: Path) -> None:
@@ -147,6 +155,7 @@ def test_verify_names_the_first_node_that_differs(tmp_path: Path) -> None:
         assert g.nodes[2].kind == "op"
         path = g.save(tmp_path / "step.halgraph", inputs=True)
         report = hal.verify(path, devices=["cpu", "simgpu:0"])
+        assert main(["verify", str(path), "--devices", "cpu,simgpu:0"]) == 1
     finally:
         for plant in plants:
             hal.ops.unregister(plant)
