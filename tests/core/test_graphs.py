@@ -251,3 +251,26 @@ def test_a_fault_inside_a_replay_names_its_kernel_and_the_graph_goes_on() -> Non
         poke[1, 1, q](x, 5)
     good.launch(q)
     assert x.numpy()[5] == 1.0
+
+
+def test_the_simulated_gpu_charges_a_graph_launch_once() -> None:
+    dev = hal.device("simgpu:1")
+    q = dev.queue()
+    x, y = dev.zeros((256,), np.float32), dev.zeros((256,), np.float32)
+    n = 20
+
+    def chain() -> None:
+        for _ in range(n):
+            axpy[1, 256, q](1.0, x, y, 256)
+
+    with q.capture() as g:
+        chain()
+    times = []
+    for run in (chain, g.launch):
+        start = q.record()
+        run()
+        end = q.record()
+        times.append(end.elapsed(start))
+    preset = dev.impl.preset
+    saved = (n - 1) * (preset.launch_latency_s - preset.graph_node_latency_s)
+    assert times[1] == pytest.approx(times[0] - saved, rel=1e-6)
