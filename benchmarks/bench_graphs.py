@@ -1,6 +1,6 @@
 """Graphs against eager launches: host cost per node of a chain of tiny cached kernels, side by side.
 
-    python benchmarks/bench_graphs.py [N] [--devices cpu,simgpu,opencl]
+    python benchmarks/bench_graphs.py [N] [--devices=cpu,simgpu,opencl]
 
 For each device, a chain of N one-work-group kernels (plus one copy and one fill) is enqueued
 eagerly and, captured once, replayed with ``g.launch(q)``. Two figures per side: the enqueue cost
