@@ -67,6 +67,10 @@ class Capture:
         self.nodes.append(Node(kind, name, grid, block, reads, writes, launch[0] if launch else None,
                                tuple(launch[1]) if launch else (), op))
 
+    def call(self, name: str, call: Callable[[QueueImpl[Any]], None], op: tuple[tuple[Any, ...], dict[str, Any]]) -> None:
+        """A native operator (``hal.ops`` on a backend's own objects): replayed as ``call(backend queue)``."""
+        self.add(CallCommand(name, call), "op", op=op)
+
     def refuse(self, what: str, instead: str) -> CaptureError:
         return CaptureError(f"{what} inside the capture of {self.queue!r}: a capture records commands and runs "
                             f"none of them, so there is nothing to wait for or read yet; {instead}")
@@ -94,10 +98,6 @@ class Recorder(QueueImpl[Any]):
 
     def launch(self, exe: Any, grid: Any, block: Any, args: Sequence[Any], trace: Any) -> None:
         self.capture.add(LaunchCommand(exe, grid, block, tuple(args)), "kernel", grid, block)
-
-    def call(self, name: str, call: Callable[[QueueImpl[Any]], None], op: tuple[tuple[Any, ...], dict[str, Any]]) -> None:
-        """A native operator: replayed as ``call(backend queue)``."""
-        self.capture.add(CallCommand(name, call), "op", op=op)
 
     def record(self) -> EventImpl:
         return self.real.record()

@@ -204,20 +204,23 @@ def test_a_captured_queue_refuses_other_threads(device, default):
     assert_array_equal(x, 1.0, what="x after the replay")
 
 
-def test_threads_each_replay_their_own_graph(device):
+def test_threads_each_capture_and_replay_their_own_graph(device):
     count, repeat = 4, 50
     queues = [device.queue() for _ in range(count)]
     arrays = [(device.zeros((256,), np.int32), device.zeros((256,), np.int32)) for _ in range(count)]
-    graphs = []
-    for i, (q, (a, b)) in enumerate(zip(queues, arrays)):
-        with q.capture() as g:
-            q.fill(a, i + 1)
-            q.copy(b, a)
-        graphs.append(g)
+    graphs = [None] * count
     errors: list[BaseException] = []
+    start = threading.Barrier(count)
 
     def work(i):
         try:
+            q, (a, b) = queues[i], arrays[i]
+            start.wait()
+            with q.capture() as g:  # every thread captures at once
+                for _ in range(repeat):
+                    q.fill(a, i + 1)
+                    q.copy(b, a)
+            graphs[i] = g
             q2 = device.queue()
             for r in range(repeat):
                 graphs[i].launch(q2 if r % 2 else queues[i])
