@@ -100,6 +100,8 @@ class Graph:
             raise CaptureError(f"{q!r} is being captured by another thread; launch the graph on a queue of your own")
         capture.commands.extend(self._commands)
         capture.nodes.extend(self.nodes)
+        for export in self._keep:  # the outer graph holds the memory too: this one may go first
+            capture.keep.setdefault(id(export._block), export)
 
     def _profiled(self, q: Queue) -> None:
         """A replay under ``hal.profile()``: node by node, each with its own record."""

@@ -242,13 +242,21 @@ def test_threads_each_capture_and_replay_their_own_graph(device):
 
 def test_a_graph_launched_inside_a_capture_is_recorded(device):
     q = device.queue()
+    w = device.zeros((8,), np.int32)
     x = device.zeros((8,), np.int32)
     y = device.zeros((8,), np.int32)
     with q.capture() as inner:
-        q.fill(x, 3)
+        q.fill(w, 3)
+        q.copy(x, w)
     with q.capture() as outer:
         inner.launch()
         q.copy(y, x)
-    assert [n.kind for n in outer.nodes] == ["fill", "copy"]
+    assert [n.kind for n in outer.nodes] == ["fill", "copy", "copy"]
+    w.free()
+    del inner
+    gc.collect()
+    others = [device.full((8,), 9, np.int32) for _ in range(4)]  # one would get w's memory, were it free
     outer.launch()
     assert_array_equal(y, 3, what="y after the outer graph")
+    for other in others:
+        assert_array_equal(other, 9, what="an array allocated after the inner graph was dropped")
