@@ -205,7 +205,7 @@ def test_a_captured_queue_refuses_other_threads(device, default):
 
 
 def test_threads_each_capture_and_replay_their_own_graph(device):
-    count, repeat = 4, 50
+    count, repeat = 4, 30
     queues = [device.queue() for _ in range(count)]
     arrays = [(device.zeros((256,), np.int32), device.zeros((256,), np.int32)) for _ in range(count)]
     graphs = [None] * count
@@ -217,7 +217,7 @@ def test_threads_each_capture_and_replay_their_own_graph(device):
             q, (a, b) = queues[i], arrays[i]
             start.wait()
             with q.capture() as g:  # every thread captures at once
-                for _ in range(repeat):
+                for _ in range(8):
                     q.fill(a, i + 1)
                     q.copy(b, a)
             graphs[i] = g
