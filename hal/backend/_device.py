@@ -82,7 +82,7 @@ class DeviceImpl(ABC, Generic[B]):
         return None
 
     def build_graph(self, commands: Sequence[Command]) -> GraphImpl | None:
-        """Optional (1.5): a native form of a captured command list (``with q.capture() as g``),
+        """Optional (1.6): a native form of a captured command list (``with q.capture() as g``),
         built once and launched at every ``g.launch(q)`` on any queue of this device. The commands
         were checked at capture; their buffers and host data stay alive as long as the result.
         None (the default): the core replays them through the queue's own methods, which is

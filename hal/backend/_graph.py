@@ -3,7 +3,7 @@
 ``with q.capture() as g`` records what would have been enqueued on ``q`` as these commands; their
 arguments are exactly what the ``QueueImpl`` methods of the same name take (checked by the core at
 capture, never again). A replay hands them to the queue one by one, unless the device builds a
-native form with ``DeviceImpl.build_graph`` (API 1.5), which replays them all at once.
+native form with ``DeviceImpl.build_graph`` (API 1.6), which replays them all at once.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ Command = LaunchCommand | CopyCommand | FillCommand | WriteCommand | CallCommand
 
 
 class GraphImpl(ABC):
-    """A device's native form of a command list (``DeviceImpl.build_graph``, API 1.5): one C call,
+    """A device's native form of a command list (``DeviceImpl.build_graph``, API 1.6): one C call,
     a CUDA graph, an OpenCL command buffer. The core calls it from any thread, on any queue of the
     device that built it, several at once: keep it thread-safe."""
 
