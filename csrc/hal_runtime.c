@@ -812,6 +812,20 @@ uint64_t hal_queue_launch(hal_queue *q, hal_kernel_fn fn, const int64_t grid[3],
     return hal_queue_launch_bytes(q, fn, grid, block, args, (size_t)nslots * 8, where);
 }
 
+uint64_t hal_queue_submit_graph(hal_queue *q, const hal_graph_cmd *cmds, size_t n) {
+    uint64_t seq = 0;
+    for (size_t i = 0; i < n; i++) {
+        const hal_graph_cmd *c = &cmds[i];
+        if (c->kind == HAL_GRAPH_LAUNCH)
+            seq = hal_queue_launch_bytes(q, c->fn, c->grid, c->block, c->args, c->nbytes, c->where);
+        else if (c->kind == HAL_GRAPH_COPY)
+            seq = hal_queue_copy_at(q, c->dst, c->dst_offset, c->src, c->src_offset, c->nbytes);
+        else
+            seq = hal_queue_fill_at(q, c->dst, c->dst_offset, c->nbytes, &c->pattern, c->pattern_size);
+    }
+    return seq;
+}
+
 uint64_t hal_queue_marker(hal_queue *q) {
     cmd *c = ring_acquire(q);
     if (!c) return 0;

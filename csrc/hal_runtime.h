@@ -63,6 +63,27 @@ uint64_t hal_queue_fill_at(hal_queue *q, void *dst, size_t offset, size_t nbytes
                            size_t pattern_size);
 uint64_t hal_queue_launch_bytes(hal_queue *q, hal_kernel_fn fn, const int64_t grid[3], const int64_t block[3],
                                 const void *args, size_t nbytes, const char *where);
+/* A graph replay (hal's `g.launch(q)`): n commands enqueued in order by one call, each exactly
+ * as the *_at / launch_bytes call of its kind would. Launch: fn, where, grid, block and `args`
+ * (nbytes of slots); copy: dst + dst_offset <- src + src_offset, nbytes; fill: dst + dst_offset,
+ * nbytes, the first pattern_size bytes of `pattern`. Returns the last command's sequence number. */
+enum { HAL_GRAPH_LAUNCH = 0, HAL_GRAPH_COPY = 1, HAL_GRAPH_FILL = 2 };
+typedef struct hal_graph_cmd {
+    int kind;
+    hal_kernel_fn fn;
+    const char *where;
+    int64_t grid[3];
+    int64_t block[3];
+    const void *args;
+    void *dst;
+    size_t dst_offset;
+    const void *src;
+    size_t src_offset;
+    size_t nbytes;
+    uint64_t pattern;
+    size_t pattern_size;
+} hal_graph_cmd;
+uint64_t hal_queue_submit_graph(hal_queue *q, const hal_graph_cmd *cmds, size_t n);
 uint64_t hal_queue_marker(hal_queue *q);        /* does nothing; its completion time is kept */
 /* Later commands of q wait for other's seq. The command holds a reference to other, so
  * other may be destroyed before it runs. */

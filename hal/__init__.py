@@ -57,6 +57,8 @@ _LAZY = {
     "BackendStatus": "._plugins", "profile": "._profile", "Profile": "._profile",
     "ProfileRecord": "._profile", "func": ".kernel", "KernelFunction": ".kernel",
     "register_plugin": "._plugins", "from_dlpack": "._interop",
+    "Graph": "._graph", "CaptureError": "._capture", "verify": "._graphfile", "GraphFileError": "._graphfile",
+    "VerifyReport": "._graphfile",
     "global_id": ".kernel.builtins", "local_id": ".kernel.builtins", "group_id": ".kernel.builtins",
     "local_size": ".kernel.builtins", "num_groups": ".kernel.builtins", "global_size": ".kernel.builtins",
     "shared": ".kernel.builtins", "local": ".kernel.builtins", "barrier": ".kernel.builtins",
@@ -133,8 +135,13 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from . import collective as collective
     from . import kernel as kernel
     from . import ops as ops
+    from ._capture import CaptureError as CaptureError
     from ._device import Device as Device
     from ._event import Event as Event
+    from ._graph import Graph as Graph
+    from ._graphfile import GraphFileError as GraphFileError
+    from ._graphfile import VerifyReport as VerifyReport
+    from ._graphfile import verify as verify
     from ._info import DeviceInfo as DeviceInfo
     from ._interop import from_dlpack as from_dlpack
     from ._launch import CompiledKernel as CompiledKernel

@@ -253,12 +253,22 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """``hal verify FILE --devices cpu,simgpu:1``: exit 0 when every output is bit-identical."""
+    from ._graphfile import verify
+
+    report = verify(args.graph, devices=[d for d in args.devices.split(",") if d])
+    print(report)
+    return 0 if report.identical else 1
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "backends": ("list discovered backends with their status and errors", cmd_backends),
     "devices": ("list usable devices (one line on stderr for each that cannot be opened)", cmd_devices),
     "conformance": ("run the conformance suite on a backend", cmd_conformance),
     "compile": ("print or write the source a backend generates for a kernel", cmd_compile),
     "cache": ("show (info) or empty (clear) the kernel cache", cmd_cache),
+    "verify": ("replay a saved graph on several devices and compare its outputs bit for bit", cmd_verify),
 }
 
 
@@ -301,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                           "model, driver, hal and plugin versions")
             p.add_argument("--junit", metavar="FILE", help="write JUnit XML for CI, each test named "
                                                            "hal.conformance.<module> / <test>[<device>] on every machine")
+        if name == "verify":
+            p.add_argument("graph", metavar="FILE.halgraph", help="a graph saved with g.save(path, inputs=True)")
+            p.add_argument("--devices", default="cpu", metavar="SPECS",
+                           help="comma-separated devices to replay it on (default cpu), e.g. cpu,simgpu:1,opencl:0")
         if name == "compile":
             p.add_argument("kernel", metavar="FILE.py:KERNEL", help="a @hal.kernel in a Python file")
             p.add_argument("--target", default="cpu", metavar="TARGET",

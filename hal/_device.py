@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
+from ._capture import Guard
 from ._errors import HalError, InvalidArgumentError, InvalidHandleError, UnsupportedError
 from ._features import feature_of_dtype, parse_feature
 from ._launch import CompiledKernel
@@ -221,6 +222,8 @@ class Device:
         arr.buffer  # noqa: B018 - InvalidHandleError before any waiting
         self._sync_all()
         q = self.default_queue
+        if q._capture is not None:  # another thread captures the default queue: read beside it
+            q = self._creation_queue or self._own_queue("_creation_queue", "creation queue")
         q.read(out, arr)
         q.synchronize()
 
@@ -258,6 +261,11 @@ class Device:
 
     def _sync_all(self, timeout: float | None = None) -> None:
         """Wait for every queue with work in flight (all work enqueued before this call)."""
+        if isinstance(self._hazards, Guard):  # captures are open
+            capture = self._hazards.by_thread.get(threading.get_ident())
+            if capture is not None:
+                raise capture.refuse("a host read or device-wide synchronize",
+                                     "read after the capture (and after g.launch())")
         errors = []
         deadline = None if timeout is None else time.monotonic() + timeout
         for q in self._live_queues():

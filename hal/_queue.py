@@ -26,14 +26,16 @@ from .backend import CommandTrace, QueueImpl
 from .kernel._narrow import astype
 
 if TYPE_CHECKING:
+    from ._capture import Capture
     from ._device import Device
+    from ._graph import Capturing
 
 T = TypeVar("T")
 
 
 class Queue:
     __slots__ = ("device", "impl", "name", "_keep", "_kept", "_keep_lock", "_closed", "_last_kernel", "_hazards",
-                 "_finalizer", "_closing", "_timeline", "__weakref__")
+                 "_finalizer", "_closing", "_timeline", "_capture", "__weakref__")
 
     def __init__(self, device: Device, impl: QueueImpl[Any], name: str) -> None:
         self.device = device
@@ -50,6 +52,8 @@ class Queue:
         """Held while the core looks at the backend queue from outside (``_if_busy``) and while it
         closes it, so no thread calls into a backend queue that another thread has closed."""
         self._timeline = Timeline()
+        self._capture: Capture | None = None
+        """The open ``capture()`` of this queue, if any (its Recorder is ``impl`` meanwhile)."""
 
     # ------------------------------------------------------------ commands
     def copy(self, dst: Array | np.ndarray, src: Array | np.ndarray, *, blocking: bool = True) -> None:
@@ -75,6 +79,9 @@ class Queue:
         if d_is and s_is:
             self._copy_across_devices(dst, src)  # type: ignore[arg-type]  # same device: the fast path above
             return
+        if blocking and self._capture is not None:
+            raise self._capture.refuse("a blocking host copy", "pass blocking=False to record a host-to-device "
+                                       "copy (its data is taken now); read device data after the capture")
         if d_is:
             host = _host_source(src, dst)  # type: ignore[arg-type]
             self._on_this_device(dst, "dst")  # type: ignore[arg-type]
@@ -88,6 +95,9 @@ class Queue:
 
     def _copy_across_devices(self, dst: Array, src: Array) -> None:
         """Arrays of two devices (of different backends too): through the host, done for the user."""
+        if self._capture is not None:
+            raise self._capture.refuse("a copy between two devices", "it goes through the host now; copy "
+                                       "before the capture or after g.launch()")
         if dst.device is not self.device and src.device is not self.device:
             raise InvalidArgumentError(f"q.copy on {self.device.spec} needs dst or src on that device; "
                                        f"got {dst.device.spec} and {src.device.spec}")
@@ -171,6 +181,9 @@ class Queue:
     def record(self) -> Event:
         """A marker after everything enqueued so far."""
         self._check_open()
+        if self._capture is not None:
+            raise self._capture.refuse("q.record()", "order around the whole graph instead: "
+                                       "g.launch(q); q2.wait(q.record())")
         event = Event(self.device, *self._timeline.record(self.impl), self)
         if self._hazards is not None:
             event._token = self._hazards.record(self)
@@ -180,6 +193,8 @@ class Queue:
         """Later commands of this queue wait until ``event`` completes (the host does not block;
         an event of another device is waited for by the host)."""
         self._check_open()
+        if self._capture is not None:
+            raise self._capture.refuse("q.wait(event)", "wait before the graph instead: q.wait(e); g.launch(q)")
         if not isinstance(event, Event):
             raise InvalidArgumentError(f"q.wait takes a hal.Event (from q.record()), got {type(event).__name__}")
         if event.device is self.device:
@@ -197,6 +212,8 @@ class Queue:
         ``DeviceTimeout`` names the queue and its last kernel. Ctrl-C interrupts the wait."""
         if self._closed:
             return
+        if self._capture is not None and self._capture.thread == threading.get_ident():
+            raise self._capture.refuse("q.synchronize()", "synchronize after the capture")
         with self._keep_lock:
             ticket = self._kept
         wait_until(self.impl.drain, timeout, self._timed_out, self.device)
@@ -208,6 +225,14 @@ class Queue:
                 del self._keep[:done]
             if self._hazards is not None:
                 self._hazards.host_wait(self)
+
+    def capture(self) -> Capturing:
+        """``with q.capture() as g:`` records the kernels, copies, fills and ``hal.ops`` calls enqueued
+        on this queue (checked as usual, run never) into the :class:`hal.Graph` ``g``; ``g.launch()``
+        replays them. Host reads, synchronisation and events inside are a ``hal.CaptureError``."""
+        from ._graph import Capturing
+
+        return Capturing(self)
 
     def abort(self) -> bool:
         """Stop the command running on this queue where the backend can (cpu: at the kernel's next
@@ -275,7 +300,9 @@ class Queue:
             self._hazards.command(self, name, reads, writes)
         return self._trace(name, kind, nbytes) if _profile.ACTIVE else None
 
-    def _trace(self, name: str, kind: str, nbytes: int, grid: Any = None, block: Any = None) -> CommandTrace:
+    def _trace(self, name: str, kind: str, nbytes: int, grid: Any = None, block: Any = None) -> CommandTrace | None:
+        if self._capture is not None:
+            return None  # recorded, not run: its replays are profiled
         trace = CommandTrace(name, kind, self.device.spec, grid, block, nbytes, wall_start=time.perf_counter())
         for prof in _profile.ACTIVE:
             prof.add(trace, self)

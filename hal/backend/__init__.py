@@ -39,6 +39,7 @@ from .._features import Feature, dtypes_for
 from ._backend import Backend, DriverBackend, KnownFailure
 from ._device import DeviceImpl
 from ._event import EventImpl
+from ._graph import CallCommand, Command, CopyCommand, FillCommand, GraphImpl, LaunchCommand, QueueReplay, WriteCommand
 from ._memory import ArgBuffer, Buffer, host_bytes, kernel_args
 from ._ops import FAMILIES, FAMILY_OF, NativeOp, Operand, operand_view
 from ._program import Executable, checked_mode
@@ -76,7 +77,8 @@ if TYPE_CHECKING:
 __all__ = [
     "API_VERSION", "SDK_VERSION", "FAMILIES", "FAMILY_OF",
     "Backend", "DriverBackend", "DeviceImpl", "QueueImpl", "EventImpl", "Buffer", "Executable",
-    "ArgBuffer", "CommandTrace", "Dim3", "KnownFailure", "NativeOp", "Operand",
+    "ArgBuffer", "CommandTrace", "Command", "LaunchCommand", "CopyCommand", "FillCommand", "WriteCommand",
+    "CallCommand", "GraphImpl", "QueueReplay", "Dim3", "KnownFailure", "NativeOp", "Operand",
     "DeviceInfo", "Feature", "dtypes_for", "hookimpl", "interpret", "host_bytes", "kernel_args", "operand_view",
     "checked_mode", "kernel_cache_dir", "trusted_cache_dir", "cache_read", "cache_write", "cache_info", "cache_clear",
     "CacheInfo", "Waiter",

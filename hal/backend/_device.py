@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic
 
 from ._memory import B
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
 
     from .._info import DeviceInfo
     from ..kernel.ir import Kernel
+    from ._graph import Command, GraphImpl
     from ._program import Executable
     from ._queue import QueueImpl
 
@@ -77,4 +79,12 @@ class DeviceImpl(ABC, Generic[B]):
         must hold ``owner`` (which keeps the memory allocated); the core never frees it nor reuses it.
         Raise InvalidArgumentError when the memory is another device's. None (the default): this
         device does not address CUDA memory."""
+        return None
+
+    def build_graph(self, commands: Sequence[Command]) -> GraphImpl | None:
+        """Optional (1.6): a native form of a captured command list (``with q.capture() as g``),
+        built once and launched at every ``g.launch(q)`` on any queue of this device. The commands
+        were checked at capture; their buffers and host data stay alive as long as the result.
+        None (the default): the core replays them through the queue's own methods, which is
+        correct for every backend; a native form only makes a replay cheaper."""
         return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-API_VERSION = (1, 5)
+API_VERSION = (1, 6)
 """The vendor interface's version: a plugin with the same major and a minor <= this loads.
 
 1.1 added optional methods, each with a default that keeps 1.0 plugins correct:
@@ -29,7 +29,12 @@ waits have no time limit.
 their signatures, and now check the directory's owner and modes, write 0600 files in 0700
 directories, bind each entry to its name with a keyed tag and evict the least recently used past
 ``HAL_CACHE_MAX_BYTES``; added ``trusted_cache_dir``, ``cache_info``/``cache_clear`` with
-:class:`CacheInfo`, and the warnings ``HalWarning``/``CacheWarning``."""
+:class:`CacheInfo`, and the warnings ``HalWarning``/``CacheWarning``.
+
+1.6 added graphs (``with q.capture() as g``): the command values (:class:`LaunchCommand`,
+:class:`CopyCommand`, ...) and the optional ``DeviceImpl.build_graph``, whose :class:`GraphImpl`
+replays a captured command list natively; without it (1.0-1.5 plugins) the core replays the commands
+through the queue's own methods (:class:`QueueReplay`)."""
 
 SDK_VERSION = "0.1.0"
 """hal-sdk's version (``hal.__version__``); the bundled plugins report it as theirs."""

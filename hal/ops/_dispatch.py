@@ -63,6 +63,9 @@ def _on_backend_objects(op: str, fn: Callable[..., None]) -> Callable[..., None]
         trace = queue.command_trace(op, "op", sum(a.nbytes for a in arrays), reads=arrays[:-1],
                                     writes=arrays[-1:])
         operands = [Operand(a.buffer, a.offset, a.shape, a.dtype) if type(a) is Array else a for a in args]
+        if queue._capture is not None:  # recorded: replayed on whichever backend queue launches the graph
+            queue._capture.call(op, lambda impl: fn(impl, *operands, trace=None, **params), (args, params))
+            return
         fn(queue.impl, *operands, trace=trace, **params)
     return call
 

@@ -6,7 +6,7 @@ from hal.backend import Backend, NativeOp, hookimpl
 
 from ._backend import CpuBackend
 
-api_version = (1, 2)
+api_version = (1, 6)
 
 
 @hookimpl

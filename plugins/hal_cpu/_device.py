@@ -14,7 +14,9 @@ from ._queue import CpuQueue
 from ._runtime import ffi, lib
 
 if TYPE_CHECKING:
-    from hal.backend import DeviceInfo
+    from collections.abc import Sequence
+
+    from hal.backend import Command, DeviceInfo, GraphImpl
     from hal.kernel import ir
 
 _FEATURES = frozenset({
@@ -113,6 +115,11 @@ class CpuDevice(DeviceImpl[CpuBuffer]):
 
     def create_queue(self) -> CpuQueue:
         return CpuQueue(self)
+
+    def build_graph(self, commands: Sequence[Command]) -> GraphImpl:
+        from ._graph import CpuGraph
+
+        return CpuGraph(commands)
 
     def compile(self, kernel: ir.Kernel) -> Executable:
         from ._compiler import compile_kernel

@@ -181,6 +181,13 @@ class CpuQueue(QueueImpl["CpuBuffer"]):
         if trace is not None:
             self._traces.append((seq, trace))
 
+    def keep(self, seq: int, obj: Any) -> None:
+        """Hold ``obj`` until command ``seq`` has completed (a graph whose commands point into it)."""
+        keep = self._keep
+        keep.append((seq, obj))
+        if len(keep) > _KEEP_MAX:
+            self._release_done()
+
     # ------------------------------------------------------------ ordering
     def record(self) -> CpuEvent:
         return CpuEvent(self, lib.hal_queue_marker(self.handle))

@@ -6,7 +6,7 @@ from hal.backend import Backend, hookimpl
 
 from ._backend import OpenCLBackend
 
-api_version = (1, 3)
+api_version = (1, 6)
 
 
 @hookimpl

@@ -16,6 +16,9 @@ from hal.backend import Buffer, DeviceImpl, DeviceInfo, Feature, OutOfMemoryErro
 from ._queue import OpenCLQueue
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from hal.backend import Command, GraphImpl
     from hal.kernel import ir
 
     from ._compiler import OpenCLKernel
@@ -82,6 +85,11 @@ class OpenCLDevice(DeviceImpl[OpenCLBuffer]):
 
     def create_queue(self) -> OpenCLQueue:
         return OpenCLQueue(self)
+
+    def build_graph(self, commands: Sequence[Command]) -> GraphImpl:
+        from ._graph import OpenCLGraph
+
+        return OpenCLGraph(commands)
 
     def compile(self, kernel: ir.Kernel) -> OpenCLKernel:
         from ._compiler import compile_kernel

@@ -8,7 +8,7 @@ from hal.backend import Backend, hookimpl
 
 from ._backend import RemoteBackend
 
-api_version = (1, 2)
+api_version = (1, 6)
 
 
 @hookimpl

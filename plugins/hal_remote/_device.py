@@ -21,7 +21,9 @@ from ._queue import RemoteQueue
 from ._sender import Sender
 
 if TYPE_CHECKING:
-    from hal.backend import DeviceInfo
+    from collections.abc import Sequence
+
+    from hal.backend import Command, DeviceInfo, GraphImpl
     from hal.kernel import ir
 
     from ._link import Link
@@ -117,6 +119,19 @@ class RemoteDevice(DeviceImpl[RemoteBuffer]):
                     self.call(self.worker.compile.remote(xid, kernel.to_json()))
                     exe = self._executables[key] = RemoteExecutable(kernel, xid, self)
         return exe
+
+    def build_graph(self, commands: Sequence[Command]) -> GraphImpl | None:
+        """The graph defined once in the worker (one actor call); replays are one command each."""
+        from ._graph import RemoteGraph, wire
+
+        travelling = wire(commands)
+        if travelling is None:
+            return None
+        if self.dead is not None:
+            raise self.gone()
+        gid = self.new_id()
+        self.call(self.worker.define_graph.remote(gid, travelling))
+        return RemoteGraph(self, gid)
 
     def call(self, ref: Any) -> Any:
         """The value of a worker's reply ``ref`` ((ok, value), see ``Worker``): a hal error it sent

@@ -14,7 +14,13 @@ RECORD     ``(RECORD, event_id)``
 WAIT       ``(WAIT, event_id)``: an event of any queue of the device
 TRACE      ``(TRACE, command, trace)``: the command, profiled (the trace comes back filled)
 CLOSE      ``(CLOSE,)``: release the worker's queue once its work is done
+GRAPH      ``(GRAPH, graph_id)``: replay a graph the worker holds (``define_graph``), all its nodes
 =========  ==============================================================
+
+A graph (``g.launch`` of ``with q.capture() as g``) is sent once, as the commands above
+(LAUNCH, COPY, FILL, WRITE with inline data), by the actor call ``define_graph``; the worker
+builds the hosted device's own form of it (its ``build_graph``), so a replay is one GRAPH
+command, not one per node, and is forgotten with the events when the driver drops it.
 
 A batch travels in one actor call with a device-wide sequence number; the worker enqueues
 batches in that order, so an event recorded in one queue's batch exists before another
@@ -40,7 +46,7 @@ if TYPE_CHECKING:
 
     from hal.backend import CommandTrace
 
-LAUNCH, COPY, FILL, WRITE, READ, RECORD, WAIT, TRACE, CLOSE = range(9)
+LAUNCH, COPY, FILL, WRITE, READ, RECORD, WAIT, TRACE, CLOSE, GRAPH = range(10)
 
 INLINE_BYTES = 64 << 10
 """Host data below this travels inside the batch; from it on, through Ray's object store."""

@@ -32,13 +32,20 @@ import numpy as np
 
 from hal.backend import (
     Buffer,
+    Command,
     CommandTrace,
+    CopyCommand,
     DeviceImpl,
     EventImpl,
     Executable,
+    FillCommand,
+    GraphImpl,
     InvalidArgumentError,
     InvalidHandleError,
+    LaunchCommand,
     QueueImpl,
+    QueueReplay,
+    WriteCommand,
 )
 from hal.collective import compression
 
@@ -47,6 +54,7 @@ from ._protocol import (
     CLOSE,
     COPY,
     FILL,
+    GRAPH,
     LAUNCH,
     READ,
     RECORD,
@@ -90,7 +98,7 @@ class _Job:
     reads: list[np.ndarray] = field(default_factory=list)
     events: list[EventImpl | None] = field(default_factory=list)
     traces: list[CommandTrace] = field(default_factory=list)
-    keep: list[np.ndarray] = field(default_factory=list)
+    keep: list[Any] = field(default_factory=list)
     """Host data of writes: alive until the hosted queue has run them."""
     close: bool = False
 
@@ -129,6 +137,19 @@ class _Compressed:
     residual_back: Region | None
 
 
+def _enqueue(queue: QueueImpl[Any], c: Command, trace: CommandTrace | None) -> None:
+    """``c`` through the hosted queue's method of its kind."""
+    if type(c) is LaunchCommand:
+        queue.launch(c.exe, c.grid, c.block, c.args, trace)
+    elif type(c) is CopyCommand:
+        queue.copy(c.dst, c.dst_offset, c.src, c.src_offset, c.nbytes, trace)
+    elif type(c) is FillCommand:
+        queue.fill(c.dst, c.offset, c.nbytes, c.pattern, trace)
+    else:
+        assert type(c) is WriteCommand
+        queue.write(c.dst, c.offset, c.data, trace)
+
+
 class Worker:
     """The actor: one hosted device, its buffers, queues, events and compiled kernels by id."""
 
@@ -142,6 +163,7 @@ class Worker:
         self.executables: dict[int, tuple[Executable, tuple[int, ...], Callable[[Any, Any], Any]]] = {}
         """id -> (executable, each parameter's element size (0: a scalar), the core's grid/block check)."""
         self._dev: Any = None
+        self.graphs: dict[int, GraphImpl] = {}
         self._next = 0
         """Sequence number of the next batch to enqueue."""
         self._turn: asyncio.Condition | None = None
@@ -185,6 +207,18 @@ class Worker:
                 self.device.free(buffer)
         for eid in forget:
             self.events.pop(eid, None)
+            self.graphs.pop(eid, None)
+
+    def define_graph(self, gid: int, commands: list[tuple[Any, ...]]) -> Reply:
+        """Build a driver's graph (wire commands, checked as a batch's are) as the hosted device's own
+        form; the GRAPH command replays it."""
+        assert self.device is not None
+        try:
+            built = [self._command(c) for c in commands]
+            self.graphs[gid] = self.device.build_graph(built) or QueueReplay(built)
+        except Exception as exc:
+            return False, pack_error(exc)
+        return True, None
 
     async def compile(self, xid: int, text: str) -> Reply:
         """Compile IR sent as JSON, off the event loop (a C compiler may take a while)."""
@@ -258,33 +292,11 @@ class Worker:
 
     def _run(self, queue: QueueImpl[Any], command: tuple[Any, ...], job: _Job, trace: CommandTrace | None) -> None:
         op = command[0]
-        if op == LAUNCH:
-            exe, widths, dims = self._executable(command[1])
-            args = command[4]
-            if len(args) != len(widths):
-                raise InvalidArgumentError(f"{self._where}: kernel {command[1]} takes {len(widths)} arguments, "
-                                           f"got {len(args)}")
-            grid, block = dims(command[2], command[3])
-            queue.launch(exe, grid, block, [_Arg(self._region(a, "kernel argument", w), a[1], a[2]) if w else a
-                                            for w, a in zip(widths, args)], trace)
-        elif op == COPY:
-            nbytes = command[5]
-            dst = self._region((command[1], command[2], nbytes), "copy destination")
-            queue.copy(dst, command[2], self._region((command[3], command[4], nbytes), "copy source"), command[4],
-                       nbytes, trace)
-        elif op == FILL:
-            pattern = command[4]
-            if not isinstance(pattern, bytes) or len(pattern) not in (1, 2, 4, 8) or command[2] % len(pattern) \
-                    or command[3] % len(pattern):
-                raise InvalidArgumentError(f"{self._where}: a fill pattern is 1, 2, 4 or 8 bytes and the offset and "
-                                           "size are multiples of it")
-            queue.fill(self._region(command[1:4], "fill"), command[2], command[3], pattern, trace)
-        elif op == WRITE:
-            data = command[3]
-            host = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
-            buffer = self._region((command[1], command[2], host.nbytes), "write")
-            job.keep.append(host)
-            queue.write(buffer, command[2], host, trace)
+        if op in (LAUNCH, COPY, FILL, WRITE):
+            c = self._command(command)
+            if type(c) is WriteCommand:
+                job.keep.append(c.data)
+            _enqueue(queue, c, trace)
         elif op == READ:
             job.reads.append(REFUSED)  # before the enqueue: the reply's reads stay in command order
             buffer = self._region(command[1:4], "read")
@@ -302,10 +314,49 @@ class Worker:
         elif op == TRACE:
             job.traces.append(command[2])
             self._run(queue, command[1], job, command[2])
+        elif op == GRAPH:
+            graph = self.graphs.get(command[1])
+            if graph is None:
+                raise InvalidHandleError(f"{self._where}: graph {command[1]!r} does not exist here (never defined, "
+                                         "or forgotten)")
+            job.keep.append(graph)  # its host data, until the batch completed, even if the driver drops it
+            graph.launch(queue)
         elif op == CLOSE:
             job.close = True
         else:
             raise InvalidArgumentError(f"{self._where}: unknown command {op!r}")
+
+    def _command(self, command: tuple[Any, ...]) -> Command:
+        """A kernel launch, copy, fill or write of the wire as the command it stands for, every id,
+        region and size checked first (a HalError naming what is wrong, before anything runs)."""
+        op = command[0]
+        if op == LAUNCH:
+            exe, widths, dims = self._executable(command[1])
+            args = command[4]
+            if len(args) != len(widths):
+                raise InvalidArgumentError(f"{self._where}: kernel {command[1]} takes {len(widths)} arguments, "
+                                           f"got {len(args)}")
+            grid, block = dims(command[2], command[3])
+            return LaunchCommand(exe, grid, block, tuple(_Arg(self._region(a, "kernel argument", w), a[1], a[2])
+                                                         if w else a for w, a in zip(widths, args)))
+        if op == COPY:
+            nbytes = command[5]
+            dst = self._region((command[1], command[2], nbytes), "copy destination")
+            return CopyCommand(dst, command[2], self._region((command[3], command[4], nbytes), "copy source"),
+                               command[4], nbytes)
+        if op == FILL:
+            pattern = command[4]
+            if not isinstance(pattern, bytes) or len(pattern) not in (1, 2, 4, 8) or command[2] % len(pattern) \
+                    or command[3] % len(pattern):
+                raise InvalidArgumentError(f"{self._where}: a fill pattern is 1, 2, 4 or 8 bytes and the offset and "
+                                           "size are multiples of it")
+            return FillCommand(self._region(command[1:4], "fill"), command[2], command[3], pattern)
+        if op == WRITE:
+            data = command[3]
+            host = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
+            return WriteCommand(self._region((command[1], command[2], host.nbytes), "write"), command[2], host)
+        raise InvalidArgumentError(f"{self._where}: a graph holds kernel launches, copies, fills and writes, "
+                                   f"not command {op!r}")
 
     @property
     def _where(self) -> str:

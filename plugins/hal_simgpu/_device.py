@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from hal.backend import DeviceInfo, Dim3, Executable, Feature, kernel_args
+from hal.backend import Command, DeviceInfo, Dim3, Executable, Feature, GraphImpl, kernel_args
 from hal.kernel import interpreter, ir
 from hal.sim import SimDevice
 
@@ -54,6 +54,11 @@ class SimGpuDevice(SimDevice):
 
     def compile(self, kernel: ir.Kernel) -> Executable:
         return SimGpuExecutable(kernel, self.preset)
+
+    def build_graph(self, commands: Sequence[Command]) -> GraphImpl:
+        from ._graph import SimGpuGraph
+
+        return SimGpuGraph(self, commands)
 
     def transfer_seconds(self, kind: str, nbytes: int) -> float:
         return _model.transfer_seconds(self.preset, kind, nbytes)

@@ -14,6 +14,7 @@ from hal_remote._protocol import (
     CLOSE,
     COPY,
     FILL,
+    GRAPH,
     LAUNCH,
     READ,
     RECORD,
@@ -81,6 +82,28 @@ def test_a_batch_of_every_command_on_a_device_the_host_cannot_address() -> None:
     assert 8 not in w.queues  # closed once its work had run
     w.release([1, 2, 3], [100, 101])
     assert not w.buffers and not w.events
+
+
+@pytest.mark.parametrize("spec", ["cpu", "simgpu:0"])
+def test_a_graph_is_defined_once_and_replayed_by_one_command(spec: str) -> None:
+    w = _worker(spec)
+    for bid in (1, 2):
+        _alloc(w, bid, 4096)
+    assert w._compile(10, saxpy.ir.to_json()) == (True, None)
+    x = np.arange(1024, dtype=np.float32)
+    graph = [(WRITE, 1, 0, x.tobytes()), (FILL, 2, 0, 4096, b"\x00\x00\x80\x3f"),
+             (LAUNCH, 10, (8, 1, 1), (128, 1, 1), [2.0, (1, 0, 1024), (2, 0, 1024), 1024]),
+             (COPY, 1, 0, 2, 0, 4096)]
+    assert w.define_graph(50, graph) == (True, None)
+
+    async def run() -> BatchResult:
+        await w.submit(0, 7, [(GRAPH, 50), (GRAPH, 50)], [], [])
+        return await w.submit(1, 7, [(READ, 1, 0, 4096)], [], [50])
+    result = asyncio.run(run())
+    assert result.fault is None
+    np.testing.assert_array_equal(result.reads[0].view(np.float32), 2 * x + 1)  # the second replay's
+    assert 50 not in w.graphs  # forgotten with the events
+    assert w.define_graph(51, [(LAUNCH, 99, (1, 1, 1), (1, 1, 1), [])])[0] is False  # an unknown kernel: a value
 
 
 def test_faults_and_errors_travel_as_values() -> None:
