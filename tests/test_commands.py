@@ -50,6 +50,8 @@ class Run:
     rc: int = 0
     says: tuple[str, ...] = ()
     check: Callable[[Path, str], None] | None = field(default=None, compare=False)
+    setup: Callable[[Path], None] | None = field(default=None, compare=False)
+    """What it needs in its directory besides ``kernels.py``."""
     own_cache: bool = False
     """It runs with ``HAL_CACHE_DIR`` in its directory (``cache/``), not the session's."""
     ray: bool = False
@@ -88,6 +90,25 @@ def _all(where: Path, out: str) -> None:
     assert set(doc["skipped_backends"]) == absent
     for name in absent:
         assert f"hal conformance: backend {name!r} skipped: " in out
+
+
+def _graph_file(where: Path) -> None:
+    """``step.halgraph`` as the README's Graphs section makes it: the saxpy kernel and a copy, inputs saved."""
+    import numpy as np
+
+    saxpy = hal.kernel.from_source(KERNELS)
+    dev = hal.device("cpu")
+    q = dev.queue()
+    x, y, z = dev.array(np.arange(256, dtype=np.float32)), dev.zeros((256,), np.float32), dev.empty((256,), np.float32)
+    with q.capture() as g:
+        saxpy[1, 256, q](2.0, x, y, 256)
+        q.copy(z, y)
+    g.save(where / "step.halgraph", inputs=True)
+
+
+def _verified(where: Path, out: str) -> None:
+    digests = re.findall(r"^\s*(\S+)\s+array \d+\s+sha256 ([0-9a-f]{64})$", out, re.M)
+    assert {d for d, _ in digests} == {"cpu:0", "simgpu:1", "opencl:0"} and len({h for _, h in digests}) == 1, out
 
 
 def _cubin(where: Path, out: str) -> None:
@@ -131,6 +152,9 @@ README_RUNS: dict[str, tuple[Run, ...]] = {
     "hal cache clear": (Run(("cache", "clear"), 0, ("removed 0 entries (0 B) from ",), own_cache=True),),
     "hal conformance cpu --json report.json": (Run(("conformance", "cpu", "--json", "report.json", *SELECT), 0,
                                                    ("1 passed", "report written to report.json"), _report),),
+    "hal verify step.halgraph --devices cpu,simgpu:1,opencl:0":
+        (Run(("verify", "step.halgraph", "--devices", "cpu,simgpu:1,opencl:0"), 0,
+             ("step.halgraph: bit-identical on cpu:0, simgpu:1, opencl:0",), _verified, setup=_graph_file),),
     "hal conformance --all": (Run(("conformance", "--all", "--json", "all.json", *SELECT), 0, ("feature x device",),
                                   _all, ray=True),),
 }
@@ -212,6 +236,8 @@ def _hal(cwd: Path, *args: str, ray_address: str | None = None,
 def test_command(run: Run, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if run.args[0] == "compile":
         (tmp_path / "kernels.py").write_text(KERNELS)
+    if run.setup is not None:
+        run.setup(tmp_path)
     done = _hal(tmp_path, *run.args, ray_address=request.getfixturevalue("ray_address") if run.ray else None,
                 cache=tmp_path / "cache" if run.own_cache else None)
     out = done.stdout + done.stderr
