@@ -231,6 +231,22 @@ static void install_fault_handlers(void) {
     sigaction(SIGBUS, &sa, &previous_bus);
 }
 
+/* Another library may replace the handlers after ours (Ray's core installs its own at ray.init,
+ * without chaining, and sets SIG_DFL at ray.shutdown): then a kernel's wild access would kill the
+ * process. A queue worker that wakes up puts ours back, chaining to whatever it found, at most
+ * once a millisecond (the check is a system call, ~150 ns; a wake-up is a few microseconds). */
+static _Atomic double fault_handlers_checked;
+
+static void keep_fault_handlers(void) {
+    double now = hal_now();
+    if (now - atomic_load_explicit(&fault_handlers_checked, memory_order_relaxed) < 1e-3) return;
+    atomic_store_explicit(&fault_handlers_checked, now, memory_order_relaxed);
+    struct sigaction current;
+    if (sigaction(SIGSEGV, NULL, &current) != 0) return;
+    if ((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == on_memory_fault) return;
+    install_fault_handlers();
+}
+
 /* Give this thread an alternate signal stack, so that a kernel that overflows its stack
  * still gets its fault reported. Returns the memory to pass to alt_stack_leave. mmap, not
  * malloc: a first malloc in a thread makes glibc reserve a 64 MiB arena for it, which moves
@@ -670,6 +686,7 @@ static void *queue_worker(void *arg) {
         if (atomic_load(&q->tail) == done) {
             if (atomic_load(&q->shutdown)) break;  /* drained: destroy comes after the last enqueue */
             queue_idle(q, done);
+            keep_fault_handlers();
             continue;
         }
         uint64_t seq = done + 1;

@@ -182,3 +182,40 @@ def test_invalid_memory_access_is_a_device_fault_and_the_device_goes_on(tmp_path
     assert re.fullmatch(fault.format("far_away"), lines[1]), lines[1]
     assert lines[2:4] == ["double: no fault True"] * 2
     assert run.returncode == -signal.SIGSEGV and "Fatal Python error: Segmentation fault" in run.stderr
+
+
+REPLACED = textwrap.dedent("""
+    import ctypes, signal, time
+    import numpy as np
+    import hal
+
+    @hal.kernel
+    def far_away(x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32]):
+        i = hal.global_id(0)
+        y[i] = x[1000000000]
+
+    dev = hal.device("cpu")
+    q = dev.queue()
+    small, y = dev.zeros((16,), np.float32), dev.zeros((1 << 16,), np.float32)
+    for replaced_by in ("SIG_DFL", "a handler of its own"):
+        # What Ray's core does: its own handler at ray.init (not chaining), SIG_DFL at ray.shutdown.
+        signal.signal(signal.SIGSEGV, signal.SIG_DFL if replaced_by == "SIG_DFL" else lambda *a: None)
+        time.sleep(0.01)
+        far_away[256, 256, q](small, y)
+        try:
+            q.synchronize()
+            print("no fault")
+        except hal.DeviceFault as e:
+            print("fault:", "invalid memory access" in str(e))
+    print("done", flush=True)
+""")
+
+
+def test_a_kernel_fault_is_caught_after_another_library_replaced_the_handlers(tmp_path: Path) -> None:
+    """Ray replaces SIGSEGV's handler at ray.init and resets it at ray.shutdown: the queue puts hal's
+    back (chaining to the new one) before it runs more work, so a wild access stays a DeviceFault."""
+    script = tmp_path / "replaced.py"
+    script.write_text(REPLACED)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if k != "HAL_CHECK"})
+    assert run.stdout.splitlines() == ["fault: True", "fault: True", "done"], run.stdout + run.stderr
