@@ -72,13 +72,13 @@ class RemoteDevice(DeviceImpl[RemoteBuffer]):
             self.ray.kill(self.worker)
             raise type(exc)(f"{self.name} hosts {spec!r} (entry {index} of HAL_REMOTE), which its worker could "
                             f"not open: {exc}") from None
+        watch(int(where.rpartition("pid ")[2]))
         self.link = link
         """The emulated link its worker paces what it sends to (None: none)."""
         if link is not None:
             self.ray.get(self.worker.set_link.remote(link))
             where += f", over an emulated {link} link"
         self._info = _describe(fields, index, spec, where)
-        watch(int(where.rpartition("pid ")[2]))
         self.sender = Sender(self)
         self._ids = itertools.count(1)
         self._executables: dict[str, RemoteExecutable] = {}
