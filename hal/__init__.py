@@ -73,6 +73,14 @@ _LAZY = {
     "subgroup_local_id": ".kernel.builtins",
     "shuffle": ".kernel.builtins",
     "shuffle_xor": ".kernel.builtins",
+    "fence": ".kernel.builtins",
+    "shuffle_up": ".kernel.builtins",
+    "shuffle_down": ".kernel.builtins",
+    "subgroup_any": ".kernel.builtins",
+    "subgroup_all": ".kernel.builtins",
+    "subgroup_ballot": ".kernel.builtins",
+    "subgroup_scan_inclusive_add": ".kernel.builtins",
+    "subgroup_scan_exclusive_add": ".kernel.builtins",
     "subgroup_reduce_add": ".kernel.builtins",
     "subgroup_reduce_max": ".kernel.builtins",
     "subgroup_reduce_min": ".kernel.builtins",
@@ -205,6 +213,14 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from .kernel.builtins import shared as shared
     from .kernel.builtins import shuffle as shuffle
     from .kernel.builtins import shuffle_xor as shuffle_xor
+    from .kernel.builtins import fence as fence
+    from .kernel.builtins import shuffle_up as shuffle_up
+    from .kernel.builtins import shuffle_down as shuffle_down
+    from .kernel.builtins import subgroup_any as subgroup_any
+    from .kernel.builtins import subgroup_all as subgroup_all
+    from .kernel.builtins import subgroup_ballot as subgroup_ballot
+    from .kernel.builtins import subgroup_scan_inclusive_add as subgroup_scan_inclusive_add
+    from .kernel.builtins import subgroup_scan_exclusive_add as subgroup_scan_exclusive_add
     from .kernel.builtins import sin as sin
     from .kernel.builtins import sinh as sinh
     from .kernel.builtins import sqrt as sqrt

@@ -201,23 +201,36 @@ class _Expressions(_Inliner):
         name = callee.name
         scope, op = ("group", name.removeprefix("group_")) if name.startswith("group_") else \
             ("subgroup", name.removeprefix("subgroup_"))
-        shuffles = op in ("shuffle", "shuffle_xor")
+        shuffles, votes = op in ir.SHUFFLE_OPS, op in ir.VOTE_OPS
         if self.conditional:
             self.error(node, self.conditional_error(f"hal.{name}"))
-        if len(node.args) != (2 if shuffles else 1):
-            usage = f"(v, {'lane' if op == 'shuffle' else 'mask'})" if shuffles else "(v)"
+        if len(node.args) != (2 if shuffles else 1) or node.keywords:
+            second = {"shuffle": "lane", "shuffle_xor": "mask"}.get(op, "delta")
+            usage = f"(v, {second})" if shuffles else "(p)" if votes else "(v)"
             self.error(node, f"hal.{name} takes {usage}")
         value = self.expr(node.args[0], pre)
-        expr = self.materialize(value, node)
-        if expr.type is BOOL:
-            self.error(node, f"hal.{name} takes a number, not bool; cast with hal.i32(...)")
+        if votes:
+            expr = self.truth(value, node.args[0])
+        else:
+            expr = self.materialize(value, node)
+            if expr.type is BOOL:
+                self.error(node, f"hal.{name} takes a number, not bool; cast with hal.i32(...)")
         args: tuple[ir.Expr, ...] = (expr,)
         if shuffles:
             lane = self.expr(node.args[1], pre)
             args += (self.coerce(lane, I32, node, f"the lane of hal.{name} is {{}}, not i32"),)
-        result = self.temp(expr.type)
+            if op != "shuffle" and isinstance(args[1], ir.Const) and args[1].value != 0:
+                what = "mask" if op == "shuffle_xor" else "delta"
+                self.error(node, f"hal.{name}(v, {args[1].value}) reads a lane that does not exist where subgroups "
+                                 f"have fewer than {abs(int(args[1].value)) + 1} lanes (a CPU's have 1), so its result "
+                                 f"depends on the device; derive the {what} from hal.subgroup_size() (offset = "
+                                 "hal.subgroup_size() // 2, then while offset > 0: ...; offset //= 2), or use "
+                                 "hal.subgroup_reduce_add / hal.subgroup_scan_inclusive_add, which are right for "
+                                 "every subgroup size")
+        rtype = (ScalarType.U64 if op == "ballot" else BOOL) if votes else expr.type
+        result = self.temp(rtype)
         pre.append(ir.Collective(scope, op, args, result, expr.type, self.line(node)))  # type: ignore[arg-type]
-        return _Value(ir.Var(result, expr.type))
+        return _Value(ir.Var(result, rtype))
 
     def dimension(self, callee: Builtin, node: ast.Call) -> int:
         if len(node.args) == 1:
@@ -270,6 +283,7 @@ class _Expressions(_Inliner):
 
     def atomic(self, callee: Builtin, node: ast.Call, pre: list[ir.Stmt], result: str | None) -> ir.AtomicRMW:
         op = callee.name.removeprefix("atomic_")
+        order = self.memory_order(callee, node)
         count = 4 if op == "cas" else 3
         if len(node.args) != count:
             usage = "(p, i, compare, value)" if op == "cas" else "(p, i, value)"
@@ -290,7 +304,19 @@ class _Expressions(_Inliner):
                         f"passing {{}} to hal.{callee.name} on {buffer.type.value} buffer '{name}'")
             for a in node.args[2:]
         )
-        return ir.AtomicRMW(op, buffer.name, buffer.space, index, operands, result, buffer.type, self.line(node))
+        return ir.AtomicRMW(op, buffer.name, buffer.space, index, operands, result, buffer.type, self.line(node),
+                            order)
+
+    def memory_order(self, callee: Builtin, node: ast.Call) -> str:
+        """The ``order="acquire"`` keyword of an atomic (``relaxed`` without it)."""
+        order = "relaxed"
+        for kw in node.keywords:
+            value = kw.value.value if isinstance(kw.value, ast.Constant) else None
+            if kw.arg != "order" or value not in ir.MEMORY_ORDERS:
+                self.error(node, f"hal.{callee.name} takes one keyword, order=, a string constant of "
+                                 f"{', '.join(map(repr, ir.MEMORY_ORDERS))}")
+            order = str(value)
+        return order
 
     def buffer_of(self, node: ast.expr) -> _Buffer:
         if isinstance(node, ast.Name):

@@ -311,7 +311,7 @@ class _Compiler:
         method = {
             ir.Assign: self._s_assign, ir.Store: self._s_store, ir.AtomicRMW: self._s_atomicrmw, ir.If: self._s_if,
             ir.For: self._s_for, ir.While: self._s_while, ir.Break: self._s_break, ir.Continue: self._s_continue,
-            ir.Return: self._s_return, ir.Barrier: self._s_barrier, ir.Collective: self._s_collective,
+            ir.Return: self._s_return, ir.Barrier: self._s_barrier, ir.Fence: self._s_fence, ir.Collective: self._s_collective,
         }.get(type(s))
         if method is None:
             raise self._error(getattr(s, "line", 0), f"unknown statement {type(s).__name__}")
@@ -508,6 +508,10 @@ class _Compiler:
     def _s_return(self, s: ir.Return, loop_depth: int) -> StmtFn:
         return lambda chunk, mask: chunk.empty
 
+    def _s_fence(self, s: ir.Fence, loop_depth: int) -> StmtFn:
+        """Nothing to do: the interpreter applies every access at once, in the reference order."""
+        return lambda chunk, mask: mask
+
     def _s_barrier(self, s: ir.Barrier, loop_depth: int) -> StmtFn:
         line, traced = s.line, self.traced
 
@@ -530,7 +534,7 @@ class _Compiler:
 
     def _s_collective(self, s: ir.Collective, loop_depth: int) -> StmtFn:
         """A subgroup or work-group exchange (:mod:`._interp_collective`): all of the unit or none."""
-        if s.op not in ir.COLLECTIVE_OPS.get(s.scope, ()) or len(s.args) != (2 if s.op.startswith("shuffle") else 1):
+        if s.op not in ir.COLLECTIVE_OPS.get(s.scope, ()) or len(s.args) != (2 if s.op in ir.SHUFFLE_OPS else 1):
             raise self._error(s.line, f"bad collective {s.scope} {s.op} with {len(s.args)} arguments")
         value = self._cast_to(self.expr(s.args[0], s.line), s.args[0].type, s.type)
         lane = self._cast_to(self.expr(s.args[1], s.line), s.args[1].type, ScalarType.I32) if len(s.args) > 1 \
@@ -538,7 +542,7 @@ class _Compiler:
         result, rtype = s.result, self._target(s.result, s.line).np_dtype
         line, scope, op, type_, traced = s.line, s.scope, s.op, s.type, self.traced
         dtype = type_.np_dtype
-        spelled = s.op if s.op.startswith("shuffle") else f"{s.scope}_{s.op}"
+        spelled = s.op if s.op in ir.SHUFFLE_OPS else f"{s.scope}_{s.op}"
 
         def collective(chunk: Chunk, mask: Mask) -> Mask:
             launch = chunk.launch
@@ -554,13 +558,20 @@ class _Compiler:
                 _check_reached(chunk, mask, scope, line, spelled)
             v = np.broadcast_to(np.asarray(value(chunk, mask), dtype), (chunk.n,))
             local = launch.local_linear[:chunk.n]
-            if op == "shuffle" or op == "shuffle_xor":
-                assert lane is not None
+            if lane is not None:
                 arg = np.broadcast_to(np.asarray(lane(chunk, mask), np.int32), (chunk.n,))
-                source = arg if op == "shuffle" else sub.lane(local) ^ arg
+                if op != "shuffle":
+                    _check_distance(chunk, mask, arg, sub.size, line, spelled)
+                own = sub.lane(local)
+                source = {"shuffle": arg, "shuffle_xor": own ^ arg, "shuffle_up": own - arg,
+                          "shuffle_down": own + arg}[op]
                 out = sub.shuffle(v, local, source)
             elif scope == "group":
                 out = group_reduce(op, v, chunk.groups, chunk.tpg)
+            elif op in ir.VOTE_OPS:
+                out = sub.vote(op, v, chunk.groups)
+            elif op in ir.SCAN_OPS:
+                out = sub.scan(op, v, local)
             else:
                 out = sub.reduce(op, v, chunk.groups)
             _assign(chunk, mask, result, out.astype(rtype, copy=False))
@@ -589,6 +600,19 @@ def _check_reached(chunk: Chunk, mask: np.ndarray, scope: str, line: int, what: 
         t, arrived, of, unit = first, int(np.count_nonzero(mask[base:base + lanes])), lanes, "subgroup"
     raise chunk.fault(line, f"{unit} divergence: {arrived} of {of} threads of the {unit} reached hal.{what}(); "
                             f"{chunk.describe(t)} did not")
+
+
+def _check_distance(chunk: Chunk, mask: Mask, arg: np.ndarray, size: int, line: int, what: str) -> None:
+    """Fault where a shuffle's mask or delta is outside ``[0, S)``: the kernel assumed other subgroups."""
+    bad = (arg < 0) | (arg >= size)
+    if mask is not None:
+        bad &= mask
+    if bad.any():
+        t = int(np.argmax(bad))
+        raise chunk.fault(line, f"hal.{what}(v, {int(arg[t])}) on a device whose subgroups have {size} lane"
+                                f"{'s' if size > 1 else ''} ({chunk.describe(t)}): the distance must be in "
+                                f"[0, hal.subgroup_size()), else the result depends on the device; derive it from "
+                                "hal.subgroup_size() or use hal.subgroup_reduce_add / hal.subgroup_scan_*")
 
 
 def _trip_count(start: Value, stop: Value, step: Value) -> Value:

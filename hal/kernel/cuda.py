@@ -104,7 +104,12 @@ def _cas_helpers(t: ScalarType) -> str:
 
 
 _SHUFFLED = {I32, U32, I64, U64, F32, F64}
-"""Types ``__shfl_sync`` moves in one instruction; the rest go through work-group memory."""
+"""Types ``__shfl_sync`` moves as they are; the narrow ones (integers in C, ``f16``/``bf16`` as their
+``uint16_t`` bits) move widened to ``int``, so no collective needs work-group memory."""
+
+
+_WARP_MASK = "(hal_lanes == 32 ? 0xffffffffu : ((1u << hal_lanes) - 1u))"
+"""The lanes of this warp that exist (a partial last warp has fewer than 32): every ``*_sync`` names them."""
 
 
 @dataclass(frozen=True)
@@ -139,9 +144,16 @@ class Cuda(Dialect):
     def shuffle(self, value: str, lane: str, t: ScalarType) -> str | None:
         """The mask names exactly the lanes that exist: a partial last warp has fewer than 32."""
         if t not in _SHUFFLED:
-            return None
-        mask = "(hal_lanes == 32 ? 0xffffffffu : ((1u << hal_lanes) - 1u))"
-        return f"__shfl_sync({mask}, ({value}), ({lane}))"
+            return f"(({t.c_name})__shfl_sync({_WARP_MASK}, (int)({value}), ({lane})))"
+        return f"__shfl_sync({_WARP_MASK}, ({value}), ({lane}))"
+
+    def fence(self, scope: str, order: str) -> str:
+        """PTX ``fence.sc`` (``__threadfence``: device, ``__threadfence_block``: block) for every order:
+        CUDA C++ has no weaker fence without libcu++, and a stronger fence is a correct one."""
+        return "__threadfence()" if scope == "device" else "__threadfence_block()"
+
+    def vote(self, op: str, pred: str) -> str | None:
+        return f"__{op}_sync({_WARP_MASK}, ({pred}))"
 
     def atomic(self, op: str, space: str, t: ScalarType, ref: str, operands: list[str]) -> str:
         if (t, op) in _NATIVE64:

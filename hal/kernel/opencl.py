@@ -174,6 +174,11 @@ class OpenCL(Dialect):
               "local_size": "get_local_size", "num_groups": "get_num_groups", "global_size": "get_global_size"}[kind]
         return f"((int32_t){fn}({dim}))"
 
+    def fence(self, scope: str, order: str) -> str:
+        """``mem_fence`` (OpenCL C 1.2: orders this work-item's global and local accesses; 1.2's atomics
+        are device-coherent, so with them it is the fence the lock patterns need)."""
+        return "mem_fence(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE)"
+
     def atomic(self, op: str, space: str, t: ScalarType, ref: str, operands: list[str]) -> str:
         s = _SPACES[space][0]
         if t.bits == 64 and not self.int64_atomics:
