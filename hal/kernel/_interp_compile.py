@@ -12,7 +12,9 @@ untraced program has no per-op tracer checks.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ import numpy as np
 from . import ir
 from ._interp_chunk import Chunk, Mask
 from ._interp_collective import group_reduce
+from .analysis import waits_on_memory
 from ._interp_ops import UNARY, Value, atomic, binary_fn, const, convert, math_fn
 from .types import ScalarType
 
@@ -31,15 +34,46 @@ BOOL = ScalarType.BOOL
 
 @dataclass(frozen=True)
 class Program:
-    """A compiled kernel: its body, and the initial value of every local scalar."""
+    """A compiled kernel: its body, the initial value of every local scalar, and whether it may wait
+    for other work-groups (then they run one at a time: :func:`hal.kernel.analysis.waits_on_memory`)."""
 
     body: StmtFn
     zeros: dict[str, Value]
+    spins: bool = False
 
 
 def compile_kernel(kernel: ir.Kernel, traced: bool) -> Program:
     c = _Compiler(kernel, traced)
-    return Program(c.block(kernel.body, loop_depth=0), {n: const(0, t)[()] for n, t in kernel.variables})
+    return Program(c.block(kernel.body, loop_depth=0), {n: const(0, t)[()] for n, t in kernel.variables},
+                   waits_on_memory(kernel))
+
+
+ABORT: ContextVar[threading.Event | None] = ContextVar("hal_interpreter_abort", default=None)
+"""Set by a simulated queue around a command: once set, a running ``while`` loop stops the launch
+with a DeviceFault (:meth:`hal.backend.QueueImpl.abort`)."""
+_WATCH_FROM = 64
+"""A ``while`` loop is checked for progress at iterations 64, 128, 256, ... (each check copies what
+the body writes, so checks are exponentially rare and cost nothing measurable in loops that end)."""
+
+
+def _written(body: tuple[ir.Stmt, ...]) -> tuple[list[str], list[str]]:
+    """The scalars and buffers a loop body can change: all that one iteration can leave different."""
+    names: set[str] = set()
+    buffers: set[str] = set()
+    for st in ir.walk_statements(body):
+        if isinstance(st, ir.Assign):
+            names.add(st.target)
+        elif isinstance(st, (ir.AtomicRMW, ir.Collective)) and st.result is not None:
+            names.add(st.result)
+        elif isinstance(st, ir.For):
+            names.add(st.var)
+        if isinstance(st, (ir.Store, ir.AtomicRMW)):
+            buffers.add(st.buffer)
+    return sorted(names), sorted(buffers)
+
+
+def _snapshot(chunk: Chunk, names: list[str], buffers: list[str]) -> list[np.ndarray]:
+    return [np.array(chunk.env[n], copy=True) for n in names] + [chunk.buffers[b].copy() for b in buffers]
 
 
 def _has_load(e: ir.Expr) -> bool:
@@ -452,8 +486,43 @@ class _Compiler:
         return loop
 
     def _s_while(self, s: ir.While, loop_depth: int) -> StmtFn:
+        """A ``while`` loop that stops when aborted, and faults when an iteration changes nothing:
+        the interpreter is deterministic and runs a chunk alone, so such a loop would repeat forever."""
         cond = self._branch(s.cond, s.line)
-        return self._loop(lambda chunk, mask, j: cond(chunk, mask), self.block(s.body, loop_depth + 1), None)
+        body = self.block(s.body, loop_depth + 1)
+        names, buffers = _written(s.body)
+        key, line = ("while", id(s)), s.line
+
+        def counted(chunk: Chunk, mask: Mask, j: int) -> Value:
+            chunk.loop_state[key] = j  # type: ignore[index]
+            return cond(chunk, mask)
+
+        def watched(chunk: Chunk, mask: Mask) -> Mask:
+            stop = ABORT.get()
+            if stop is not None and stop.is_set():
+                raise chunk.fault(line, "aborted in this while loop (a synchronize(timeout=...) ran out, or "
+                                        "Queue.abort())")
+            j: int = chunk.loop_state[key]  # type: ignore[index]
+            if j < _WATCH_FROM or j & (j - 1):
+                return body(chunk, mask)
+            before = _snapshot(chunk, names, buffers)
+            out = body(chunk, mask)
+            breaks, continues = chunk.frames[-1]
+            ahead = _union([out, *continues], chunk)
+            same = (not any(m is None or m.any() for m in breaks)) and np.array_equal(
+                chunk.full(ahead), chunk.full(mask)) and all(
+                np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+                for a, b in zip(before, _snapshot(chunk, names, buffers), strict=True))
+            if same:
+                t = chunk.first(mask)
+                raise chunk.fault(line, f"this while loop cannot make progress: iteration {j} changed no variable "
+                                        f"and no memory, so it would repeat forever ({chunk.describe(t)} is among "
+                                        "the work-items in it). A work-item may wait only for work-groups of lower "
+                                        "linear id, or for a lock that another work-group takes and releases, never "
+                                        "for a work-item of its own work-group (take the lock in one work-item: "
+                                        "see 'Forward progress' in docs/memory-model.md)")
+            return out
+        return self._loop(counted, watched, None)
 
     def _s_for(self, s: ir.For, loop_depth: int) -> StmtFn:
         """``range`` semantics: the trip count is fixed on entry; the variable is set at each iteration."""

@@ -288,6 +288,38 @@ def check_barriers(kernel: ir.Kernel, subgroup_size: int | None = PORTABLE_SUBGR
         )
 
 
+def waits_on_memory(kernel: ir.Kernel) -> bool:
+    """Whether some ``while`` loop may wait for memory that other work-items write (a spin): its
+    condition, or the condition of an ``if`` around a ``break`` in it, depends on a load or an atomic.
+    Such a kernel may wait for other work-groups, so the interpreter runs its work-groups one at a
+    time (the forward-progress rule, docs/memory-model.md)."""
+    deps: set[str] = set()
+    while True:
+        before = len(deps)
+        for st in ir.walk_statements(kernel.body):
+            if isinstance(st, ir.AtomicRMW) and st.result is not None:
+                deps.add(st.result)
+            elif isinstance(st, ir.Assign) and _reads_memory(st.value, deps):
+                deps.add(st.target)
+            elif isinstance(st, ir.Collective) and any(_reads_memory(a, deps) for a in st.args):
+                deps.add(st.result)
+        if len(deps) == before:
+            break
+    for st in ir.walk_statements(kernel.body):
+        if isinstance(st, ir.While):
+            if _reads_memory(st.cond, deps):
+                return True
+            exits = (x for x in ir.walk_statements(st.body) if isinstance(x, ir.If)
+                     and any(isinstance(b, ir.Break) for b in ir.walk_statements(x.then + x.orelse)))
+            if any(_reads_memory(x.cond, deps) for x in exits):
+                return True
+    return False
+
+
+def _reads_memory(e: ir.Expr, deps: set[str]) -> bool:
+    return any(isinstance(x, ir.Load) or (isinstance(x, ir.Var) and x.name in deps) for x in _walk_expr(e))
+
+
 def _collective_name(c: ir.Collective) -> str:
     """How a collective is spelled in kernel source."""
     if c.op in ir.SHUFFLE_OPS:
