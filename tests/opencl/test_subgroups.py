@@ -22,7 +22,7 @@ def collectives(x: hal.Ptr[hal.f32], lanes: hal.Ptr[hal.i32], out: hal.Ptr[hal.f
     out[6 * i] = hal.subgroup_reduce_add(v)
     out[6 * i + 1] = hal.subgroup_reduce_max(v)
     out[6 * i + 2] = hal.shuffle(v, lanes[i])
-    out[6 * i + 3] = hal.shuffle_xor(v, lanes[i])
+    out[6 * i + 3] = hal.shuffle_xor(v, lanes[i] & (hal.subgroup_size() - 1))  # a mask in [0, S)
     out[6 * i + 4] = hal.group_reduce_add(v)
     out[6 * i + 5] = hal.group_reduce_min(v)
     ids[i] = hal.subgroup_local_id() + 1000 * hal.subgroup_size()
