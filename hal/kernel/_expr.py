@@ -209,6 +209,8 @@ class _Expressions(_Inliner):
             usage = f"(v, {second})" if shuffles else "(p)" if votes else "(v)"
             self.error(node, f"hal.{name} takes {usage}")
         value = self.expr(node.args[0], pre)
+        if op in ir.REDUCE_OPS or op in ir.SCAN_OPS:
+            value = self.promote(value)  # narrow types are storage only: sums compute in i32 / f32
         if votes:
             expr = self.truth(value, node.args[0])
         else:

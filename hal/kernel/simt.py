@@ -403,6 +403,16 @@ class _Simt:
                 self.out(f"{t.c_name} hal_y;", ind + 1)
                 self.shuffle("hal_y", "hal_x", "hal_lane >= 1 ? hal_lane - 1 : hal_lane", t, ind + 1)
                 self.out(f"hal_x = hal_lane >= 1 ? hal_y : ({t.c_name})0;", ind + 1)
+        else:
+            fn = f"hal_{_REDUCE_FN[s.op]}_{_SUFFIX[t]}"
+            self.out(f"{t.c_name} hal_x = hal_v;", ind + 1)
+            self.out(f"for (int32_t hal_s = 1; hal_s < {self.d.subgroup_size}; hal_s *= 2) {{", ind + 1)
+            self.out("const int32_t hal_p = hal_lane + hal_s;", ind + 2)
+            self.out(f"{t.c_name} hal_y;", ind + 2)
+            self.shuffle("hal_y", "hal_x", "hal_p < hal_lanes ? hal_p : hal_lane", t, ind + 2)
+            self.out(f"if (hal_lane % (2 * hal_s) == 0 && hal_p < hal_lanes) hal_x = {fn}(hal_x, hal_y);", ind + 2)
+            self.out("}", ind + 1)
+            self.shuffle("hal_x", "hal_x", "0", t, ind + 1)
         if s.scope != "group":
             self.out(f"{result} = {_cast('hal_x', t, rt)};", ind + 1)
         else:

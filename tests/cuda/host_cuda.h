@@ -200,6 +200,16 @@ HAL_SHFL(unsigned long long)
 HAL_SHFL(float)
 HAL_SHFL(double)
 
+/* __ballot_sync / __any_sync / __all_sync: the same mask rule, the predicate gathered with shuffles */
+static inline unsigned int __ballot_sync(unsigned int mask, int p) {
+    const hal_warp &w = hal_warps[hal_tid / 32];
+    unsigned int bits = 0;
+    for (int j = 0; j < w.lanes; j++) bits |= hal_shfl<int>(mask, p != 0, j) ? 1u << j : 0u;
+    return bits;
+}
+static inline int __any_sync(unsigned int mask, int p) { return __ballot_sync(mask, p) != 0; }
+static inline int __all_sync(unsigned int mask, int p) { return __ballot_sync(mask, p) == mask; }
+
 /* ------------------------------------------------------------------ the launch
  * hal_host_launch is cuLaunchKernel for this one kernel: ``params`` is the void *[] of slot
  * addresses of hal_cuda's argument block, and hal_host_call (generated after the kernel) reads

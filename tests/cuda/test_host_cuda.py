@@ -351,6 +351,35 @@ def test_subgroup_and_group_reductions_like_the_reference(dtype: Any, block: int
 
 
 @hal.kernel
+def lane_ops(x: hal.Ptr[T], out: hal.Ptr[T], bits: hal.Ptr[hal.u64]):
+    i = hal.global_id(0)
+    v = x[i]
+    tid = hal.local_id(0)
+    out[5 * i] = hal.shuffle_up(v, hal.subgroup_size() // 8 + 1)
+    out[5 * i + 1] = hal.shuffle_down(v, hal.subgroup_size() // 4 - 3)
+    out[5 * i + 2] = hal.subgroup_scan_inclusive_add(v)
+    out[5 * i + 3] = hal.subgroup_scan_exclusive_add(v)
+    out[5 * i + 4] = v
+    if tid < 32:  # uniform within each warp: only warp 0 of each block
+        out[5 * i + 4] = hal.subgroup_reduce_add(v)
+    bits[3 * i] = hal.subgroup_ballot(v > T(0))
+    bits[3 * i + 1] = hal.u64(hal.subgroup_any(v > T(100)))
+    bits[3 * i + 2] = hal.u64(hal.subgroup_all(v > T(-100)))
+
+
+@pytest.mark.parametrize(("dtype", "block"), [(np.int32, 64), (np.float32, 50), (np.int16, 45), (np.float16, 33)])
+def test_distance_shuffles_votes_and_scans_like_the_reference(dtype: Any, block: int) -> None:
+    """In warps (also inside ``if tid < 32``), narrow types shuffled widened to int."""
+    rng = np.random.default_rng(block)
+    x = (rng.standard_normal(3 * block) * 60).astype(dtype)
+    args = [x, np.zeros(5 * x.size, dtype), np.zeros(3 * x.size, np.uint64)]
+    kernel = lane_ops.specialize(T=hal_type(dtype)).ir
+    want = reference(kernel, 3, block, args, subgroup_size=32)
+    hostcuda.compile(kernel)(3, block, args)
+    assert_same(args, want)
+
+
+@hal.kernel
 def lanes_2d(out: hal.Ptr[hal.i32]):
     out[hal.local_id(1) * hal.local_size(0) + hal.local_id(0)] = hal.shuffle(hal.local_id(0) * 10 + hal.local_id(1), 3)
 
