@@ -185,6 +185,7 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from .kernel.builtins import exp as exp
     from .kernel.builtins import exp2 as exp2
     from .kernel.builtins import expm1 as expm1
+    from .kernel.builtins import fence as fence
     from .kernel.builtins import floor as floor
     from .kernel.builtins import fma as fma
     from .kernel.builtins import global_id as global_id
@@ -212,22 +213,21 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from .kernel.builtins import rsqrt as rsqrt
     from .kernel.builtins import shared as shared
     from .kernel.builtins import shuffle as shuffle
-    from .kernel.builtins import shuffle_xor as shuffle_xor
-    from .kernel.builtins import fence as fence
-    from .kernel.builtins import shuffle_up as shuffle_up
     from .kernel.builtins import shuffle_down as shuffle_down
-    from .kernel.builtins import subgroup_any as subgroup_any
-    from .kernel.builtins import subgroup_all as subgroup_all
-    from .kernel.builtins import subgroup_ballot as subgroup_ballot
-    from .kernel.builtins import subgroup_scan_inclusive_add as subgroup_scan_inclusive_add
-    from .kernel.builtins import subgroup_scan_exclusive_add as subgroup_scan_exclusive_add
+    from .kernel.builtins import shuffle_up as shuffle_up
+    from .kernel.builtins import shuffle_xor as shuffle_xor
     from .kernel.builtins import sin as sin
     from .kernel.builtins import sinh as sinh
     from .kernel.builtins import sqrt as sqrt
+    from .kernel.builtins import subgroup_all as subgroup_all
+    from .kernel.builtins import subgroup_any as subgroup_any
+    from .kernel.builtins import subgroup_ballot as subgroup_ballot
     from .kernel.builtins import subgroup_local_id as subgroup_local_id
     from .kernel.builtins import subgroup_reduce_add as subgroup_reduce_add
     from .kernel.builtins import subgroup_reduce_max as subgroup_reduce_max
     from .kernel.builtins import subgroup_reduce_min as subgroup_reduce_min
+    from .kernel.builtins import subgroup_scan_exclusive_add as subgroup_scan_exclusive_add
+    from .kernel.builtins import subgroup_scan_inclusive_add as subgroup_scan_inclusive_add
     from .kernel.builtins import subgroup_size as subgroup_size
     from .kernel.builtins import tan as tan
     from .kernel.builtins import tanh as tanh

@@ -94,11 +94,11 @@ class Subgroups:
         present = np.arange(self.size) < lengths[:, None]
         if op == "ballot":
             bits = np.left_shift(np.uint64(1), np.arange(self.size, dtype=np.uint64))
-            per: np.ndarray = np.where(rows & present, bits, np.uint64(0)).sum(axis=1, dtype=np.uint64)
+            per = np.asarray(np.where(rows & present, bits, np.uint64(0)).sum(axis=1, dtype=np.uint64))
         elif op == "any":
-            per = (rows & present).any(axis=1)
+            per = np.asarray((rows & present).any(axis=1))
         else:
-            per = (rows | ~present).all(axis=1)
+            per = np.asarray((rows | ~present).all(axis=1))
         out: np.ndarray = np.repeat(per.reshape(groups, self.per_group), self.size, axis=1)[:, :self.tpg].reshape(-1)
         return out
 

@@ -23,8 +23,8 @@ import numpy as np
 from . import ir
 from ._interp_chunk import Chunk, Mask
 from ._interp_collective import group_reduce
-from .analysis import waits_on_memory
 from ._interp_ops import UNARY, Value, atomic, binary_fn, const, convert, math_fn
+from .analysis import waits_on_memory
 from .types import ScalarType
 
 ExprFn = Callable[[Chunk, Mask], Value]
@@ -491,10 +491,10 @@ class _Compiler:
         cond = self._branch(s.cond, s.line)
         body = self.block(s.body, loop_depth + 1)
         names, buffers = _written(s.body)
-        key, line = ("while", id(s)), s.line
+        key, line = id(s), s.line
 
         def counted(chunk: Chunk, mask: Mask, j: int) -> Value:
-            chunk.loop_state[key] = j  # type: ignore[index]
+            chunk.while_trips[key] = j
             return cond(chunk, mask)
 
         def watched(chunk: Chunk, mask: Mask) -> Mask:
@@ -502,7 +502,7 @@ class _Compiler:
             if stop is not None and stop.is_set():
                 raise chunk.fault(line, "aborted in this while loop (a synchronize(timeout=...) ran out, or "
                                         "Queue.abort())")
-            j: int = chunk.loop_state[key]  # type: ignore[index]
+            j = chunk.while_trips[key]
             if j < _WATCH_FROM or j & (j - 1):
                 return body(chunk, mask)
             before = _snapshot(chunk, names, buffers)

@@ -170,8 +170,8 @@ class _Pass:
             if div.group:
                 self.barriers.setdefault(id(stmt), (stmt, div.group))
         elif isinstance(stmt, ir.Collective):
-            group = stmt.scope == "group" or self.size is None
-            reason = div.group if group else div.sub
+            whole = stmt.scope == "group" or self.size is None
+            reason = div.group if whole else div.sub
             if reason:
                 self.barriers.setdefault(id(stmt), (stmt, reason))
             # a group reduction gives every work-item one value, a subgroup reduction or vote one per

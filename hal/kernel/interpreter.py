@@ -48,7 +48,7 @@ from ._interp_compile import ABORT, Program, compile_kernel
 from ._interp_ops import const
 from .types import ScalarType
 
-__all__ = ["Tracer", "run", "linear_thread_id"]
+__all__ = ["ABORT", "Tracer", "run", "linear_thread_id"]
 
 _MEMORY_BUDGET = 256 << 20
 """Bytes of shared and local arrays one chunk may allocate; chunks shrink to fit."""

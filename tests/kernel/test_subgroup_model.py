@@ -87,7 +87,7 @@ def k(x: hal.Ptr[hal.i32]):
         hal.barrier()
 '''
     with pytest.raises(CompileError, match="every thread of a work-group must reach hal.barrier"):
-        hal.kernel.from_source(source, "k").ir
+        _ = hal.kernel.from_source(source, "k").ir
 
 
 @pytest.mark.parametrize("call", ["hal.shuffle_down(v, 16)", "hal.shuffle_up(v, 1)", "hal.shuffle_xor(v, 1)"])
@@ -99,7 +99,7 @@ def k(x: hal.Ptr[hal.i32]):
     x[hal.global_id(0)] = {call}
 '''
     with pytest.raises(CompileError, match=r"depends on the device; derive the .* from hal.subgroup_size\(\)"):
-        hal.kernel.from_source(source, "k").ir
+        _ = hal.kernel.from_source(source, "k").ir
 
 
 @hal.kernel
@@ -143,7 +143,7 @@ def k(x: hal.Ptr[hal.i32]):
     {call}
 '''
     with pytest.raises(CompileError, match=match):
-        hal.kernel.from_source(source, "k").ir
+        _ = hal.kernel.from_source(source, "k").ir
 
 
 @hal.kernel
