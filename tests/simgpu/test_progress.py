@@ -76,25 +76,27 @@ def test_a_timeout_names_the_running_kernel_and_aborts_it(a100: hal.Device) -> N
 
 
 def test_queues_on_several_threads_keep_their_own_faults(a100: hal.Device) -> None:
+    """Each thread's queue raises its own kernel's fault (host reads, which wait for every queue of
+    the device, come after the threads)."""
     results: dict[int, str] = {}
+    ys = [a100.zeros((4,), np.int32) for _ in range(4)]
 
     def one(k: int) -> None:
         q = a100.queue()
-        y = a100.zeros((4,), np.int32)
         if k % 2:
             wait_for_next[4, 32, q](a100.zeros((4,), np.int32))
-        bump[1, 4, q](y)
+        bump[1, 4, q](ys[k])
         try:
             q.synchronize(timeout=60)
-            results[k] = f"ok {y.numpy().tolist()}"
+            results[k] = "ok"
         except hal.DeviceFault as e:
             q.synchronize()
-            results[k] = f"fault {'wait_for_next' in str(e)} {y.numpy().tolist()}"
+            results[k] = f"fault {'wait_for_next' in str(e)}"
 
     threads = [threading.Thread(target=one, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
-    assert results == {0: "ok [1, 1, 1, 1]", 1: "fault True [1, 1, 1, 1]", 2: "ok [1, 1, 1, 1]",
-                       3: "fault True [1, 1, 1, 1]"}
+    assert results == {0: "ok", 1: "fault True", 2: "ok", 3: "fault True"}
+    assert [y.numpy().tolist() for y in ys] == [[1] * 4] * 4
