@@ -22,6 +22,18 @@ def shuffled(x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32], mask: hal.i32):
 
 
 @hal.kernel
+def positive_bit(x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32]):
+    i = hal.global_id(0)
+    y[i] = hal.f32(hal.u64(x[i] > 0.0))
+
+
+@hal.kernel
+def voted(x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32]):
+    i = hal.global_id(0)
+    y[i] = hal.f32(hal.subgroup_ballot(x[i] > 0.0))
+
+
+@hal.kernel
 def warp_sum(x: hal.Ptr[hal.f32], y: hal.Ptr[hal.f32]):
     i = hal.global_id(0)
     y[i] = hal.subgroup_reduce_add(x[i])
@@ -53,6 +65,8 @@ def test_collective_costs(a100: hal.Device) -> None:
     warps = 8 * 256 // 32
     base = instructions(a100, copy)
     assert instructions(a100, shuffled, 8, 256, 1) == base + warps  # one SHFL per warp
+    # a VOTE is one instruction per warp, as is the bool -> u64 conversion it stands in for (not a butterfly)
+    assert instructions(a100, voted) == instructions(a100, positive_bit)
     assert instructions(a100, warp_sum) == base + warps * 2 * WARP_STEPS  # 5 x (SHFL + FADD)
     # the warp butterfly, a store and a load per warp, two barriers (an issue slot per warp each), and
     # per block: one warp's load, log2(8) SHFL + FADD, and store
