@@ -64,6 +64,7 @@ _LAZY = {
     "shared": ".kernel.builtins", "local": ".kernel.builtins", "barrier": ".kernel.builtins",
     "atomic_add": ".kernel.builtins", "atomic_min": ".kernel.builtins", "atomic_max": ".kernel.builtins",
     "atomic_exchange": ".kernel.builtins", "atomic_cas": ".kernel.builtins",
+    "atomic_and": ".kernel.builtins", "atomic_or": ".kernel.builtins", "atomic_xor": ".kernel.builtins",
     "sqrt": ".kernel.builtins", "exp": ".kernel.builtins", "log": ".kernel.builtins",
     "sin": ".kernel.builtins", "cos": ".kernel.builtins", "tanh": ".kernel.builtins",
     "abs": ".kernel.builtins", "min": ".kernel.builtins", "max": ".kernel.builtins",
@@ -171,6 +172,9 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from .kernel.builtins import atan as atan
     from .kernel.builtins import atan2 as atan2
     from .kernel.builtins import atomic_add as atomic_add
+    from .kernel.builtins import atomic_and as atomic_and
+    from .kernel.builtins import atomic_or as atomic_or
+    from .kernel.builtins import atomic_xor as atomic_xor
     from .kernel.builtins import atomic_cas as atomic_cas
     from .kernel.builtins import atomic_exchange as atomic_exchange
     from .kernel.builtins import atomic_max as atomic_max

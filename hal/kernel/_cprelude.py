@@ -201,6 +201,17 @@ static inline int32_t hal_atomic_add_i32(int32_t *p, int32_t v) { return __atomi
 static inline int64_t hal_atomic_add_i64(int64_t *p, int64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static inline uint32_t hal_atomic_add_u32(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static inline uint64_t hal_atomic_add_u64(uint64_t *p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+#define HAL_BIT_ATOMICS(N, T) \
+static inline T hal_plain_and_##N(T *p, T v) { T o = *p; *p = o & v; return o; } \
+static inline T hal_plain_or_##N(T *p, T v) { T o = *p; *p = o | v; return o; } \
+static inline T hal_plain_xor_##N(T *p, T v) { T o = *p; *p = o ^ v; return o; } \
+static inline T hal_atomic_and_##N(T *p, T v) { return __atomic_fetch_and(p, v, __ATOMIC_RELAXED); } \
+static inline T hal_atomic_or_##N(T *p, T v) { return __atomic_fetch_or(p, v, __ATOMIC_RELAXED); } \
+static inline T hal_atomic_xor_##N(T *p, T v) { return __atomic_fetch_xor(p, v, __ATOMIC_RELAXED); }
+HAL_BIT_ATOMICS(i32, int32_t)
+HAL_BIT_ATOMICS(i64, int64_t)
+HAL_BIT_ATOMICS(u32, uint32_t)
+HAL_BIT_ATOMICS(u64, uint64_t)
 static inline float hal_atomic_add_f32(float *p, float v) { return hal_atomic_rmw_f32(p, v, 0); }
 static inline double hal_atomic_add_f64(double *p, double v) { return hal_atomic_rmw_f64(p, v, 0); }
 """

@@ -297,6 +297,9 @@ class _Expressions(_Inliner):
                              "hal.local array, so update it with plain loads and stores")
         if buffer.type is BOOL:
             self.error(node, f"atomics on bool buffers are not supported ('{name}')")
+        if op in ir.BITWISE_ATOMICS and not buffer.type.is_int:
+            self.error(node, f"hal.{callee.name} takes an integer buffer, not {buffer.type.value} ('{name}'); "
+                             "for floats use hal.atomic_cas on their bits")
         if buffer.type.is_narrow:
             self.error(node, f"atomics on {buffer.type.value} buffers are not supported ('{name}'); use a buffer "
                              f"of {buffer.type.promoted.value} (or another 32/64-bit type)")

@@ -294,10 +294,13 @@ def _combine(op: str, cur: Value, vals: list[np.ndarray]) -> Value:
         return vals[0]
     if op == "cas":
         return np.where(cur == vals[0], vals[1], cur)
+    if op in _ACCUMULATE:
+        return _ACCUMULATE[op](cur, vals[0])
     raise ValueError(f"unknown atomic op {op!r}")
 
 
-_ACCUMULATE = {"add": np.add, "min": np.minimum, "max": np.maximum}
+_ACCUMULATE = {"add": np.add, "min": np.minimum, "max": np.maximum, "and": np.bitwise_and, "or": np.bitwise_or,
+               "xor": np.bitwise_xor}
 
 
 def _sequential(op: str, mem: np.ndarray, a: np.ndarray, vals: list[np.ndarray],

@@ -16,7 +16,7 @@ __all__ = [
     "Builtin",
     "global_id", "local_id", "group_id", "local_size", "num_groups", "global_size",
     "shared", "local", "barrier", "fence",
-    "atomic_add", "atomic_min", "atomic_max", "atomic_exchange", "atomic_cas",
+    "atomic_add", "atomic_min", "atomic_max", "atomic_exchange", "atomic_cas", "atomic_and", "atomic_or", "atomic_xor",
     "sqrt", "exp", "log", "sin", "cos", "tanh", "abs", "min", "max",
     "floor", "ceil", "fma", "pow",
     "subgroup_size", "subgroup_local_id", "shuffle", "shuffle_xor", "shuffle_up", "shuffle_down",
@@ -81,6 +81,9 @@ atomic_add = _atomic("add", "v")
 atomic_min = _atomic("min", "v")
 atomic_max = _atomic("max", "v")
 atomic_exchange = _atomic("exchange", "v")
+atomic_and = _atomic("and", "v")
+atomic_or = _atomic("or", "v")
+atomic_xor = _atomic("xor", "v")
 atomic_cas = _atomic("cas", "compare, value")
 
 sqrt = _math("sqrt", "Square root (floats).")

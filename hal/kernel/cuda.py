@@ -77,14 +77,16 @@ _NATIVE = {
     (U32, "add"): "atomicAdd", (U32, "min"): "atomicMin", (U32, "max"): "atomicMax",
     (U32, "exchange"): "atomicExch", (U32, "cas"): "atomicCAS",
     (F32, "add"): "atomicAdd", (F32, "exchange"): "atomicExch", (F64, "add"): "atomicAdd",
+    **{(t, op): f"atomic{op.capitalize()}" for t in (I32, U32) for op in ("and", "or", "xor")},
 }
 _FLUSHES_IN_GLOBAL = {(F32, "add")}
 """Native atomics that flush subnormals to zero on global memory (PTX ``atom.add.f32``): a
 compare-and-swap loop there, the native one in shared memory."""
 _ULL = "unsigned long long"
-_NATIVE64 = {(t, op): (fn, _ULL if op in ("add", "exchange", "cas") or t == U64 else "long long")
+_NATIVE64 = {(t, op): (fn, _ULL if op in ("add", "exchange", "cas", "and", "or", "xor") or t == U64 else "long long")
              for t in (I64, U64) for op, fn in (("add", "atomicAdd"), ("exchange", "atomicExch"), ("cas", "atomicCAS"),
-                                                ("min", "atomicMin"), ("max", "atomicMax"))}
+                                                ("min", "atomicMin"), ("max", "atomicMax"), ("and", "atomicAnd"),
+                                                ("or", "atomicOr"), ("xor", "atomicXor"))}
 """64-bit atomics through CUDA's ``unsigned long long`` overloads (wrapping add, bit-exact exchange and
 cas), signed min/max through the ``long long`` ones."""
 

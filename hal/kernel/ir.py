@@ -82,7 +82,9 @@ PREDICATES = ("isnan", "isinf", "isfinite")
 THREAD_INDICES = ("global_id", "local_id", "group_id", "local_size", "num_groups", "global_size")
 SUBGROUP_INDICES = ("subgroup_size", "subgroup_local_id")
 """Thread indices of the subgroup (always ``dim`` 0): ``S``, and this work-item's lane ``l % S``."""
-ATOMIC_OPS = ("add", "min", "max", "exchange", "cas")
+ATOMIC_OPS = ("add", "min", "max", "exchange", "cas", "and", "or", "xor")
+BITWISE_ATOMICS = ("and", "or", "xor")
+"""Atomics of integers only: ``p[i] = p[i] & v`` (``|``, ``^``)."""
 REDUCE_OPS = ("reduce_add", "reduce_max", "reduce_min")
 SHUFFLE_OPS = ("shuffle", "shuffle_xor", "shuffle_up", "shuffle_down")
 """Collectives of ``(value, i32)``: the lane, or the mask / distance that names it."""

@@ -119,6 +119,11 @@ HAL_FETCH(atomicAdd, unsigned long long, __atomic_fetch_add)
 HAL_FETCH(atomicExch, int, __atomic_exchange_n)
 HAL_FETCH(atomicExch, unsigned int, __atomic_exchange_n)
 HAL_FETCH(atomicExch, unsigned long long, __atomic_exchange_n)
+#define HAL_FETCH_BITS(T) HAL_FETCH(atomicAnd, T, __atomic_fetch_and) HAL_FETCH(atomicOr, T, __atomic_fetch_or) \
+    HAL_FETCH(atomicXor, T, __atomic_fetch_xor)
+HAL_FETCH_BITS(int)
+HAL_FETCH_BITS(unsigned int)
+HAL_FETCH_BITS(unsigned long long)
 
 template <class T> static inline T hal_atomic_minmax(T *p, T v, bool is_min) {
     T old = __atomic_load_n(p, HAL_RELAXED);

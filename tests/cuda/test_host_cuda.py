@@ -227,6 +227,32 @@ def test_compare_and_swap_and_exchange_under_contention() -> None:
 
 
 @hal.kernel
+def bit_atomics(x: hal.Ptr[hal.i32], w: hal.Ptr[hal.u64], out: hal.Ptr[hal.i32]):
+    tile = hal.shared(hal.i32, 2)
+    i = hal.global_id(0)
+    if hal.local_id(0) < 2:
+        tile[hal.local_id(0)] = -1 if hal.local_id(0) == 0 else 0
+    hal.barrier()
+    hal.atomic_and(tile, 0, x[i])
+    hal.atomic_or(tile, 1, x[i])
+    hal.atomic_xor(out, 0, x[i])
+    hal.atomic_or(w, 0, hal.u64(x[i]) << hal.u64(32))
+    hal.atomic_and(w, 1, ~hal.u64(x[i] & 255))
+    hal.barrier()
+    if hal.local_id(0) == 0:
+        out[1 + 2 * hal.group_id(0)] = tile[0]
+        out[2 + 2 * hal.group_id(0)] = tile[1]
+
+
+def test_bitwise_atomics_in_global_and_shared_memory_like_the_reference() -> None:
+    x = np.random.default_rng(9).integers(-(2**31), 2**31, 3 * 64).astype(np.int32)
+    args = [x, np.array([0, 2**64 - 1], np.uint64), np.zeros(7, np.int32)]
+    want = reference(bit_atomics.ir, 3, 64, args)
+    hostcuda.compile(bit_atomics.ir)(3, 64, args)
+    assert_same(args, want)
+
+
+@hal.kernel
 def wraps(c32: hal.Ptr[hal.u32], c64: hal.Ptr[hal.i64], cu: hal.Ptr[hal.u64]):
     i = hal.i64(hal.global_id(0))
     hal.atomic_add(c32, 0, hal.u32(0x40000000))

@@ -135,11 +135,12 @@ def test_every_dialect_spells_the_fences_around_ordered_atomics() -> None:
     ('hal.atomic_add(x, 0, 1, order="consume")', "order=, a string constant of 'relaxed'"),
     ('hal.atomic_add(x, 0, 1, ordering="acquire")', "keyword arguments are not allowed"),
     ('hal.fence("system")', "hal.fence takes one scope"),
+    ("hal.atomic_or(f, 0, 1.0)", r"hal.atomic_or takes an integer buffer, not f32 \('f'\)"),
 ])
 def test_bad_orders_and_scopes_say_what_to_write(call: str, match: str) -> None:
     source = f'''
 @hal.kernel
-def k(x: hal.Ptr[hal.i32]):
+def k(x: hal.Ptr[hal.i32], f: hal.Ptr[hal.f32]):
     {call}
 '''
     with pytest.raises(CompileError, match=match):
