@@ -173,12 +173,12 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from .kernel.builtins import atan2 as atan2
     from .kernel.builtins import atomic_add as atomic_add
     from .kernel.builtins import atomic_and as atomic_and
-    from .kernel.builtins import atomic_or as atomic_or
-    from .kernel.builtins import atomic_xor as atomic_xor
     from .kernel.builtins import atomic_cas as atomic_cas
     from .kernel.builtins import atomic_exchange as atomic_exchange
     from .kernel.builtins import atomic_max as atomic_max
     from .kernel.builtins import atomic_min as atomic_min
+    from .kernel.builtins import atomic_or as atomic_or
+    from .kernel.builtins import atomic_xor as atomic_xor
     from .kernel.builtins import barrier as barrier
     from .kernel.builtins import ceil as ceil
     from .kernel.builtins import copysign as copysign
