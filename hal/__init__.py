@@ -74,6 +74,9 @@ _LAZY = {
     "subgroup_local_id": ".kernel.builtins",
     "shuffle": ".kernel.builtins",
     "shuffle_xor": ".kernel.builtins",
+    "popcount": ".kernel.builtins",
+    "clz": ".kernel.builtins",
+    "ctz": ".kernel.builtins",
     "fence": ".kernel.builtins",
     "shuffle_up": ".kernel.builtins",
     "shuffle_down": ".kernel.builtins",
@@ -181,9 +184,11 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from .kernel.builtins import atomic_xor as atomic_xor
     from .kernel.builtins import barrier as barrier
     from .kernel.builtins import ceil as ceil
+    from .kernel.builtins import clz as clz
     from .kernel.builtins import copysign as copysign
     from .kernel.builtins import cos as cos
     from .kernel.builtins import cosh as cosh
+    from .kernel.builtins import ctz as ctz
     from .kernel.builtins import erf as erf
     from .kernel.builtins import erfc as erfc
     from .kernel.builtins import exp as exp
@@ -212,6 +217,7 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from .kernel.builtins import max as max
     from .kernel.builtins import min as min
     from .kernel.builtins import num_groups as num_groups
+    from .kernel.builtins import popcount as popcount
     from .kernel.builtins import pow as pow
     from .kernel.builtins import round as round
     from .kernel.builtins import rsqrt as rsqrt

@@ -352,6 +352,36 @@ def test_bitwise_atomics_with_collisions(device):
 
 
 @hal.kernel
+def bit_counts(x: hal.Ptr[hal.i32], y: hal.Ptr[hal.u64], out: hal.Ptr[hal.i32], wide: hal.Ptr[hal.u64]):
+    i = hal.global_id(0)
+    out[3 * i] = hal.popcount(x[i])
+    out[3 * i + 1] = hal.clz(x[i])
+    out[3 * i + 2] = hal.ctz(x[i])
+    wide[3 * i] = hal.popcount(y[i])
+    wide[3 * i + 1] = hal.clz(y[i])
+    wide[3 * i + 2] = hal.ctz(y[i])
+
+
+def _bit_counts(value: int, width: int) -> list[int]:
+    u = value % (1 << width)
+    return [bin(u).count("1"), width - u.bit_length(), width if u == 0 else (u & -u).bit_length() - 1]
+
+
+@pytest.mark.feature("i64")
+def test_popcount_clz_ctz_of_every_width(device):
+    rng = np.random.default_rng(11)
+    x = rng.integers(-(2**31), 2**31, 64).astype(np.int32)
+    x[:4] = [0, -1, 1, -(2**31)]
+    y = rng.integers(0, 2**63, 64, dtype=np.uint64) >> rng.integers(0, 64, 64).astype(np.uint64)
+    y[:3] = [0, 2**64 - 1, 1]
+    out, wide = device.zeros((192,), np.int32), device.zeros((192,), np.uint64)
+    run1d(device, bit_counts, 64, device.array(x), device.array(y), out, wide, block=64)
+    assert_array_equal(out, np.array([_bit_counts(int(v), 32) for v in x]).reshape(-1), what="i32 bit counts")
+    assert_array_equal(wide, np.array([_bit_counts(int(v), 64) for v in y], np.uint64).reshape(-1),
+                       what="u64 bit counts")
+
+
+@hal.kernel
 def ticket(counter: hal.Ptr[hal.i32], order: hal.Ptr[hal.i32], flag: hal.Ptr[hal.i32], n: hal.i32):
     i = hal.global_id(0)
     if i < n:

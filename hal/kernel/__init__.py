@@ -30,9 +30,11 @@ from .builtins import (
     atomic_xor,
     barrier,
     ceil,
+    clz,
     copysign,
     cos,
     cosh,
+    ctz,
     erf,
     erfc,
     exp,
@@ -61,6 +63,7 @@ from .builtins import (
     max,
     min,
     num_groups,
+    popcount,
     pow,
     round,
     rsqrt,
@@ -126,6 +129,7 @@ __all__ = [
     "DTypeVar", "dtype_var", "ConstType", "Const",
     "erf", "erfc", "exp2", "log2", "log10", "log1p", "expm1", "rsqrt", "tan", "asin", "acos", "atan", "atan2",
     "sinh", "cosh", "trunc", "round", "copysign", "hypot", "isnan", "isinf", "isfinite",
+    "popcount", "clz", "ctz",
 ]
 
 

@@ -268,6 +268,8 @@ class _Expressions(_Inliner):
         args, type_ = self.common([self.expr(a, pre) for a in node.args], node, f"hal.{name}")
         if type_ is BOOL:
             self.error(node, f"hal.{name} takes numbers, not bool")
+        if name in ir.BIT_FUNCS and not type_.is_int:
+            self.error(node, f"hal.{name} takes integers, not {type_.value}; cast with hal.u32(...) or hal.i64(...)")
         if name in _FLOAT_ONLY and not type_.is_float:
             self.error(node, f"hal.{name} takes floats, not {type_.value}; cast with hal.f32(...) or "
                              "hal.f64(...) (or write a float literal such as 2.0)")

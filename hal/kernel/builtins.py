@@ -25,6 +25,7 @@ __all__ = [
     "group_reduce_add", "group_reduce_max", "group_reduce_min",
     "erf", "erfc", "exp2", "log2", "log10", "log1p", "expm1", "rsqrt", "tan", "asin", "acos", "atan", "atan2",
     "sinh", "cosh", "trunc", "round", "copysign", "hypot", "isnan", "isinf", "isfinite",
+    "popcount", "clz", "ctz",
 ]
 
 
@@ -173,3 +174,6 @@ hypot = _math("hypot", "``hypot(x, y)``: sqrt(x*x + y*y) without overflow or und
 isnan = _math("isnan", "Whether x is NaN (floats); returns bool.")
 isinf = _math("isinf", "Whether x is +inf or -inf (floats); returns bool.")
 isfinite = _math("isfinite", "Whether x is neither NaN nor infinite (floats); returns bool.")
+popcount = _math("popcount", "The number of set bits of an integer, in its type (exact).")
+clz = _math("clz", "Leading zero bits of an integer's bit pattern, in its type; its width for 0.")
+ctz = _math("ctz", "Trailing zero bits of an integer's bit pattern, in its type; its width for 0.")

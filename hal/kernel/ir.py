@@ -77,6 +77,9 @@ MATH_FUNCS = (
 )
 """A ``Call`` computes in its ``type`` (arguments of that type), except :data:`PREDICATES`. The accuracy
 each backend owes per function is :data:`hal.kernel.accuracy.ACCURACY`."""
+BIT_FUNCS = ("popcount", "clz", "ctz")
+"""Integer calls, exact, in the operand's type ``T``: set bits, leading and trailing zero bits of
+its ``T.bits``-bit pattern (``clz(0)`` and ``ctz(0)`` are ``T.bits``)."""
 PREDICATES = ("isnan", "isinf", "isfinite")
 """Calls whose ``type`` is ``bool``; the argument keeps its float type."""
 THREAD_INDICES = ("global_id", "local_id", "group_id", "local_size", "num_groups", "global_size")
@@ -155,7 +158,7 @@ class Cast:
 
 @dataclass(frozen=True)
 class Call:
-    """A math function from :data:`MATH_FUNCS`."""
+    """A math function from :data:`MATH_FUNCS` or a bit function from :data:`BIT_FUNCS`."""
 
     func: str
     args: tuple[Expr, ...]

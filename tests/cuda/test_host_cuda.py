@@ -253,6 +253,28 @@ def test_bitwise_atomics_in_global_and_shared_memory_like_the_reference() -> Non
 
 
 @hal.kernel
+def bit_counts(x: hal.Ptr[hal.i32], y: hal.Ptr[hal.u64], out: hal.Ptr[hal.i32], wide: hal.Ptr[hal.u64]):
+    i = hal.global_id(0)
+    out[3 * i] = hal.popcount(x[i])
+    out[3 * i + 1] = hal.clz(x[i])
+    out[3 * i + 2] = hal.ctz(x[i])
+    wide[3 * i] = hal.popcount(y[i]) + hal.clz(y[i]) * hal.u64(1000)
+    wide[3 * i + 1] = hal.ctz(y[i])
+
+
+def test_popcount_clz_ctz_like_the_reference() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.integers(-(2**31), 2**31, 64).astype(np.int32)
+    x[:3] = [0, -1, -(2**31)]
+    y = rng.integers(0, 2**63, 64, dtype=np.uint64) >> rng.integers(0, 64, 64).astype(np.uint64)
+    y[:2] = [0, 2**64 - 1]
+    args = [x, y, np.zeros(192, np.int32), np.zeros(192, np.uint64)]
+    want = reference(bit_counts.ir, 1, 64, args)
+    hostcuda.compile(bit_counts.ir)(1, 64, args)
+    assert_same(args, want)
+
+
+@hal.kernel
 def wraps(c32: hal.Ptr[hal.u32], c64: hal.Ptr[hal.i64], cu: hal.Ptr[hal.u64]):
     i = hal.i64(hal.global_id(0))
     hal.atomic_add(c32, 0, hal.u32(0x40000000))

@@ -1,6 +1,7 @@
 """The subgroup model (issue 24): subgroup collectives under control flow uniform within a subgroup,
 shuffles by a distance whose result would depend on the device refused or faulting, fences and
-memory orders in the IR and in every C dialect, and the interpreter's forward-progress check."""
+memory orders in the IR and in every C dialect, the interpreter's forward-progress check, and the
+errors of the new builtins (bit functions, bitwise atomics)."""
 
 from __future__ import annotations
 
@@ -135,6 +136,7 @@ def test_every_dialect_spells_the_fences_around_ordered_atomics() -> None:
     ('hal.atomic_add(x, 0, 1, order="consume")', "order=, a string constant of 'relaxed'"),
     ('hal.atomic_add(x, 0, 1, ordering="acquire")', "keyword arguments are not allowed"),
     ('hal.fence("system")', "hal.fence takes one scope"),
+    ("x[0] = hal.popcount(f[0])", r"hal.popcount takes integers, not f32; cast with hal.u32"),
     ("hal.atomic_or(f, 0, 1.0)", r"hal.atomic_or takes an integer buffer, not f32 \('f'\)"),
 ])
 def test_bad_orders_and_scopes_say_what_to_write(call: str, match: str) -> None:
