@@ -371,6 +371,11 @@ class _Simt:
         result, rt, t = self.names[s.result], self.types[s.result], s.type
         self.out("{", ind)
         self.out(f"const {t.c_name} hal_v = {value};", ind + 1)
+        if self.checked and s.op in ir.SHUFFLE_OPS and s.op != "shuffle":
+            self.sites.append(Site(s.line, f"hal.{s.op}(v, d) distance (below hal.subgroup_size() = "
+                                           f"{self.d.subgroup_size}, else the result depends on the device)"))
+            self.out(f"(void)hal_chk(hal_F, hal_L, {len(self.sites) - 1}, (int64_t)({self.expr(s.args[1], s.line)}), "
+                     f"{self.d.subgroup_size});", ind + 1)
         if s.scope == "group":
             self.group_reduce(s, ind + 1)
         elif self.d.subgroup_size == 1:  # one lane: every collective is the identity

@@ -479,6 +479,21 @@ def test_out_of_bounds_is_the_cpu_backends_device_fault_in_checked_mode(grid: in
     hostcuda.compile(axpy.ir, checked=False)(grid, block, args[:3] + [8])  # unchecked: no record to read
 
 
+@hal.kernel
+def too_far(x: hal.Ptr[hal.i32]):
+    v = x[hal.global_id(0)]
+    x[hal.global_id(0)] = hal.shuffle_down(v, hal.subgroup_size())  # no lane is that far in any subgroup
+
+
+def test_checked_mode_faults_on_a_shuffle_distance_of_a_whole_warp() -> None:
+    args = [np.arange(64, dtype=np.int32)]
+    with pytest.raises(hal.DeviceFault, match=r"hal.shuffle_down\(v, 32\) on a device whose subgroups have 32"):
+        reference(too_far.ir, 1, 64, args, subgroup_size=32)
+    with pytest.raises(hal.DeviceFault, match=r"out-of-bounds hal.shuffle_down\(v, d\) distance \(below "
+                                              r"hal.subgroup_size\(\) = 32.*: index 32 is outside \[0, 32\)"):
+        hostcuda.compile(too_far.ir, checked=True)(1, 64, [np.arange(64, dtype=np.int32)])
+
+
 def test_the_fault_names_the_launch_that_made_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """Several launches share a queue's fault record until a synchronize; the launch number finds the kernel."""
     fine = hostcuda.compile(samples.saxpy.ir, checked=True)
