@@ -76,6 +76,10 @@ def _snapshot(chunk: Chunk, names: list[str], buffers: list[str]) -> list[np.nda
     return [np.array(chunk.env[n], copy=True) for n in names] + [chunk.buffers[b].copy() for b in buffers]
 
 
+def _same(before: list[np.ndarray], after: list[np.ndarray]) -> bool:
+    return all(np.array_equal(a, b, equal_nan=a.dtype.kind == "f") for a, b in zip(before, after, strict=True))
+
+
 def _has_load(e: ir.Expr) -> bool:
     """Whether evaluating ``e`` for extra threads could be observed (a load may fault)."""
     if isinstance(e, ir.Load):
@@ -503,17 +507,20 @@ class _Compiler:
                 raise chunk.fault(line, "aborted in this while loop (a synchronize(timeout=...) ran out, or "
                                         "Queue.abort())")
             j = chunk.while_trips[key]
-            if j < _WATCH_FROM or j & (j - 1):
+            suspect = chunk.while_suspect.get(key) == j
+            if not suspect and (j < _WATCH_FROM or j & (j - 1)):
                 return body(chunk, mask)
-            before = _snapshot(chunk, names, buffers)
+            # first the variables only (cheap); memory too on the next iteration if they stayed
+            watched_buffers = buffers if suspect else []
+            before = _snapshot(chunk, names, watched_buffers)
             out = body(chunk, mask)
             breaks, continues = chunk.frames[-1]
             ahead = _union([out, *continues], chunk)
             same = (not any(m is None or m.any() for m in breaks)) and np.array_equal(
-                chunk.full(ahead), chunk.full(mask)) and all(
-                np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
-                for a, b in zip(before, _snapshot(chunk, names, buffers), strict=True))
-            if same:
+                chunk.full(ahead), chunk.full(mask)) and _same(before, _snapshot(chunk, names, watched_buffers))
+            if same and not suspect:
+                chunk.while_suspect[key] = j + 1
+            elif same:
                 t = chunk.first(mask)
                 raise chunk.fault(line, f"this while loop cannot make progress: iteration {j} changed no variable "
                                         f"and no memory, so it would repeat forever ({chunk.describe(t)} is among "
