@@ -111,6 +111,6 @@ class QueueImpl(ABC, Generic[B]):
         return False
 
     def running(self) -> str | None:
-        """Optional (1.1): the name of the kernel this queue runs now, which a timeout names (None:
+        """Optional (1.7): the name of the kernel this queue runs now, which a timeout names (None:
         not known, and the core names the last kernel enqueued)."""
         return None
