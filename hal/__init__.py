@@ -64,6 +64,7 @@ _LAZY = {
     "shared": ".kernel.builtins", "local": ".kernel.builtins", "barrier": ".kernel.builtins",
     "atomic_add": ".kernel.builtins", "atomic_min": ".kernel.builtins", "atomic_max": ".kernel.builtins",
     "atomic_exchange": ".kernel.builtins", "atomic_cas": ".kernel.builtins",
+    "atomic_and": ".kernel.builtins", "atomic_or": ".kernel.builtins", "atomic_xor": ".kernel.builtins",
     "sqrt": ".kernel.builtins", "exp": ".kernel.builtins", "log": ".kernel.builtins",
     "sin": ".kernel.builtins", "cos": ".kernel.builtins", "tanh": ".kernel.builtins",
     "abs": ".kernel.builtins", "min": ".kernel.builtins", "max": ".kernel.builtins",
@@ -73,6 +74,17 @@ _LAZY = {
     "subgroup_local_id": ".kernel.builtins",
     "shuffle": ".kernel.builtins",
     "shuffle_xor": ".kernel.builtins",
+    "popcount": ".kernel.builtins",
+    "clz": ".kernel.builtins",
+    "ctz": ".kernel.builtins",
+    "fence": ".kernel.builtins",
+    "shuffle_up": ".kernel.builtins",
+    "shuffle_down": ".kernel.builtins",
+    "subgroup_any": ".kernel.builtins",
+    "subgroup_all": ".kernel.builtins",
+    "subgroup_ballot": ".kernel.builtins",
+    "subgroup_scan_inclusive_add": ".kernel.builtins",
+    "subgroup_scan_exclusive_add": ".kernel.builtins",
     "subgroup_reduce_add": ".kernel.builtins",
     "subgroup_reduce_max": ".kernel.builtins",
     "subgroup_reduce_min": ".kernel.builtins",
@@ -163,20 +175,26 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from .kernel.builtins import atan as atan
     from .kernel.builtins import atan2 as atan2
     from .kernel.builtins import atomic_add as atomic_add
+    from .kernel.builtins import atomic_and as atomic_and
     from .kernel.builtins import atomic_cas as atomic_cas
     from .kernel.builtins import atomic_exchange as atomic_exchange
     from .kernel.builtins import atomic_max as atomic_max
     from .kernel.builtins import atomic_min as atomic_min
+    from .kernel.builtins import atomic_or as atomic_or
+    from .kernel.builtins import atomic_xor as atomic_xor
     from .kernel.builtins import barrier as barrier
     from .kernel.builtins import ceil as ceil
+    from .kernel.builtins import clz as clz
     from .kernel.builtins import copysign as copysign
     from .kernel.builtins import cos as cos
     from .kernel.builtins import cosh as cosh
+    from .kernel.builtins import ctz as ctz
     from .kernel.builtins import erf as erf
     from .kernel.builtins import erfc as erfc
     from .kernel.builtins import exp as exp
     from .kernel.builtins import exp2 as exp2
     from .kernel.builtins import expm1 as expm1
+    from .kernel.builtins import fence as fence
     from .kernel.builtins import floor as floor
     from .kernel.builtins import fma as fma
     from .kernel.builtins import global_id as global_id
@@ -199,19 +217,27 @@ if TYPE_CHECKING:  # the lazy names, spelled out for type checkers ("X as X" re-
     from .kernel.builtins import max as max
     from .kernel.builtins import min as min
     from .kernel.builtins import num_groups as num_groups
+    from .kernel.builtins import popcount as popcount
     from .kernel.builtins import pow as pow
     from .kernel.builtins import round as round
     from .kernel.builtins import rsqrt as rsqrt
     from .kernel.builtins import shared as shared
     from .kernel.builtins import shuffle as shuffle
+    from .kernel.builtins import shuffle_down as shuffle_down
+    from .kernel.builtins import shuffle_up as shuffle_up
     from .kernel.builtins import shuffle_xor as shuffle_xor
     from .kernel.builtins import sin as sin
     from .kernel.builtins import sinh as sinh
     from .kernel.builtins import sqrt as sqrt
+    from .kernel.builtins import subgroup_all as subgroup_all
+    from .kernel.builtins import subgroup_any as subgroup_any
+    from .kernel.builtins import subgroup_ballot as subgroup_ballot
     from .kernel.builtins import subgroup_local_id as subgroup_local_id
     from .kernel.builtins import subgroup_reduce_add as subgroup_reduce_add
     from .kernel.builtins import subgroup_reduce_max as subgroup_reduce_max
     from .kernel.builtins import subgroup_reduce_min as subgroup_reduce_min
+    from .kernel.builtins import subgroup_scan_exclusive_add as subgroup_scan_exclusive_add
+    from .kernel.builtins import subgroup_scan_inclusive_add as subgroup_scan_inclusive_add
     from .kernel.builtins import subgroup_size as subgroup_size
     from .kernel.builtins import tan as tan
     from .kernel.builtins import tanh as tanh

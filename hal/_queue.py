@@ -242,8 +242,10 @@ class Queue:
         return self.impl.abort()
 
     def _timed_out(self, timeout: float) -> DeviceTimeout:
+        running = self.impl.running()
         aborted = self.impl.abort()
-        kernel = f"; its last kernel is {self._last_kernel!r}" if self._last_kernel else ""
+        kernel = (f"; it is running kernel {running!r}" if running else
+                  f"; its last kernel is {self._last_kernel!r}" if self._last_kernel else "")
         then = ("the running command was aborted and the next synchronize reports it; later commands run "
                 "as usual" if aborted else
                 f"{self.device.info.name} cannot abort a running command: it keeps running, and a later "

@@ -109,3 +109,8 @@ class QueueImpl(ABC, Generic[B]):
         """Optional (1.1): stop the running command early, as a fault that the next
         ``synchronize`` raises; later commands still run. False when the backend cannot."""
         return False
+
+    def running(self) -> str | None:
+        """Optional (1.7): the name of the kernel this queue runs now, which a timeout names (None:
+        not known, and the core names the last kernel enqueued)."""
+        return None

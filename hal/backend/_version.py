@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-API_VERSION = (1, 6)
+API_VERSION = (1, 7)
 """The vendor interface's version: a plugin with the same major and a minor <= this loads.
 
 1.1 added optional methods, each with a default that keeps 1.0 plugins correct:
@@ -34,7 +34,12 @@ directories, bind each entry to its name with a keyed tag and evict the least re
 1.6 added graphs (``with q.capture() as g``): the command values (:class:`LaunchCommand`,
 :class:`CopyCommand`, ...) and the optional ``DeviceImpl.build_graph``, whose :class:`GraphImpl`
 replays a captured command list natively; without it (1.0-1.5 plugins) the core replays the commands
-through the queue's own methods (:class:`QueueReplay`)."""
+through the queue's own methods (:class:`QueueReplay`).
+
+1.7 added the optional ``QueueImpl.running()`` (the kernel a timeout names) and, in the IR
+(``IR_VERSION`` 3), ``Fence``, ``AtomicRMW.order``, the atomics ``and``/``or``/``xor``, the bit
+functions ``popcount``/``clz``/``ctz`` and the subgroup collectives ``shuffle_up``/``shuffle_down``,
+votes and scans; subgroup collectives may sit in control flow uniform only within a subgroup."""
 
 SDK_VERSION = "0.1.0"
 """hal-sdk's version (``hal.__version__``); the bundled plugins report it as theirs."""

@@ -17,7 +17,8 @@ match the reference interpreter on them:
   overwritten only after another; barriers sit under work-group-uniform control only;
 * atomics whose old value depends on the order of threads (colliding addresses)
   are statements whose buffer sees one commutative operation only (wrapping
-  ``atomic_add``, ``atomic_min`` or ``atomic_max`` on integers); old values are
+  ``atomic_add``, ``atomic_min``, ``atomic_max``, ``atomic_and``, ``atomic_or`` or ``atomic_xor``
+  on integers); old values are
   kept only from a thread's own slots;
 * loops have bounded trip counts (``range`` with a non-zero constant step,
   ``while`` with a counter); variables are read only where assigned;
@@ -328,8 +329,8 @@ class _Gen:
             op = ["-", "~"][self.pick(2)] if t.is_int else "-"
             return f"({op}{self.expr(t, ctx, sub)})"
         if kind == 4:
-            funcs = ["abs", "min", "max"] + ([] if t.is_int else ["sqrt", "floor", "ceil", "fma", "trunc", "round",
-                                                                    "copysign"])
+            funcs = ["abs", "min", "max"] + (["popcount", "clz", "ctz"] if t.is_int else
+                                             ["sqrt", "floor", "ceil", "fma", "trunc", "round", "copysign"])
             f = funcs[self.pick(len(funcs))]
             n = {"min": 2, "max": 2, "fma": 3, "copysign": 2}.get(f, 1)
             args = [self.expr(t, ctx, sub) for _ in range(n)]
@@ -557,10 +558,10 @@ class _Gen:
         self.atomic_count += 1
         ints = [t for t in self.types if t in (I32, U32)]
         t = ints[self.pick(len(ints))]
-        kind = self.pick(6)
+        kind = self.pick(9)
         value = self.expr(t, ctx, self.pick(3))
-        if kind <= 2:  # colliding addresses, one commutative operation per buffer
-            op = ["add", "max", "min"][kind]
+        if kind <= 5:  # colliding addresses, one commutative operation per buffer
+            op = ["add", "max", "min", "and", "or", "xor"][kind]
             buffer = f"{op}_{t.value}"
             if op == "add" and self.shared_atomics and self.chance(40):
                 buffer = f"shadd_{t.value}"
@@ -570,9 +571,9 @@ class _Gen:
         own = f"own_{t.value}"
         index = self.slot_index(own)
         old = self.fresh("a")
-        if kind == 3:
-            call = f"hal.atomic_{['add', 'max', 'min'][self.pick(3)]}({own}, {index}, {value})"
-        elif kind == 4:
+        if kind == 6:
+            call = f"hal.atomic_{['add', 'max', 'min', 'and', 'or', 'xor'][self.pick(6)]}({own}, {index}, {value})"
+        elif kind == 7:
             call = f"hal.atomic_exchange({own}, {index}, {value})"
         else:
             compare = f"{own}[{index}]" if self.chance(60) else self.expr(t, ctx, 1)

@@ -94,7 +94,7 @@ def test_shuffle(device, block):
     rng = np.random.default_rng(block)
     x = rng.standard_normal(n).astype(np.float32)
     lanes = rng.integers(-2, size + 2, n).astype(np.int32)  # some lanes do not exist
-    masks = rng.integers(0, 2 * size, n).astype(np.int32)
+    masks = rng.integers(0, size, n).astype(np.int32)  # in [0, S): a larger one faults where checked
     out = device.zeros((3 * n,), np.float32)
     run(device, shuffles, groups, block, device.array(x), device.array(lanes), device.array(masks), out)
     want = np.zeros((n, 3), np.float32)
@@ -213,3 +213,182 @@ def test_collective_in_divergent_code_is_a_compile_error(device):
 
     with pytest.raises(hal.CompileError, match="divergent control flow"):
         device.compile(divergent)
+
+
+# ------------------------------------------------- shuffles by a distance, votes, scans
+def hillis_steele(values: np.ndarray) -> np.ndarray:
+    """The IR's inclusive scan of one subgroup: for s = 1, 2, 4, ... x[i] = x[i - s] + x[i] (i >= s)."""
+    x = values.copy()
+    s = 1
+    while s < len(x):
+        x = np.concatenate([x[:s], x[:-s] + x[s:]]) if s < len(x) else x
+        s *= 2
+    return x
+
+
+@hal.kernel
+def lane_ops(x: hal.Ptr[hal.i32], t: hal.i32, k: hal.i32, out: hal.Ptr[hal.i64]):
+    i = hal.global_id(0)
+    v = x[i]
+    d = hal.subgroup_size() // k
+    out[8 * i] = hal.i64(hal.shuffle_up(v, d))
+    out[8 * i + 1] = hal.i64(hal.shuffle_down(v, d))
+    out[8 * i + 2] = hal.i64(hal.subgroup_any(v > t))
+    out[8 * i + 3] = hal.i64(hal.subgroup_all(v > t))
+    out[8 * i + 4] = hal.i64(hal.subgroup_ballot(v > t))
+    out[8 * i + 5] = hal.i64(hal.subgroup_scan_inclusive_add(v))
+    out[8 * i + 6] = hal.i64(hal.subgroup_scan_exclusive_add(v))
+    out[8 * i + 7] = hal.i64(hal.shuffle_down(v, hal.subgroup_size() - 1))
+
+
+@pytest.mark.parametrize("block", [64, 50, 1])
+@pytest.mark.parametrize("k", [2, 4])
+def test_shuffles_by_distance_votes_and_scans(device, block, k):
+    size, groups = device.info.subgroup_size, 3
+    n = groups * block
+    x = np.random.default_rng(block + k).integers(-50, 50, n).astype(np.int32)
+    out = device.zeros((8 * n,), np.int64)
+    run(device, lane_ops, groups, block, device.array(x), 20, k, out)
+    want = np.zeros((n, 8), np.int64)
+    d = size // k
+    for g in range(groups):
+        for sub in subgroups(block, size):
+            base, count = g * block + sub.start, len(sub)
+            v = x[base:base + count].astype(np.int64)
+            p = v > 20
+            for lane in range(count):
+                t = base + lane
+                up, down, last = lane - d, lane + d, lane + size - 1
+                want[t, 0] = v[up] if 0 <= up < count else v[lane]
+                want[t, 1] = v[down] if down < count else v[lane]
+                want[t, 2], want[t, 3] = p.any(), p.all()
+                want[t, 4] = sum(1 << j for j in range(count) if p[j])
+                want[t, 7] = v[last] if last < count else v[lane]
+            want[base:base + count, 5] = hillis_steele(v)
+            want[base:base + count, 6] = np.concatenate([[0], hillis_steele(v)[:-1]])
+    got = out.numpy().reshape(n, 8)
+    for c, what in enumerate(("shuffle_up", "shuffle_down", "subgroup_any", "subgroup_all", "subgroup_ballot",
+                              "subgroup_scan_inclusive_add", "subgroup_scan_exclusive_add", "shuffle_down(S - 1)")):
+        assert_array_equal(got[:, c], want[:, c], what=f"hal.{what}")
+
+
+@hal.kernel
+def float_scans(x: hal.Ptr[hal.f32], out: hal.Ptr[hal.f32]):
+    i = hal.global_id(0)
+    out[2 * i] = hal.subgroup_scan_inclusive_add(x[i])
+    out[2 * i + 1] = hal.subgroup_scan_exclusive_add(x[i])
+
+
+def test_float_scans_are_bit_identical_in_the_fixed_order(device):
+    size, block = device.info.subgroup_size, 96
+    x = np.random.default_rng(7).standard_normal(2 * block).astype(np.float32) * np.float32(1e3)
+    out = device.zeros((4 * block,), np.float32)
+    run(device, float_scans, 2, block, device.array(x), out)
+    want = np.zeros((2 * block, 2), np.float32)
+    for b in range(0, 2 * block, size):
+        inclusive = hillis_steele(x[b:b + size])
+        want[b:b + size, 0] = inclusive
+        want[b:b + size, 1] = np.concatenate([[np.float32(0)], inclusive[:-1]])
+    assert_array_equal(out.numpy().reshape(-1, 2), want, what="float subgroup scans")
+
+
+# ----------------------------------------- the CUDA samples' warp idioms, written for every S
+@hal.kernel
+def reduce6(x: hal.Ptr[hal.i32], out: hal.Ptr[hal.i32], n: hal.i32):
+    """CUDA samples' reduce6 (6_Advanced/reduction): a grid-stride sum, a shared-memory tree down
+    to one subgroup's worth, then shuffles inside ``if tid < S`` (uniform within each subgroup)."""
+    sdata = hal.shared(hal.i32, 256)
+    tid = hal.local_id(0)
+    i = hal.group_id(0) * 512 + tid
+    s = hal.i32(0)
+    while i < n:
+        s += x[i]
+        if i + 256 < n:
+            s += x[i + 256]
+        i += 512 * hal.num_groups(0)
+    sdata[tid] = s
+    hal.barrier()
+    k = 128
+    while k >= hal.subgroup_size() and k > 0:
+        if tid < k:
+            sdata[tid] = sdata[tid] + sdata[tid + k]
+        hal.barrier()
+        k //= 2
+    if tid < hal.subgroup_size():
+        v = sdata[tid]
+        offset = hal.subgroup_size() // 2
+        while offset > 0:
+            v += hal.shuffle_down(v, offset)
+            offset //= 2
+        if tid == 0:
+            out[hal.group_id(0)] = v
+
+
+@hal.kernel
+def warp_reduce_32(x: hal.Ptr[hal.i32], out: hal.Ptr[hal.i32]):
+    """The same last step as CUDA writes it (``if tid < 32``), with the builtin that is right for
+    every subgroup size instead of five fixed shuffles."""
+    tid = hal.local_id(0)
+    total = hal.i32(0)
+    if tid < 32:
+        total = hal.subgroup_reduce_add(x[hal.global_id(0)])
+    if hal.subgroup_local_id() == 0 and tid < 32:
+        hal.atomic_add(out, hal.group_id(0), total)
+
+
+@pytest.mark.feature("shared_memory")
+@pytest.mark.feature("barriers")
+def test_reduce6_with_shuffles_under_if_tid_below_the_subgroup(device):
+    x = np.random.default_rng(6).integers(-1000, 1000, 70001).astype(np.int32)
+    out = device.zeros((8,), np.int32)
+    run(device, reduce6, 8, 256, device.array(x), out, len(x))
+    assert int(out.numpy().astype(np.int64).sum()) == int(x.astype(np.int64).sum())
+
+
+@pytest.mark.feature("atomics")
+def test_a_warp_reduction_under_if_tid_below_32(device):
+    x = np.random.default_rng(32).integers(-100, 100, 4 * 64).astype(np.int32)
+    out = device.zeros((4,), np.int32)
+    run(device, warp_reduce_32, 4, 64, device.array(x), out)
+    assert_array_equal(out, x.reshape(4, 64)[:, :32].sum(axis=1), what="sum of the first 32 per group")
+
+
+@hal.kernel
+def shfl_scan(x: hal.Ptr[hal.i32], out: hal.Ptr[hal.i32], sums: hal.Ptr[hal.i32]):
+    """CUDA samples' shfl_scan (2_Concepts_and_Techniques/shfl_scan): a scan per warp with
+    ``shfl_up``, the warp totals scanned in shared memory, then added back; for any ``S``."""
+    part = hal.shared(hal.i32, 256)
+    tid = hal.local_id(0)
+    lane = hal.subgroup_local_id()
+    warp = tid // hal.subgroup_size()
+    v = x[hal.global_id(0)]
+    step = 1
+    while step < hal.subgroup_size():
+        n = hal.shuffle_up(v, step)
+        if lane >= step:
+            v += n
+        step *= 2
+    if lane == hal.subgroup_size() - 1:
+        part[warp] = v
+    hal.barrier()
+    if tid == 0:
+        acc = hal.i32(0)
+        for w in range(hal.local_size(0) // hal.subgroup_size()):
+            acc += part[w]
+            part[w] = acc
+        sums[hal.group_id(0)] = acc
+    hal.barrier()
+    if warp > 0:
+        v += part[warp - 1]
+    out[hal.global_id(0)] = v
+
+
+@pytest.mark.feature("shared_memory")
+@pytest.mark.feature("barriers")
+def test_shfl_scan_sample(device):
+    x = np.random.default_rng(5).integers(-100, 100, 4 * 256).astype(np.int32)
+    out, sums = device.zeros((4 * 256,), np.int32), device.zeros((4,), np.int32)
+    run(device, shfl_scan, 4, 256, device.array(x), out, sums)
+    rows = x.reshape(4, 256)
+    assert_array_equal(out, np.cumsum(rows, axis=1).reshape(-1), what="inclusive scan per work-group")
+    assert_array_equal(sums, rows.sum(axis=1), what="work-group totals")

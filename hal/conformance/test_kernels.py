@@ -323,6 +323,65 @@ def test_atomics_with_collisions(device):
 
 
 @hal.kernel
+def bit_atomics(x: hal.Ptr[hal.u32], wide: hal.Ptr[hal.i64], out: hal.Ptr[hal.u32], w: hal.Ptr[hal.i64], n: hal.i32):
+    i = hal.global_id(0)
+    if i < n:
+        hal.atomic_and(out, 0, x[i])
+        hal.atomic_or(out, 1, x[i])
+        hal.atomic_xor(out, 2, x[i], order="acq_rel")
+        hal.atomic_and(out, 3 + i % 4, x[i])
+        hal.atomic_or(w, 0, wide[i])
+        hal.atomic_xor(w, 1, wide[i])
+        hal.atomic_and(w, 2, wide[i])
+
+
+@pytest.mark.feature("atomics")
+@pytest.mark.feature("i64")
+def test_bitwise_atomics_with_collisions(device):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 2**32, N, dtype=np.uint64).astype(np.uint32) | np.uint32(0x80000001)
+    wide = rng.integers(-(2**62), 2**62, N, dtype=np.int64)
+    out = device.array(np.array([0xffffffff, 0, 0] + [0xffffffff] * 4, np.uint32))
+    w = device.array(np.array([0, 0, -1], np.int64))
+    run1d(device, bit_atomics, N, device.array(x), device.array(wide), out, w, N)
+    parts = [np.bitwise_and.reduce(x[k::4]) for k in range(4)]
+    want = [np.bitwise_and.reduce(x), np.bitwise_or.reduce(x), np.bitwise_xor.reduce(x), *parts]
+    assert_array_equal(out, np.array(want, np.uint32), what="atomic and / or / xor on u32")
+    assert_array_equal(w, np.array([np.bitwise_or.reduce(wide), np.bitwise_xor.reduce(wide),
+                                    np.bitwise_and.reduce(wide)], np.int64), what="atomic or / xor / and on i64")
+
+
+@hal.kernel
+def bit_counts(x: hal.Ptr[hal.i32], y: hal.Ptr[hal.u64], out: hal.Ptr[hal.i32], wide: hal.Ptr[hal.u64]):
+    i = hal.global_id(0)
+    out[3 * i] = hal.popcount(x[i])
+    out[3 * i + 1] = hal.clz(x[i])
+    out[3 * i + 2] = hal.ctz(x[i])
+    wide[3 * i] = hal.popcount(y[i])
+    wide[3 * i + 1] = hal.clz(y[i])
+    wide[3 * i + 2] = hal.ctz(y[i])
+
+
+def _bit_counts(value: int, width: int) -> list[int]:
+    u = value % (1 << width)
+    return [bin(u).count("1"), width - u.bit_length(), width if u == 0 else (u & -u).bit_length() - 1]
+
+
+@pytest.mark.feature("i64")
+def test_popcount_clz_ctz_of_every_width(device):
+    rng = np.random.default_rng(11)
+    x = rng.integers(-(2**31), 2**31, 64).astype(np.int32)
+    x[:4] = [0, -1, 1, -(2**31)]
+    y = rng.integers(0, 2**63, 64, dtype=np.uint64) >> rng.integers(0, 64, 64).astype(np.uint64)
+    y[:3] = [0, 2**64 - 1, 1]
+    out, wide = device.zeros((192,), np.int32), device.zeros((192,), np.uint64)
+    run1d(device, bit_counts, 64, device.array(x), device.array(y), out, wide, block=64)
+    assert_array_equal(out, np.array([_bit_counts(int(v), 32) for v in x]).reshape(-1), what="i32 bit counts")
+    assert_array_equal(wide, np.array([_bit_counts(int(v), 64) for v in y], np.uint64).reshape(-1),
+                       what="u64 bit counts")
+
+
+@hal.kernel
 def ticket(counter: hal.Ptr[hal.i32], order: hal.Ptr[hal.i32], flag: hal.Ptr[hal.i32], n: hal.i32):
     i = hal.global_id(0)
     if i < n:

@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 
+from . import ir
 from ._narrow import scalar_half_bits
 from .types import ScalarType
 
@@ -153,6 +154,10 @@ _F32_FUNCS = {"sqrt": "sqrtf", "exp": "expf", "log": "logf", "sin": "sinf", "cos
 
 
 def _call(func: str, args: list[str], t: ScalarType) -> str:
+    if func in ir.BIT_FUNCS:  # helpers of the portable prelude, on the unsigned pattern
+        bits = 64 if t.bits == 64 else 32
+        fn = {"popcount": "popc", "clz": "clz", "ctz": "ctz"}[func]
+        return f"(({t.c_name})hal_{fn}{bits}((uint{bits}_t)({args[0]})))"
     if func in ("min", "max"):
         out = args[0]
         for a in args[1:]:

@@ -61,6 +61,28 @@ static void __attribute__((noinline, cold, noreturn)) hal_quit(hal_ctx *C) { lon
 """
 
 _PORTABLE = r"""
+/* popcount / clz / ctz of 32- and 64-bit patterns (plain C: the same text in every dialect) */
+static inline int32_t hal_popc32(uint32_t x) {
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    return (int32_t)((((x + (x >> 4)) & 0x0f0f0f0fu) * 0x01010101u) >> 24);
+}
+static inline int32_t hal_popc64(uint64_t x) { return hal_popc32((uint32_t)x) + hal_popc32((uint32_t)(x >> 32)); }
+static inline int32_t hal_clz32(uint32_t x) {
+    int32_t n = 0;
+    if (x == 0) return 32;
+    if (x <= 0x0000ffffu) { n += 16; x <<= 16; }
+    if (x <= 0x00ffffffu) { n += 8; x <<= 8; }
+    if (x <= 0x0fffffffu) { n += 4; x <<= 4; }
+    if (x <= 0x3fffffffu) { n += 2; x <<= 2; }
+    if (x <= 0x7fffffffu) { n += 1; }
+    return n;
+}
+static inline int32_t hal_clz64(uint64_t x) {
+    return (x >> 32) != 0 ? hal_clz32((uint32_t)(x >> 32)) : 32 + hal_clz32((uint32_t)x);
+}
+static inline int32_t hal_ctz32(uint32_t x) { return x == 0 ? 32 : 31 - hal_clz32(x & (0u - x)); }
+static inline int32_t hal_ctz64(uint64_t x) { return x == 0 ? 64 : 63 - hal_clz64(x & ((uint64_t)0 - x)); }
 /* len(range(a, b, s)) for s != 0 */
 static inline uint64_t hal_trip(int64_t a, int64_t b, int64_t s) {
     if (s > 0) return a < b ? ((uint64_t)b - (uint64_t)a - 1) / (uint64_t)s + 1 : 0;
@@ -201,6 +223,17 @@ static inline int32_t hal_atomic_add_i32(int32_t *p, int32_t v) { return __atomi
 static inline int64_t hal_atomic_add_i64(int64_t *p, int64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static inline uint32_t hal_atomic_add_u32(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static inline uint64_t hal_atomic_add_u64(uint64_t *p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+#define HAL_BIT_ATOMICS(N, T) \
+static inline T hal_plain_and_##N(T *p, T v) { T o = *p; *p = o & v; return o; } \
+static inline T hal_plain_or_##N(T *p, T v) { T o = *p; *p = o | v; return o; } \
+static inline T hal_plain_xor_##N(T *p, T v) { T o = *p; *p = o ^ v; return o; } \
+static inline T hal_atomic_and_##N(T *p, T v) { return __atomic_fetch_and(p, v, __ATOMIC_RELAXED); } \
+static inline T hal_atomic_or_##N(T *p, T v) { return __atomic_fetch_or(p, v, __ATOMIC_RELAXED); } \
+static inline T hal_atomic_xor_##N(T *p, T v) { return __atomic_fetch_xor(p, v, __ATOMIC_RELAXED); }
+HAL_BIT_ATOMICS(i32, int32_t)
+HAL_BIT_ATOMICS(i64, int64_t)
+HAL_BIT_ATOMICS(u32, uint32_t)
+HAL_BIT_ATOMICS(u64, uint64_t)
 static inline float hal_atomic_add_f32(float *p, float v) { return hal_atomic_rmw_f32(p, v, 0); }
 static inline double hal_atomic_add_f64(double *p, double v) { return hal_atomic_rmw_f64(p, v, 0); }
 """

@@ -201,23 +201,38 @@ class _Expressions(_Inliner):
         name = callee.name
         scope, op = ("group", name.removeprefix("group_")) if name.startswith("group_") else \
             ("subgroup", name.removeprefix("subgroup_"))
-        shuffles = op in ("shuffle", "shuffle_xor")
+        shuffles, votes = op in ir.SHUFFLE_OPS, op in ir.VOTE_OPS
         if self.conditional:
             self.error(node, self.conditional_error(f"hal.{name}"))
-        if len(node.args) != (2 if shuffles else 1):
-            usage = f"(v, {'lane' if op == 'shuffle' else 'mask'})" if shuffles else "(v)"
+        if len(node.args) != (2 if shuffles else 1) or node.keywords:
+            second = {"shuffle": "lane", "shuffle_xor": "mask"}.get(op, "delta")
+            usage = f"(v, {second})" if shuffles else "(p)" if votes else "(v)"
             self.error(node, f"hal.{name} takes {usage}")
         value = self.expr(node.args[0], pre)
-        expr = self.materialize(value, node)
-        if expr.type is BOOL:
-            self.error(node, f"hal.{name} takes a number, not bool; cast with hal.i32(...)")
+        if op in ir.REDUCE_OPS or op in ir.SCAN_OPS:
+            value = self.promote(value)  # narrow types are storage only: sums compute in i32 / f32
+        if votes:
+            expr = self.truth(value, node.args[0])
+        else:
+            expr = self.materialize(value, node)
+            if expr.type is BOOL:
+                self.error(node, f"hal.{name} takes a number, not bool; cast with hal.i32(...)")
         args: tuple[ir.Expr, ...] = (expr,)
         if shuffles:
             lane = self.expr(node.args[1], pre)
             args += (self.coerce(lane, I32, node, f"the lane of hal.{name} is {{}}, not i32"),)
-        result = self.temp(expr.type)
+            if op != "shuffle" and isinstance(args[1], ir.Const) and args[1].value != 0:
+                what = "mask" if op == "shuffle_xor" else "delta"
+                self.error(node, f"hal.{name}(v, {args[1].value}) reads a lane that does not exist where subgroups "
+                                 f"have fewer than {abs(int(args[1].value)) + 1} lanes (a CPU's have 1), so its result "
+                                 f"depends on the device; derive the {what} from hal.subgroup_size() (offset = "
+                                 "hal.subgroup_size() // 2, then while offset > 0: ...; offset //= 2), or use "
+                                 "hal.subgroup_reduce_add / hal.subgroup_scan_inclusive_add, which are right for "
+                                 "every subgroup size")
+        rtype = (ScalarType.U64 if op == "ballot" else BOOL) if votes else expr.type
+        result = self.temp(rtype)
         pre.append(ir.Collective(scope, op, args, result, expr.type, self.line(node)))  # type: ignore[arg-type]
-        return _Value(ir.Var(result, expr.type))
+        return _Value(ir.Var(result, rtype))
 
     def dimension(self, callee: Builtin, node: ast.Call) -> int:
         if len(node.args) == 1:
@@ -253,6 +268,8 @@ class _Expressions(_Inliner):
         args, type_ = self.common([self.expr(a, pre) for a in node.args], node, f"hal.{name}")
         if type_ is BOOL:
             self.error(node, f"hal.{name} takes numbers, not bool")
+        if name in ir.BIT_FUNCS and not type_.is_int:
+            self.error(node, f"hal.{name} takes integers, not {type_.value}; cast with hal.u32(...) or hal.i64(...)")
         if name in _FLOAT_ONLY and not type_.is_float:
             self.error(node, f"hal.{name} takes floats, not {type_.value}; cast with hal.f32(...) or "
                              "hal.f64(...) (or write a float literal such as 2.0)")
@@ -270,6 +287,7 @@ class _Expressions(_Inliner):
 
     def atomic(self, callee: Builtin, node: ast.Call, pre: list[ir.Stmt], result: str | None) -> ir.AtomicRMW:
         op = callee.name.removeprefix("atomic_")
+        order = self.memory_order(callee, node)
         count = 4 if op == "cas" else 3
         if len(node.args) != count:
             usage = "(p, i, compare, value)" if op == "cas" else "(p, i, value)"
@@ -281,6 +299,9 @@ class _Expressions(_Inliner):
                              "hal.local array, so update it with plain loads and stores")
         if buffer.type is BOOL:
             self.error(node, f"atomics on bool buffers are not supported ('{name}')")
+        if op in ir.BITWISE_ATOMICS and not buffer.type.is_int:
+            self.error(node, f"hal.{callee.name} takes an integer buffer, not {buffer.type.value} ('{name}'); "
+                             "for floats use hal.atomic_cas on their bits")
         if buffer.type.is_narrow:
             self.error(node, f"atomics on {buffer.type.value} buffers are not supported ('{name}'); use a buffer "
                              f"of {buffer.type.promoted.value} (or another 32/64-bit type)")
@@ -290,7 +311,19 @@ class _Expressions(_Inliner):
                         f"passing {{}} to hal.{callee.name} on {buffer.type.value} buffer '{name}'")
             for a in node.args[2:]
         )
-        return ir.AtomicRMW(op, buffer.name, buffer.space, index, operands, result, buffer.type, self.line(node))
+        return ir.AtomicRMW(op, buffer.name, buffer.space, index, operands, result, buffer.type, self.line(node),
+                            order)
+
+    def memory_order(self, callee: Builtin, node: ast.Call) -> str:
+        """The ``order="acquire"`` keyword of an atomic (``relaxed`` without it)."""
+        order = "relaxed"
+        for kw in node.keywords:
+            value = kw.value.value if isinstance(kw.value, ast.Constant) else None
+            if kw.arg != "order" or value not in ir.MEMORY_ORDERS:
+                self.error(node, f"hal.{callee.name} takes one keyword, order=, a string constant of "
+                                 f"{', '.join(map(repr, ir.MEMORY_ORDERS))}")
+            order = str(value)
+        return order
 
     def buffer_of(self, node: ast.expr) -> _Buffer:
         if isinstance(node, ast.Name):

@@ -85,6 +85,11 @@ class Chunk:
         """Per enclosing loop: the masks of threads that broke, and that continued."""
         self.loop_state: dict[int, list[Any]] = {}
         """Per compiled ``For``: [trip counts, next value of the variable, step]."""
+        self.while_trips: dict[int, int] = {}
+        """Per compiled ``While``: the iteration it is on (its progress check reads it)."""
+        self.while_suspect: dict[int, int] = {}
+        """Per compiled ``While``: the iteration whose memory the progress check compares too (the one
+        after an iteration that left every variable as it was)."""
         self.empty = np.zeros(self.n, bool)
         self._cache: dict[Any, Any] = {}
 

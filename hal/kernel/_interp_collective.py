@@ -88,6 +88,35 @@ class Subgroups:
         out: np.ndarray = np.where(exists, values[index], values)
         return out
 
+    def vote(self, op: str, values: np.ndarray, groups: int) -> np.ndarray:
+        """``any``/``all`` of each thread's subgroup (bool), or its ``ballot`` (u64 of lane bits)."""
+        rows, lengths = self.padded(values.astype(bool), groups)
+        present = np.arange(self.size) < lengths[:, None]
+        if op == "ballot":
+            bits = np.left_shift(np.uint64(1), np.arange(self.size, dtype=np.uint64))
+            per = np.asarray(np.where(rows & present, bits, np.uint64(0)).sum(axis=1, dtype=np.uint64))
+        elif op == "any":
+            per = np.asarray((rows & present).any(axis=1))
+        else:
+            per = np.asarray((rows | ~present).all(axis=1))
+        out: np.ndarray = np.repeat(per.reshape(groups, self.per_group), self.size, axis=1)[:, :self.tpg].reshape(-1)
+        return out
+
+    def scan(self, op: str, values: np.ndarray, local_linear: np.ndarray) -> np.ndarray:
+        """Each thread's inclusive (exclusive) sum over the lanes up to (before) its own, in the IR's
+        Hillis-Steele order: for s = 1, 2, 4, ... while s < S, x[i] = x[i - s] + x[i] for lanes i >= s."""
+        lane = local_linear % self.size
+        x = values.copy()
+        s = 1
+        while s < self.size:
+            has = lane >= s
+            shifted = np.where(has, np.roll(x, s), x)
+            x = np.where(has, np.add(shifted, x), x)
+            s *= 2
+        if op == "scan_exclusive_add":
+            x = np.where(lane >= 1, np.roll(x, 1), np.zeros_like(x))
+        return x
+
     def divergent(self, mask: np.ndarray, groups: int) -> int | None:
         """The first chunk thread of a subgroup that only partly reached a collective (None: none did)."""
         rows, lengths = self.padded(mask, groups)

@@ -12,7 +12,9 @@ untraced program has no per-op tracer checks.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,7 @@ from . import ir
 from ._interp_chunk import Chunk, Mask
 from ._interp_collective import group_reduce
 from ._interp_ops import UNARY, Value, atomic, binary_fn, const, convert, math_fn
+from .analysis import waits_on_memory
 from .types import ScalarType
 
 ExprFn = Callable[[Chunk, Mask], Value]
@@ -31,15 +34,50 @@ BOOL = ScalarType.BOOL
 
 @dataclass(frozen=True)
 class Program:
-    """A compiled kernel: its body, and the initial value of every local scalar."""
+    """A compiled kernel: its body, the initial value of every local scalar, and whether it may wait
+    for other work-groups (then they run one at a time: :func:`hal.kernel.analysis.waits_on_memory`)."""
 
     body: StmtFn
     zeros: dict[str, Value]
+    spins: bool = False
 
 
 def compile_kernel(kernel: ir.Kernel, traced: bool) -> Program:
     c = _Compiler(kernel, traced)
-    return Program(c.block(kernel.body, loop_depth=0), {n: const(0, t)[()] for n, t in kernel.variables})
+    return Program(c.block(kernel.body, loop_depth=0), {n: const(0, t)[()] for n, t in kernel.variables},
+                   waits_on_memory(kernel))
+
+
+ABORT: ContextVar[threading.Event | None] = ContextVar("hal_interpreter_abort", default=None)
+"""Set by a simulated queue around a command: once set, a running ``while`` loop stops the launch
+with a DeviceFault (:meth:`hal.backend.QueueImpl.abort`)."""
+_WATCH_FROM = 64
+"""A ``while`` loop is checked for progress at iterations 64, 128, 256, ... (each check copies what
+the body writes, so checks are exponentially rare and cost nothing measurable in loops that end)."""
+
+
+def _written(body: tuple[ir.Stmt, ...]) -> tuple[list[str], list[str]]:
+    """The scalars and buffers a loop body can change: all that one iteration can leave different."""
+    names: set[str] = set()
+    buffers: set[str] = set()
+    for st in ir.walk_statements(body):
+        if isinstance(st, ir.Assign):
+            names.add(st.target)
+        elif isinstance(st, (ir.AtomicRMW, ir.Collective)) and st.result is not None:
+            names.add(st.result)
+        elif isinstance(st, ir.For):
+            names.add(st.var)
+        if isinstance(st, (ir.Store, ir.AtomicRMW)):
+            buffers.add(st.buffer)
+    return sorted(names), sorted(buffers)
+
+
+def _snapshot(chunk: Chunk, names: list[str], buffers: list[str]) -> list[np.ndarray]:
+    return [np.array(chunk.env[n], copy=True) for n in names] + [chunk.buffers[b].copy() for b in buffers]
+
+
+def _same(before: list[np.ndarray], after: list[np.ndarray]) -> bool:
+    return all(np.array_equal(a, b, equal_nan=a.dtype.kind == "f") for a, b in zip(before, after, strict=True))
 
 
 def _has_load(e: ir.Expr) -> bool:
@@ -311,7 +349,7 @@ class _Compiler:
         method = {
             ir.Assign: self._s_assign, ir.Store: self._s_store, ir.AtomicRMW: self._s_atomicrmw, ir.If: self._s_if,
             ir.For: self._s_for, ir.While: self._s_while, ir.Break: self._s_break, ir.Continue: self._s_continue,
-            ir.Return: self._s_return, ir.Barrier: self._s_barrier, ir.Collective: self._s_collective,
+            ir.Return: self._s_return, ir.Barrier: self._s_barrier, ir.Fence: self._s_fence, ir.Collective: self._s_collective,
         }.get(type(s))
         if method is None:
             raise self._error(getattr(s, "line", 0), f"unknown statement {type(s).__name__}")
@@ -452,8 +490,46 @@ class _Compiler:
         return loop
 
     def _s_while(self, s: ir.While, loop_depth: int) -> StmtFn:
+        """A ``while`` loop that stops when aborted, and faults when an iteration changes nothing:
+        the interpreter is deterministic and runs a chunk alone, so such a loop would repeat forever."""
         cond = self._branch(s.cond, s.line)
-        return self._loop(lambda chunk, mask, j: cond(chunk, mask), self.block(s.body, loop_depth + 1), None)
+        body = self.block(s.body, loop_depth + 1)
+        names, buffers = _written(s.body)
+        key, line = id(s), s.line
+
+        def counted(chunk: Chunk, mask: Mask, j: int) -> Value:
+            chunk.while_trips[key] = j
+            return cond(chunk, mask)
+
+        def watched(chunk: Chunk, mask: Mask) -> Mask:
+            stop = ABORT.get()
+            if stop is not None and stop.is_set():
+                raise chunk.fault(line, "aborted in this while loop (a synchronize(timeout=...) ran out, or "
+                                        "Queue.abort())")
+            j = chunk.while_trips[key]
+            suspect = chunk.while_suspect.get(key) == j
+            if not suspect and (j < _WATCH_FROM or j & (j - 1)):
+                return body(chunk, mask)
+            # first the variables only (cheap); memory too on the next iteration if they stayed
+            watched_buffers = buffers if suspect else []
+            before = _snapshot(chunk, names, watched_buffers)
+            out = body(chunk, mask)
+            breaks, continues = chunk.frames[-1]
+            ahead = _union([out, *continues], chunk)
+            same = (not any(m is None or m.any() for m in breaks)) and np.array_equal(
+                chunk.full(ahead), chunk.full(mask)) and _same(before, _snapshot(chunk, names, watched_buffers))
+            if same and not suspect:
+                chunk.while_suspect[key] = j + 1
+            elif same:
+                t = chunk.first(mask)
+                raise chunk.fault(line, f"this while loop cannot make progress: iteration {j} changed no variable "
+                                        f"and no memory, so it would repeat forever ({chunk.describe(t)} is among "
+                                        "the work-items in it). A work-item may wait only for work-groups of lower "
+                                        "linear id, or for a lock that another work-group takes and releases, never "
+                                        "for a work-item of its own work-group (take the lock in one work-item: "
+                                        "see 'Forward progress' in docs/memory-model.md)")
+            return out
+        return self._loop(counted, watched, None)
 
     def _s_for(self, s: ir.For, loop_depth: int) -> StmtFn:
         """``range`` semantics: the trip count is fixed on entry; the variable is set at each iteration."""
@@ -508,6 +584,10 @@ class _Compiler:
     def _s_return(self, s: ir.Return, loop_depth: int) -> StmtFn:
         return lambda chunk, mask: chunk.empty
 
+    def _s_fence(self, s: ir.Fence, loop_depth: int) -> StmtFn:
+        """Nothing to do: the interpreter applies every access at once, in the reference order."""
+        return lambda chunk, mask: mask
+
     def _s_barrier(self, s: ir.Barrier, loop_depth: int) -> StmtFn:
         line, traced = s.line, self.traced
 
@@ -530,7 +610,7 @@ class _Compiler:
 
     def _s_collective(self, s: ir.Collective, loop_depth: int) -> StmtFn:
         """A subgroup or work-group exchange (:mod:`._interp_collective`): all of the unit or none."""
-        if s.op not in ir.COLLECTIVE_OPS.get(s.scope, ()) or len(s.args) != (2 if s.op.startswith("shuffle") else 1):
+        if s.op not in ir.COLLECTIVE_OPS.get(s.scope, ()) or len(s.args) != (2 if s.op in ir.SHUFFLE_OPS else 1):
             raise self._error(s.line, f"bad collective {s.scope} {s.op} with {len(s.args)} arguments")
         value = self._cast_to(self.expr(s.args[0], s.line), s.args[0].type, s.type)
         lane = self._cast_to(self.expr(s.args[1], s.line), s.args[1].type, ScalarType.I32) if len(s.args) > 1 \
@@ -538,7 +618,7 @@ class _Compiler:
         result, rtype = s.result, self._target(s.result, s.line).np_dtype
         line, scope, op, type_, traced = s.line, s.scope, s.op, s.type, self.traced
         dtype = type_.np_dtype
-        spelled = s.op if s.op.startswith("shuffle") else f"{s.scope}_{s.op}"
+        spelled = s.op if s.op in ir.SHUFFLE_OPS else f"{s.scope}_{s.op}"
 
         def collective(chunk: Chunk, mask: Mask) -> Mask:
             launch = chunk.launch
@@ -554,13 +634,20 @@ class _Compiler:
                 _check_reached(chunk, mask, scope, line, spelled)
             v = np.broadcast_to(np.asarray(value(chunk, mask), dtype), (chunk.n,))
             local = launch.local_linear[:chunk.n]
-            if op == "shuffle" or op == "shuffle_xor":
-                assert lane is not None
+            if lane is not None:
                 arg = np.broadcast_to(np.asarray(lane(chunk, mask), np.int32), (chunk.n,))
-                source = arg if op == "shuffle" else sub.lane(local) ^ arg
+                if op != "shuffle":
+                    _check_distance(chunk, mask, arg, sub.size, line, spelled)
+                own = sub.lane(local)
+                source = {"shuffle": arg, "shuffle_xor": own ^ arg, "shuffle_up": own - arg,
+                          "shuffle_down": own + arg}[op]
                 out = sub.shuffle(v, local, source)
             elif scope == "group":
                 out = group_reduce(op, v, chunk.groups, chunk.tpg)
+            elif op in ir.VOTE_OPS:
+                out = sub.vote(op, v, chunk.groups)
+            elif op in ir.SCAN_OPS:
+                out = sub.scan(op, v, local)
             else:
                 out = sub.reduce(op, v, chunk.groups)
             _assign(chunk, mask, result, out.astype(rtype, copy=False))
@@ -589,6 +676,19 @@ def _check_reached(chunk: Chunk, mask: np.ndarray, scope: str, line: int, what: 
         t, arrived, of, unit = first, int(np.count_nonzero(mask[base:base + lanes])), lanes, "subgroup"
     raise chunk.fault(line, f"{unit} divergence: {arrived} of {of} threads of the {unit} reached hal.{what}(); "
                             f"{chunk.describe(t)} did not")
+
+
+def _check_distance(chunk: Chunk, mask: Mask, arg: np.ndarray, size: int, line: int, what: str) -> None:
+    """Fault where a shuffle's mask or delta is outside ``[0, S)``: the kernel assumed other subgroups."""
+    bad = (arg < 0) | (arg >= size)
+    if mask is not None:
+        bad &= mask
+    if bad.any():
+        t = int(np.argmax(bad))
+        raise chunk.fault(line, f"hal.{what}(v, {int(arg[t])}) on a device whose subgroups have {size} lane"
+                                f"{'s' if size > 1 else ''} ({chunk.describe(t)}): the distance must be in "
+                                f"[0, hal.subgroup_size()), else the result depends on the device; derive it from "
+                                "hal.subgroup_size() or use hal.subgroup_reduce_add / hal.subgroup_scan_*")
 
 
 def _trip_count(start: Value, stop: Value, step: Value) -> Value:

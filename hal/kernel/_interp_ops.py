@@ -218,7 +218,40 @@ def _libm(fn: Callable[[float], float]) -> Callable[[Value], Value]:
     return lambda x: np.asarray(ufunc(x), np.float64)
 
 
+def _pattern(x: Value) -> tuple[np.ndarray, int]:
+    """An integer's bit pattern as the unsigned type of its width (modular, as C's conversion)."""
+    a = np.asarray(x)
+    width = a.dtype.itemsize * 8
+    return a.astype(np.uint64 if width == 64 else np.uint32), width
+
+
+def _popcount(x: Value) -> Value:
+    u, _ = _pattern(x)
+    return np.bitwise_count(u).astype(np.asarray(x).dtype)
+
+
+def _clz(x: Value) -> Value:
+    u, width = _pattern(x)
+    n = np.zeros(u.shape, np.int64)
+    s = width // 2
+    while s >= 1:  # binary search for the highest set bit, as the C helpers
+        top_clear = (u >> u.dtype.type(width - s)) == 0
+        n += np.where(top_clear, s, 0)
+        u = np.where(top_clear, u << u.dtype.type(s), u)
+        s //= 2
+    out: np.ndarray = np.where(np.asarray(x) == 0, width, n).astype(np.asarray(x).dtype)
+    return out
+
+
+def _ctz(x: Value) -> Value:
+    u, width = _pattern(x)
+    low = u & (~u + u.dtype.type(1))  # the lowest set bit
+    out: np.ndarray = np.where(u == 0, width, width - 1 - np.asarray(_clz(low)).astype(np.int64))
+    return out.astype(np.asarray(x).dtype)
+
+
 _MATH: dict[str, Callable[..., Value]] = {
+    "popcount": _popcount, "clz": _clz, "ctz": _ctz,
     "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos,
     "tanh": np.tanh, "abs": np.abs, "floor": np.floor, "ceil": np.ceil,
     "trunc": np.trunc, "round": np.rint, "copysign": np.copysign,
@@ -294,10 +327,13 @@ def _combine(op: str, cur: Value, vals: list[np.ndarray]) -> Value:
         return vals[0]
     if op == "cas":
         return np.where(cur == vals[0], vals[1], cur)
+    if op in _ACCUMULATE:
+        return _ACCUMULATE[op](cur, vals[0])
     raise ValueError(f"unknown atomic op {op!r}")
 
 
-_ACCUMULATE = {"add": np.add, "min": np.minimum, "max": np.maximum}
+_ACCUMULATE = {"add": np.add, "min": np.minimum, "max": np.maximum, "and": np.bitwise_and, "or": np.bitwise_or,
+               "xor": np.bitwise_xor}
 
 
 def _sequential(op: str, mem: np.ndarray, a: np.ndarray, vals: list[np.ndarray],

@@ -37,14 +37,16 @@ class _Resolver(_Typing):
 
     def callee(self, node: ast.Call) -> Any:
         """The Python object a call refers to; keyword and *-arguments are refused."""
-        if node.keywords:
-            self.error(node, "keyword arguments are not allowed in kernel calls; pass arguments by position")
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 self.error(arg, "*-unpacking is not allowed in kernel calls; pass arguments one by one")
         if not isinstance(node.func, (ast.Name, ast.Attribute)):
             self.error(node, "kernels only call hal intrinsics, casts and @hal.func functions by name")
-        return self.resolve(node.func)
+        callee = self.resolve(node.func)
+        if node.keywords and not _takes_keywords(callee, node):
+            self.error(node, "keyword arguments are not allowed in kernel calls; pass arguments by position "
+                             "(only hal.atomic_*(..., order=...) and hal.fence(scope=...) take keywords)")
+        return callee
 
     def resolve(self, node: ast.expr) -> Any:
         """Statically resolve a (dotted) name that is not a kernel variable."""
@@ -171,3 +173,11 @@ def _call_error(callee: Any) -> str:
     name = _name_of(callee)
     return (f"calling the Python function '{name}' is not allowed in kernels; kernels call hal intrinsics, "
             f"casts (hal.f32(x)) and @hal.func functions (decorate '{name}' with @hal.func)")
+
+
+def _takes_keywords(callee: Any, node: ast.Call) -> bool:
+    """The builtins with keywords: an atomic's ``order=``, ``hal.fence``'s ``scope=`` (they check them)."""
+    if not isinstance(callee, Builtin):
+        return False
+    allowed = {"atomic": "order", "fence": "scope"}.get(callee.kind)
+    return all(kw.arg == allowed for kw in node.keywords)

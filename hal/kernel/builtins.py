@@ -15,15 +15,17 @@ from .._errors import InvalidArgumentError
 __all__ = [
     "Builtin",
     "global_id", "local_id", "group_id", "local_size", "num_groups", "global_size",
-    "shared", "local", "barrier",
-    "atomic_add", "atomic_min", "atomic_max", "atomic_exchange", "atomic_cas",
+    "shared", "local", "barrier", "fence",
+    "atomic_add", "atomic_min", "atomic_max", "atomic_exchange", "atomic_cas", "atomic_and", "atomic_or", "atomic_xor",
     "sqrt", "exp", "log", "sin", "cos", "tanh", "abs", "min", "max",
     "floor", "ceil", "fma", "pow",
-    "subgroup_size", "subgroup_local_id", "shuffle", "shuffle_xor",
+    "subgroup_size", "subgroup_local_id", "shuffle", "shuffle_xor", "shuffle_up", "shuffle_down",
     "subgroup_reduce_add", "subgroup_reduce_max", "subgroup_reduce_min",
+    "subgroup_any", "subgroup_all", "subgroup_ballot", "subgroup_scan_inclusive_add", "subgroup_scan_exclusive_add",
     "group_reduce_add", "group_reduce_max", "group_reduce_min",
     "erf", "erfc", "exp2", "log2", "log10", "log1p", "expm1", "rsqrt", "tan", "asin", "acos", "atan", "atan2",
     "sinh", "cosh", "trunc", "round", "copysign", "hypot", "isnan", "isinf", "isfinite",
+    "popcount", "clz", "ctz",
 ]
 
 
@@ -32,7 +34,7 @@ class Builtin:
 
     def __init__(self, name: str, kind: str, doc: str) -> None:
         self.name = name
-        self.kind = kind  # "thread", "array", "barrier", "atomic", "math", "lane" or "collective"
+        self.kind = kind  # "thread", "array", "barrier", "atomic", "math", "lane", "collective" or "fence"
         self.__doc__ = doc
         self.__name__ = name
         self.__qualname__ = name
@@ -80,6 +82,9 @@ atomic_add = _atomic("add", "v")
 atomic_min = _atomic("min", "v")
 atomic_max = _atomic("max", "v")
 atomic_exchange = _atomic("exchange", "v")
+atomic_and = _atomic("and", "v")
+atomic_or = _atomic("or", "v")
+atomic_xor = _atomic("xor", "v")
 atomic_cas = _atomic("cas", "compare, value")
 
 sqrt = _math("sqrt", "Square root (floats).")
@@ -98,6 +103,10 @@ pow = _math("pow", "``pow(a, b)``: a ** b (floats).")  # noqa: A001
 
 
 # ------------------------------------------------------------ subgroups and work-groups
+fence = Builtin("fence", "fence", "``hal.fence(scope='device')``: a sequentially consistent memory fence for the "
+                                  "work-group (``'group'``) or the whole device (``'device'``); waits for nobody.")
+
+
 def _lane(name: str, what: str) -> Builtin:
     return Builtin(name, "lane", f"``hal.{name}()``: {what}, as i32.")
 
@@ -113,7 +122,24 @@ subgroup_local_id = _lane("subgroup_local_id", "this work-item's lane in its sub
 shuffle = _collective("shuffle", "``hal.shuffle(v, lane)``: ``v`` of lane ``lane`` of this subgroup; a lane "
                                  "that does not exist gives this work-item's own ``v``.")
 shuffle_xor = _collective("shuffle_xor", "``hal.shuffle_xor(v, mask)``: ``hal.shuffle(v, subgroup_local_id() ^ "
-                                         "mask)``.")
+                                         "mask)``, ``mask`` in ``[0, subgroup_size())``.")
+shuffle_up = _collective("shuffle_up", "``hal.shuffle_up(v, delta)``: ``hal.shuffle(v, subgroup_local_id() - delta)``"
+                                       " (own ``v`` in the first ``delta`` lanes), ``delta`` in ``[0, subgroup_size())``.")
+shuffle_down = _collective("shuffle_down", "``hal.shuffle_down(v, delta)``: ``hal.shuffle(v, subgroup_local_id() + "
+                                           "delta)`` (own ``v`` in the last ``delta`` lanes), ``delta`` in "
+                                           "``[0, subgroup_size())``.")
+subgroup_any = _collective("subgroup_any", "``hal.subgroup_any(p)``: whether ``p`` is true in some lane of the "
+                                           "subgroup (bool).")
+subgroup_all = _collective("subgroup_all", "``hal.subgroup_all(p)``: whether ``p`` is true in every lane of the "
+                                           "subgroup (bool).")
+subgroup_ballot = _collective("subgroup_ballot", "``hal.subgroup_ballot(p)``: a u64 with bit ``i`` set for each "
+                                                 "lane ``i`` of the subgroup where ``p`` is true.")
+subgroup_scan_inclusive_add = _collective(
+    "subgroup_scan_inclusive_add", "``hal.subgroup_scan_inclusive_add(v)``: the sum of ``v`` over lanes "
+    "``0..subgroup_local_id()``, in a fixed order (see hal.kernel.ir).")
+subgroup_scan_exclusive_add = _collective(
+    "subgroup_scan_exclusive_add", "``hal.subgroup_scan_exclusive_add(v)``: the sum of ``v`` over the lanes before "
+    "this one (0 in lane 0).")
 subgroup_reduce_add = _collective("subgroup_reduce_add", "``hal.subgroup_reduce_add(v)``: the sum of ``v`` over "
                                                          "the subgroup, in a fixed tree order (see hal.kernel.ir).")
 subgroup_reduce_max = _collective("subgroup_reduce_max", "``hal.subgroup_reduce_max(v)``: the maximum of ``v`` "
@@ -148,3 +174,6 @@ hypot = _math("hypot", "``hypot(x, y)``: sqrt(x*x + y*y) without overflow or und
 isnan = _math("isnan", "Whether x is NaN (floats); returns bool.")
 isinf = _math("isinf", "Whether x is +inf or -inf (floats); returns bool.")
 isfinite = _math("isfinite", "Whether x is neither NaN nor infinite (floats); returns bool.")
+popcount = _math("popcount", "The number of set bits of an integer, in its type (exact).")
+clz = _math("clz", "Leading zero bits of an integer's bit pattern, in its type; its width for 0.")
+ctz = _math("ctz", "Trailing zero bits of an integer's bit pattern, in its type; its width for 0.")

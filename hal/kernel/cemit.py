@@ -70,6 +70,7 @@ from ._cphases import _defined, _GroupIf, _GroupLoop, _GroupReduce, _has, _Node,
 from ._cprelude import _HELPERS, _INCLUDES, _RANGE_HELPERS
 from ._cranges import _Ranges
 from .analysis import check_barriers, walk_expressions
+from .simt import ordering_fences
 from .types import ScalarType
 
 EMITTER_VERSION = 1
@@ -116,7 +117,7 @@ def emit(kernel: ir.Kernel, *, entry: str = "hal_entry", checked: bool = False, 
     so a cache can verify what a shared object holds. Raises CompileError for a
     barrier in divergent control flow.
     """
-    check_barriers(kernel)
+    check_barriers(kernel, 1)
     return _Emitter(kernel, checked).source(entry, key)
 
 
@@ -361,14 +362,22 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
     def collective(self, s: ir.Collective, ind: int) -> None:
         """In a phase: a work-group reduction stores this work-item's value for :meth:`group_reduce`;
         a subgroup operation is the identity, since subgroups here are single work-items (a shuffle's
-        lane is still evaluated: it may fault)."""
+        lane is still evaluated: it may fault; a vote is the value itself, a ballot its bit 0, an
+        exclusive scan 0)."""
         value = self.cast(self.expr(s.args[0], "w", s.line), s.args[0].type, s.type)
         if s.scope == "group":
             index = next(r.index for r in self.plan.reductions if r.stmt is s)
             self.out(f"hal_red{index}[w] = {value};", ind)
             return
-        if len(s.args) > 1:
+        if len(s.args) > 1 and self.checked and s.op != "shuffle":
+            what = _c_string(f"hal.{s.op}(v, d) with d outside [0, hal.subgroup_size()) = [0, 1): its result "
+                             "depends on the subgroup size")
+            self.out(f"if ((uint32_t)({self.expr(s.args[1], 'w', s.line)}) != 0u) hal_fail(C, {s.line}, {what}, "
+                     "lx, ly, lz);", ind)
+        elif len(s.args) > 1:
             self.out(f"(void)({self.expr(s.args[1], 'w', s.line)});", ind)
+        if s.op == "scan_exclusive_add":  # the sum over no lanes
+            value = f"(({s.type.c_name})0)"
         self.out(f"{self.var(s.result, 'w')} = {self.cast(value, s.type, self.var_types[s.result])};", ind)
 
     def range_header(self, s: ir.For, t: str, ind: int, thread: str | None) -> None:
@@ -643,6 +652,8 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
             self.atomic(s, ind)
         elif isinstance(s, ir.Collective):
             self.collective(s, ind)
+        elif isinstance(s, ir.Fence):
+            self.fence(s, ind)
         elif isinstance(s, ir.If):
             self.out(f"if ({self.expr(s.cond, th, s.line)}) {{", ind)
             self.block(s.then, ind + 1, loops, gdepth)
@@ -681,11 +692,22 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         kind = "atomic" if s.space == "global" else "plain"
         ops = ", ".join(self.cast(self.expr(e, "w", s.line), e.type, s.type) for e in s.operands)
         call = f"hal_{kind}_{s.op}_{_SUFFIX[s.type]}(&{ref}, {ops})"
+        before, after = ordering_fences(s.order) if s.space == "global" else (None, None)
+        if before:
+            self.out(f"__atomic_thread_fence(__ATOMIC_{before.upper()});", ind)
         if s.result is None:
             self.out(f"(void){call};", ind)
         else:
             rt = self.var_types[s.result]
             self.out(f"{self.var(s.result, 'w')} = {self.cast(call, s.type, rt)};", ind)
+        if after:
+            self.out(f"__atomic_thread_fence(__ATOMIC_{after.upper()});", ind)
+
+    def fence(self, s: ir.Fence, ind: int) -> None:
+        """A device fence is C11's; a work-group's work-items run on this thread in turn, so for them
+        only the compiler must not move accesses across it."""
+        fn = "__atomic_thread_fence" if s.scope == "device" else "__atomic_signal_fence"
+        self.out(f"{fn}(__ATOMIC_SEQ_CST);", ind)
 
     # ---------------------------------------------------------- expressions
     def c_type(self, t: ScalarType) -> str:

@@ -77,14 +77,16 @@ _NATIVE = {
     (U32, "add"): "atomicAdd", (U32, "min"): "atomicMin", (U32, "max"): "atomicMax",
     (U32, "exchange"): "atomicExch", (U32, "cas"): "atomicCAS",
     (F32, "add"): "atomicAdd", (F32, "exchange"): "atomicExch", (F64, "add"): "atomicAdd",
+    **{(t, op): f"atomic{op.capitalize()}" for t in (I32, U32) for op in ("and", "or", "xor")},
 }
 _FLUSHES_IN_GLOBAL = {(F32, "add")}
 """Native atomics that flush subnormals to zero on global memory (PTX ``atom.add.f32``): a
 compare-and-swap loop there, the native one in shared memory."""
 _ULL = "unsigned long long"
-_NATIVE64 = {(t, op): (fn, _ULL if op in ("add", "exchange", "cas") or t == U64 else "long long")
+_NATIVE64 = {(t, op): (fn, _ULL if op in ("add", "exchange", "cas", "and", "or", "xor") or t == U64 else "long long")
              for t in (I64, U64) for op, fn in (("add", "atomicAdd"), ("exchange", "atomicExch"), ("cas", "atomicCAS"),
-                                                ("min", "atomicMin"), ("max", "atomicMax"))}
+                                                ("min", "atomicMin"), ("max", "atomicMax"), ("and", "atomicAnd"),
+                                                ("or", "atomicOr"), ("xor", "atomicXor"))}
 """64-bit atomics through CUDA's ``unsigned long long`` overloads (wrapping add, bit-exact exchange and
 cas), signed min/max through the ``long long`` ones."""
 
@@ -104,7 +106,12 @@ def _cas_helpers(t: ScalarType) -> str:
 
 
 _SHUFFLED = {I32, U32, I64, U64, F32, F64}
-"""Types ``__shfl_sync`` moves in one instruction; the rest go through work-group memory."""
+"""Types ``__shfl_sync`` moves as they are; the narrow ones (integers in C, ``f16``/``bf16`` as their
+``uint16_t`` bits) move widened to ``int``, so no collective needs work-group memory."""
+
+
+_WARP_MASK = "(hal_lanes == 32 ? 0xffffffffu : ((1u << hal_lanes) - 1u))"
+"""The lanes of this warp that exist (a partial last warp has fewer than 32): every ``*_sync`` names them."""
 
 
 @dataclass(frozen=True)
@@ -139,9 +146,16 @@ class Cuda(Dialect):
     def shuffle(self, value: str, lane: str, t: ScalarType) -> str | None:
         """The mask names exactly the lanes that exist: a partial last warp has fewer than 32."""
         if t not in _SHUFFLED:
-            return None
-        mask = "(hal_lanes == 32 ? 0xffffffffu : ((1u << hal_lanes) - 1u))"
-        return f"__shfl_sync({mask}, ({value}), ({lane}))"
+            return f"(({t.c_name})__shfl_sync({_WARP_MASK}, (int)({value}), ({lane})))"
+        return f"__shfl_sync({_WARP_MASK}, ({value}), ({lane}))"
+
+    def fence(self, scope: str, order: str) -> str:
+        """PTX ``fence.sc`` (``__threadfence``: device, ``__threadfence_block``: block) for every order:
+        CUDA C++ has no weaker fence without libcu++, and a stronger fence is a correct one."""
+        return "__threadfence()" if scope == "device" else "__threadfence_block()"
+
+    def vote(self, op: str, pred: str) -> str | None:
+        return f"__{op}_sync({_WARP_MASK}, ({pred}))"
 
     def atomic(self, op: str, space: str, t: ScalarType, ref: str, operands: list[str]) -> str:
         if (t, op) in _NATIVE64:

@@ -126,6 +126,8 @@ class _Body(_Expressions):
             if call.args:
                 self.error(call, "hal.barrier() takes no arguments")
             return [ir.Barrier(self.line(node))]
+        if isinstance(callee, Builtin) and callee.kind == "fence":
+            return [ir.Fence(self.fence_scope(call), self.line(node))]
         if isinstance(callee, Builtin) and callee.kind == "atomic":
             stmt = self.atomic(callee, call, pre, None)
             return [*pre, stmt]
@@ -136,6 +138,18 @@ class _Body(_Expressions):
             self.error(node, f"calling {_name_of(callee)} as a statement does nothing; assign its result "
                              "to a variable")
         self.error(node, _call_error(callee))
+
+    def fence_scope(self, call: ast.Call) -> str:
+        """``hal.fence()``, ``hal.fence("group")`` or ``hal.fence(scope="device")``."""
+        given = [*call.args, *(kw.value for kw in call.keywords)]
+        names = [kw.arg for kw in call.keywords]
+        value = given[0].value if len(given) == 1 and isinstance(given[0], ast.Constant) else None
+        if not given:
+            return "device"
+        if len(given) != 1 or names not in ([], ["scope"]) or value not in ir.FENCE_SCOPES:
+            self.error(call, "hal.fence takes one scope, a string constant: hal.fence('device') (every work-item "
+                             "of the device, the default) or hal.fence('group') (this work-group)")
+        return str(value)
 
     def stmt_Assign(self, node: ast.Assign) -> list[ir.Stmt]:
         if len(node.targets) != 1:

@@ -41,14 +41,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .._errors import InvalidArgumentError
+from .._errors import DeviceFault, InvalidArgumentError
 from . import ir
 from ._interp_chunk import Chunk, Launch, linear_thread_id
-from ._interp_compile import Program, compile_kernel
+from ._interp_compile import ABORT, Program, compile_kernel
 from ._interp_ops import const
 from .types import ScalarType
 
-__all__ = ["Tracer", "run", "linear_thread_id"]
+__all__ = ["ABORT", "Tracer", "run", "linear_thread_id"]
 
 _MEMORY_BUDGET = 256 << 20
 """Bytes of shared and local arrays one chunk may allocate; chunks shrink to fit."""
@@ -156,7 +156,7 @@ def run(kernel: ir.Kernel, grid: tuple[int, int, int], block: tuple[int, int, in
     tpg = block[0] * block[1] * block[2]
     per_group = tpg * sum(a.size * a.type.np_dtype.itemsize for a in kernel.arrays if a.space == "local")
     per_group += kernel.shared_bytes
-    groups = max(1, min(chunk_threads // tpg, _MEMORY_BUDGET // max(per_group, 1)))
+    groups = 1 if program.spins else max(1, min(chunk_threads // tpg, _MEMORY_BUDGET // max(per_group, 1)))
     launch = Launch(kernel, grid, block, max(1, min(groups, grid[0] * grid[1] * grid[2])), subgroup_size)
     with np.errstate(all="ignore"):
         for g0 in range(0, launch.num_groups, launch.groups_per_chunk):
@@ -165,6 +165,10 @@ def run(kernel: ir.Kernel, grid: tuple[int, int, int], block: tuple[int, int, in
             for a in kernel.arrays:
                 rows = (g1 - g0) * (tpg if a.space == "local" else 1)
                 chunk_buffers[a.name] = np.zeros(rows * a.size, a.type.np_dtype)
+            stop = ABORT.get()
+            if stop is not None and stop.is_set():
+                raise DeviceFault(f"kernel '{kernel.name}' at {kernel.source_file or '<unknown>'}: aborted before "
+                                  f"work-group {g0} (a synchronize(timeout=...) ran out, or Queue.abort())")
             chunk = Chunk(launch, g0, g1, dict(env), chunk_buffers, tracer)
             if tracer is not None:
                 tracer.begin_chunk(np.arange(g0, g1), tpg)

@@ -55,7 +55,7 @@ from typing import Any, Literal
 
 from .types import ScalarType
 
-IR_VERSION = 2
+IR_VERSION = 3
 
 Space = Literal["global", "shared", "local"]
 """Where a buffer lives: a pointer parameter, work-group memory, or a per-thread array."""
@@ -77,15 +77,29 @@ MATH_FUNCS = (
 )
 """A ``Call`` computes in its ``type`` (arguments of that type), except :data:`PREDICATES`. The accuracy
 each backend owes per function is :data:`hal.kernel.accuracy.ACCURACY`."""
+BIT_FUNCS = ("popcount", "clz", "ctz")
+"""Integer calls, exact, in the operand's type ``T``: set bits, leading and trailing zero bits of
+its ``T.bits``-bit pattern (``clz(0)`` and ``ctz(0)`` are ``T.bits``)."""
 PREDICATES = ("isnan", "isinf", "isfinite")
 """Calls whose ``type`` is ``bool``; the argument keeps its float type."""
 THREAD_INDICES = ("global_id", "local_id", "group_id", "local_size", "num_groups", "global_size")
 SUBGROUP_INDICES = ("subgroup_size", "subgroup_local_id")
 """Thread indices of the subgroup (always ``dim`` 0): ``S``, and this work-item's lane ``l % S``."""
-ATOMIC_OPS = ("add", "min", "max", "exchange", "cas")
+ATOMIC_OPS = ("add", "min", "max", "exchange", "cas", "and", "or", "xor")
+BITWISE_ATOMICS = ("and", "or", "xor")
+"""Atomics of integers only: ``p[i] = p[i] & v`` (``|``, ``^``)."""
 REDUCE_OPS = ("reduce_add", "reduce_max", "reduce_min")
-COLLECTIVE_OPS = {"subgroup": ("shuffle", "shuffle_xor", *REDUCE_OPS), "group": REDUCE_OPS}
+SHUFFLE_OPS = ("shuffle", "shuffle_xor", "shuffle_up", "shuffle_down")
+"""Collectives of ``(value, i32)``: the lane, or the mask / distance that names it."""
+VOTE_OPS = ("any", "all", "ballot")
+"""Collectives of a ``bool``: ``any``/``all`` give a ``bool``, ``ballot`` a ``u64`` of lane bits."""
+SCAN_OPS = ("scan_inclusive_add", "scan_exclusive_add")
+COLLECTIVE_OPS = {"subgroup": (*SHUFFLE_OPS, *REDUCE_OPS, *VOTE_OPS, *SCAN_OPS), "group": REDUCE_OPS}
 """The operations of a :class:`Collective`, by scope."""
+MEMORY_ORDERS = ("relaxed", "acquire", "release", "acq_rel", "seq_cst")
+"""C11's memory orders, for :class:`AtomicRMW` (``order``); see docs/memory-model.md."""
+FENCE_SCOPES = ("group", "device")
+"""Who a :class:`Fence` orders memory for: the work-group, or every work-item of the device."""
 
 
 # ----------------------------------------------------------------- expressions
@@ -144,7 +158,7 @@ class Cast:
 
 @dataclass(frozen=True)
 class Call:
-    """A math function from :data:`MATH_FUNCS`."""
+    """A math function from :data:`MATH_FUNCS` or a bit function from :data:`BIT_FUNCS`."""
 
     func: str
     args: tuple[Expr, ...]
@@ -191,7 +205,10 @@ class AtomicRMW:
     """``result = hal.atomic_<op>(buffer, index, *operands)``; ``result`` may be None.
 
     ``cas`` takes ``(compare, value)`` and stores ``value`` where the old value
-    equals ``compare``; the others take one operand.
+    equals ``compare``; the others take one operand. ``order`` is one of :data:`MEMORY_ORDERS`
+    with C11's meaning at device scope: ``acquire`` (and stronger) makes what the thread that
+    released the value wrote before visible to this thread's later loads; ``release`` (and
+    stronger) publishes this thread's earlier stores to whoever acquires the value.
     """
 
     op: str
@@ -202,6 +219,7 @@ class AtomicRMW:
     result: str | None
     type: ScalarType
     line: int
+    order: str = "relaxed"
 
 
 @dataclass(frozen=True)
@@ -257,17 +275,38 @@ class Barrier:
 
 
 @dataclass(frozen=True)
+class Fence:
+    """``hal.fence(scope)``: a sequentially consistent fence (C11 ``atomic_thread_fence(seq_cst)``)
+    for the work-items of ``scope`` (:data:`FENCE_SCOPES`). It orders this work-item's memory
+    accesses; unlike :class:`Barrier` it waits for nobody and may sit in divergent control flow."""
+
+    scope: str
+    line: int
+
+
+@dataclass(frozen=True)
 class Collective:
     """``result = hal.<scope>_<op>(*args)``: a value exchanged between the work-items of a subgroup
     (``scope="subgroup"``) or of the whole work-group (``"group"``).
 
     Like :class:`Barrier`, every work-item of the subgroup (of the work-group) reaches it, or none.
-    ``args`` is ``(value,)`` for the reductions and ``(value, lane)`` / ``(value, mask)`` (``i32``)
-    for ``shuffle`` / ``shuffle_xor``; ``type`` is the value's and the result's type.
+    ``args`` is ``(value,)`` for the reductions, votes and scans and ``(value, lane)`` /
+    ``(value, mask)`` / ``(value, delta)`` (``i32``) for :data:`SHUFFLE_OPS`; ``type`` is the value's
+    and the result's type, except for a vote (value ``bool``; ``any``/``all`` give ``bool``,
+    ``ballot`` gives ``u64``).
 
     * ``shuffle``: the value of lane ``lane`` of this subgroup; ``shuffle_xor``: of lane
-      ``subgroup_local_id ^ mask``. A lane outside ``[0, lanes of this subgroup)`` (negative, ``>= S``,
-      or missing from a partial last subgroup) gives the work-item its *own* value.
+      ``subgroup_local_id ^ mask``; ``shuffle_up``: of lane ``subgroup_local_id - delta``;
+      ``shuffle_down``: of lane ``subgroup_local_id + delta``. A lane outside ``[0, lanes of this
+      subgroup)`` (negative, ``>= S``, or missing from a partial last subgroup) gives the work-item its
+      *own* value (CUDA's ``__shfl_up/down_sync``). A ``mask``/``delta`` outside ``[0, S)`` means the
+      kernel assumed another subgroup size: a ``DeviceFault`` where the backend checks it.
+    * ``any``/``all``: whether the value is true in some / every lane of the subgroup; ``ballot``:
+      bit ``i`` set for each lane ``i`` where it is true.
+    * ``scan_inclusive_add``: lane ``i`` gets ``x[0] + ... + x[i]`` of its subgroup, combined in the
+      fixed Hillis-Steele order (for ``s = 1, 2, 4, ...`` while ``s < S``: ``x[i] = x[i - s] + x[i]``
+      for every lane ``i >= s``, all lanes at once); ``scan_exclusive_add``: lane ``i`` gets the
+      inclusive result of lane ``i - 1``, and lane 0 gets 0.
     * ``reduce_add/max/min``: every work-item gets the reduction of the values of its subgroup (of
       its work-group), combined in one fixed tree over linear local ids ``0..n-1``: for ``s = 1, 2,
       4, ...`` while ``s < n``, ``x[i] = x[i] op x[i + s]`` for every ``i`` that is a multiple of
@@ -286,7 +325,7 @@ class Collective:
     line: int
 
 
-Stmt = Assign | Store | AtomicRMW | If | For | While | Break | Continue | Return | Barrier | Collective
+Stmt = Assign | Store | AtomicRMW | If | For | While | Break | Continue | Return | Barrier | Fence | Collective
 
 
 # --------------------------------------------------------------- declarations
@@ -352,7 +391,7 @@ class Kernel:
 _NODES: dict[str, type] = {
     cls.__name__: cls
     for cls in (Const, Var, Load, Unary, Binary, Select, Cast, Call, ThreadIndex, Assign, Store,
-                AtomicRMW, If, For, While, Break, Continue, Return, Barrier, Collective, Param, ArrayDecl,
+                AtomicRMW, If, For, While, Break, Continue, Return, Barrier, Fence, Collective, Param, ArrayDecl,
                 Kernel)
 }
 
@@ -457,7 +496,7 @@ def json_schema() -> dict[str, Any]:
                       ("Const", "Var", "Load", "Unary", "Binary", "Select", "Cast", "Call", "ThreadIndex")]}
     stmt = {"oneOf": [{"$ref": f"#/$defs/{n}"} for n in
                       ("Assign", "Store", "AtomicRMW", "If", "For", "While", "Break", "Continue",
-                       "Return", "Barrier", "Collective")]}
+                       "Return", "Barrier", "Fence", "Collective")]}
     defs["Expr"] = expr
     defs["Stmt"] = stmt
     defs["ScalarType"] = {"enum": [t.value for t in ScalarType]}

@@ -48,9 +48,9 @@ _BITS = {I32: ("uint", "as_int"), U32: ("uint", "as_uint"), F32: ("uint", "as_fl
          I64: ("ulong", "as_long"), U64: ("ulong", "as_ulong"), F64: ("ulong", "as_double")}
 _SPACES = {"global": ("g", "volatile __global"), "shared": ("l", "volatile __local")}
 """Where atomics may act (the language refuses them on per-work-item arrays)."""
-_RMW = {"add": 0, "min": 1, "max": 2, "exchange": 3}
+_RMW = {"add": 0, "min": 1, "max": 2, "exchange": 3, "and": 4, "or": 5, "xor": 6}
 _NATIVE32 = {"add": "atomic_add", "min": "atomic_min", "max": "atomic_max", "exchange": "atomic_xchg",
-             "cas": "atomic_cmpxchg"}
+             "cas": "atomic_cmpxchg", "and": "atomic_and", "or": "atomic_or", "xor": "atomic_xor"}
 _NATIVE64 = {"add": "atom_add", "exchange": "atom_xchg", "cas": "atom_cmpxchg"}
 
 _HEAD = """#pragma OPENCL FP_CONTRACT OFF
@@ -125,6 +125,8 @@ def _cas_helpers(s: str, space: str, t: ScalarType) -> str:
     as_b = f"as_{bits}"
     cas = "atomic_cmpxchg" if bits == "uint" else "atom_cmpxchg"
     new = f"op == 0 ? hal_add_{n}(o, v) : op == 1 ? hal_min_{n}(o, v) : op == 2 ? hal_max_{n}(o, v) : v"
+    if t.is_int:  # and / or / xor: 64-bit ones through this loop (cl_khr_int64_base_atomics has none)
+        new = new.replace(" : v", " : op == 4 ? (o & v) : op == 5 ? (o | v) : op == 6 ? (o ^ v) : v")
     loop = (f"{space} {bits} *q = ({space} {bits} *)p; {bits} old = *q;\n"
             f"    for (;;) {{\n        {c} o = {as_t}(old);\n")
     swap = f"        {bits} seen = {cas}(q, old, {as_b}(n));\n        if (seen == old) return o;\n        old = seen;\n    }}\n"
@@ -173,6 +175,11 @@ class OpenCL(Dialect):
         fn = {"global_id": "get_global_id", "local_id": "get_local_id", "group_id": "get_group_id",
               "local_size": "get_local_size", "num_groups": "get_num_groups", "global_size": "get_global_size"}[kind]
         return f"((int32_t){fn}({dim}))"
+
+    def fence(self, scope: str, order: str) -> str:
+        """``mem_fence`` (OpenCL C 1.2: orders this work-item's global and local accesses; 1.2's atomics
+        are device-coherent, so with them it is the fence the lock patterns need)."""
+        return "mem_fence(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE)"
 
     def atomic(self, op: str, space: str, t: ScalarType, ref: str, operands: list[str]) -> str:
         s = _SPACES[space][0]

@@ -162,14 +162,39 @@ class Dialect(ABC):
         barrier, a load, a barrier: correct because collectives sit in uniform control flow)."""
         return None
 
+    @abstractmethod
+    def fence(self, scope: str, order: str) -> str:
+        """A fence statement (without ``;``) of C11 order ``order`` (``acquire``, ``release`` or
+        ``seq_cst``) for the work-items of ``scope`` (one of ``ir.FENCE_SCOPES``)."""
+
+    def vote(self, op: str, pred: str) -> str | None:
+        """``any``/``all`` (an int, 0 or 1) or ``ballot`` (lane bits, as an unsigned integer) of the
+        int ``pred`` over this subgroup, or None (the default: gathered with :meth:`shuffle`)."""
+        return None
+
     def storage(self, t: ScalarType) -> str:
         """The C type of ``t`` in memory and in kernel arguments (``bool`` has no fixed size)."""
         return "uchar" if t == ScalarType.BOOL else t.c_name
 
 
+def ordering_fences(order: str) -> tuple[str | None, str | None]:
+    """The fences around a relaxed atomic that give it C11 order ``order``: a release fence before
+    (``release``, ``acq_rel``), an acquire fence after (``acquire``, ``acq_rel``), seq_cst fences on
+    both sides (``seq_cst``). Fence-to-fence synchronisation is C11's own (7.17.4), so every dialect
+    keeps its relaxed atomics and adds only its fence."""
+    return {"relaxed": (None, None), "acquire": (None, "acquire"), "release": ("release", None),
+            "acq_rel": ("release", "acquire"), "seq_cst": ("seq_cst", "seq_cst")}[order]
+
+
 def emit(kernel: ir.Kernel, dialect: Dialect, *, checked: bool = False, entry: str = "hal_entry") -> SimtSource:
-    """The kernel in ``dialect``; raises CompileError for a barrier in divergent control flow."""
-    check_barriers(kernel)
+    """The kernel in ``dialect``; raises CompileError for a barrier in divergent control flow (and for
+    a subgroup collective in control flow not uniform within the dialect's subgroups, or, where it
+    exchanges through work-group memory, within the work-group)."""
+    size = dialect.subgroup_size
+    through_memory = size > 1 and any(
+        isinstance(st, ir.Collective) and st.scope == "subgroup" and dialect.shuffle("v", "0", st.type) is None
+        for st in ir.walk_statements(kernel.body))
+    check_barriers(kernel, None if through_memory else size)
     return _Simt(kernel, dialect, checked).source(entry)
 
 
@@ -266,10 +291,17 @@ class _Simt:
             ref = self.element(s.buffer, s.space, s.index, f"atomic_{s.op}", s.line)
             ops = [_cast(self.expr(e, s.line), e.type, s.type) for e in s.operands]
             call = self.d.atomic(s.op, s.space, s.type, ref, ops)
+            before, after = ordering_fences(s.order)
+            if before:
+                self.out(f"{self.d.fence('device', before)};", ind)
             if s.result is None:
                 self.out(f"(void){call};", ind)
             else:
                 self.out(f"{self.names[s.result]} = {_cast(call, s.type, self.types[s.result])};", ind)
+            if after:
+                self.out(f"{self.d.fence('device', after)};", ind)
+        elif isinstance(s, ir.Fence):
+            self.out(f"{self.d.fence(s.scope, 'seq_cst')};", ind)
         elif isinstance(s, ir.If):
             self.out(f"if ({self.expr(s.cond, s.line)}) {{", ind)
             self.block(s.then, ind + 1)
@@ -339,20 +371,43 @@ class _Simt:
         result, rt, t = self.names[s.result], self.types[s.result], s.type
         self.out("{", ind)
         self.out(f"const {t.c_name} hal_v = {value};", ind + 1)
+        if self.checked and s.op in ir.SHUFFLE_OPS and s.op != "shuffle":
+            self.sites.append(Site(s.line, f"hal.{s.op}(v, d) distance (below hal.subgroup_size() = "
+                                           f"{self.d.subgroup_size}, else the result depends on the device)"))
+            self.out(f"(void)hal_chk(hal_F, hal_L, {len(self.sites) - 1}, (int64_t)({self.expr(s.args[1], s.line)}), "
+                     f"{self.d.subgroup_size});", ind + 1)
         if s.scope == "group":
             self.group_reduce(s, ind + 1)
         elif self.d.subgroup_size == 1:  # one lane: every collective is the identity
             if len(s.args) > 1:
                 self.out(f"(void)({self.expr(s.args[1], s.line)});", ind + 1)
-            self.out(f"{t.c_name} hal_x = hal_v;", ind + 1)
-        elif s.op.startswith("shuffle"):
+            self.out(f"{t.c_name} hal_x = {'0' if s.op == 'scan_exclusive_add' else 'hal_v'};", ind + 1)
+        elif s.op in ir.SHUFFLE_OPS:
             arg = self.expr(s.args[1], s.line)
-            src = f"({arg})" if s.op == "shuffle" else f"(hal_lane ^ ({arg}))"
+            src = {"shuffle": f"({arg})", "shuffle_xor": f"(hal_lane ^ ({arg}))", "shuffle_up": f"(hal_lane - ({arg}))",
+                   "shuffle_down": f"(hal_lane + ({arg}))"}[s.op]
             self.out(f"const int32_t hal_src = {src};", ind + 1)
             self.out("const int hal_ok = hal_src >= 0 && hal_src < hal_lanes;", ind + 1)
             self.out(f"{t.c_name} hal_y;", ind + 1)
             self.shuffle("hal_y", "hal_v", "hal_ok ? hal_src : hal_lane", t, ind + 1)
             self.out(f"{t.c_name} hal_x = hal_ok ? hal_y : hal_v;", ind + 1)
+        elif s.op in ir.VOTE_OPS:
+            self.vote(s.op, rt, ind + 1)
+            self.out(f"{result} = hal_x;", ind + 1)
+            self.out("}", ind)
+            return
+        elif s.op in ir.SCAN_OPS:
+            fn = f"hal_add_{_SUFFIX[t]}"
+            self.out(f"{t.c_name} hal_x = hal_v;", ind + 1)
+            self.out(f"for (int32_t hal_s = 1; hal_s < {self.d.subgroup_size}; hal_s *= 2) {{", ind + 1)
+            self.out(f"{t.c_name} hal_y;", ind + 2)
+            self.shuffle("hal_y", "hal_x", "hal_lane >= hal_s ? hal_lane - hal_s : hal_lane", t, ind + 2)
+            self.out(f"if (hal_lane >= hal_s) hal_x = {fn}(hal_y, hal_x);", ind + 2)
+            self.out("}", ind + 1)
+            if s.op == "scan_exclusive_add":
+                self.out(f"{t.c_name} hal_y;", ind + 1)
+                self.shuffle("hal_y", "hal_x", "hal_lane >= 1 ? hal_lane - 1 : hal_lane", t, ind + 1)
+                self.out(f"hal_x = hal_lane >= 1 ? hal_y : ({t.c_name})0;", ind + 1)
         else:
             fn = f"hal_{_REDUCE_FN[s.op]}_{_SUFFIX[t]}"
             self.out(f"{t.c_name} hal_x = hal_v;", ind + 1)
@@ -369,6 +424,23 @@ class _Simt:
             self.out(f"{result} = {_cast(f'hal_red_{t.value}[0]', t, rt)};", ind + 1)
             self.out(f"{self.d.barrier};", ind + 1)
         self.out("}", ind)
+
+    def vote(self, op: str, rt: ScalarType, ind: int) -> None:
+        """``hal_x`` (of type ``rt``) = the vote of ``hal_v`` (a bool) over the subgroup: the dialect's
+        instruction, or a ballot gathered lane by lane with shuffles."""
+        native = self.d.vote(op, "hal_v")
+        if native is not None:
+            self.out(f"{rt.c_name} hal_x = ({rt.c_name})({native});", ind)
+            return
+        self.out("uint64_t hal_b = 0;", ind)
+        self.out(f"for (int32_t hal_j = 0; hal_j < {self.d.subgroup_size}; hal_j++) {{", ind)
+        self.out("int32_t hal_p;", ind + 1)
+        self.shuffle("hal_p", "(int32_t)(hal_v != 0)", "hal_j < hal_lanes ? hal_j : hal_lane", ScalarType.I32, ind + 1)
+        self.out("if (hal_j < hal_lanes && hal_p) hal_b |= (uint64_t)1 << hal_j;", ind + 1)
+        self.out("}", ind)
+        every = "(hal_lanes == 64 ? ~(uint64_t)0 : (((uint64_t)1 << hal_lanes) - 1))"
+        value = {"ballot": "hal_b", "any": "hal_b != 0", "all": f"hal_b == {every}"}[op]
+        self.out(f"{rt.c_name} hal_x = ({rt.c_name})({value});", ind)
 
     def group_reduce(self, s: ir.Collective, ind: int) -> None:
         """The IR's tree over linear local ids in work-group scratch memory, one barrier per level.

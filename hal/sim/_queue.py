@@ -22,6 +22,7 @@ import numpy as np
 
 from .._errors import DeviceFault, HalError
 from ..backend import CommandTrace, Dim3, EventImpl, Executable, QueueImpl
+from ..kernel.interpreter import ABORT
 
 if TYPE_CHECKING:
     from ._device import HostBuffer, SimDevice
@@ -63,6 +64,10 @@ class SimQueue(QueueImpl["HostBuffer"]):
         self._cond = threading.Condition()
         self._fault: BaseException | None = None
         self._closed = False
+        self._abort: threading.Event | None = None
+        """Set to stop the running command (the interpreter checks it in ``while`` loops)."""
+        self._running: str | None = None
+        """The kernel the worker thread runs now (a timeout names it)."""
         self._thread = threading.Thread(target=self._serve, name="hal-sim-queue", daemon=True)
         self._thread.start()
 
@@ -107,7 +112,15 @@ class SimQueue(QueueImpl["HostBuffer"]):
 
     def launch(self, exe: Executable, grid: Dim3, block: Dim3, args: Sequence[Any],
                trace: CommandTrace | None) -> None:
-        self.submit(lambda: self.device.execute(exe, grid, block, args), trace)
+        name = exe.kernel.name
+
+        def work() -> tuple[float, dict[str, Any]]:
+            self._running = name
+            try:
+                return self.device.execute(exe, grid, block, args)
+            finally:
+                self._running = None
+        self.submit(work, trace)
 
     def record(self) -> EventImpl:
         event: SimEvent | None = None
@@ -147,6 +160,19 @@ class SimQueue(QueueImpl["HostBuffer"]):
             self.device.observe(clock)
         return done
 
+    def abort(self) -> bool:
+        """Stop the running kernel at its next ``while`` iteration or work-group chunk (a DeviceFault
+        for the next synchronize); the worker thread then serves later commands as usual."""
+        with self._cond:
+            stop, running = self._abort, self._running
+        if stop is None or running is None:
+            return False
+        stop.set()
+        return True
+
+    def running(self) -> str | None:
+        return self._running
+
     def synchronize(self) -> None:
         self.drain(None)
         with self._cond:
@@ -170,6 +196,10 @@ class SimQueue(QueueImpl["HostBuffer"]):
                 work, trace, floor = self._work.popleft()
             self.clock = max(self.clock, floor)
             start_wall, start_clock = time.perf_counter(), self.clock
+            stop = threading.Event()
+            with self._cond:
+                self._abort = stop
+            token = ABORT.set(stop)
             try:
                 seconds, counters = work()
             except HalError as exc:
@@ -178,6 +208,10 @@ class SimQueue(QueueImpl["HostBuffer"]):
             except Exception as exc:  # a simulator bug must not hang the queue
                 seconds, counters = 0.0, {"fault": repr(exc)}
                 self._keep_fault(DeviceFault(f"simulator error in {self.device.info().name}: {exc!r}"))
+            finally:
+                ABORT.reset(token)
+                with self._cond:
+                    self._abort = None
             del work  # the closure holds the command's buffers: not while the queue idles (shared memory)
             self.clock += seconds
             if trace is not None:

@@ -51,6 +51,8 @@ def _int_ops(bits: int) -> dict[str, Cost]:
         "invert": Cost(0, 0, bits), "shl": Cost(1, 0, 3 * bits, bits), "shr": Cost(1, 0, 3 * bits, bits),
         "min": Cost(1, 0, bits + bits // 2, bits), "max": Cost(1, 0, bits + bits // 2, bits),
         "select": Cost(0, 0, bits),
+        # an adder tree of the bits; a priority encoder for the leading / trailing zeros
+        "popcount": Cost(2, 0, 2 * bits, bits), "clz": Cost(2, 0, 2 * bits, bits), "ctz": Cost(2, 0, 3 * bits, bits),
     }
     ops.update({c: Cost(1, 0, bits // 2, 1) for c in _CMP})
     return ops

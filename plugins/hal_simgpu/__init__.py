@@ -7,7 +7,7 @@ from hal.backend import Backend, hookimpl
 
 from ._backend import SimGpuBackend
 
-api_version = (1, 6)
+api_version = (1, 7)
 
 
 @hookimpl

@@ -171,8 +171,8 @@ class SimGpuTracer:
         if not warps:
             return
         step = self._reduce_step(op, type)
-        if op.startswith("shuffle"):
-            self._issue(warps)  # one SHFL per warp
+        if op.startswith("shuffle") or op in ("any", "all", "ballot"):
+            self._issue(warps)  # one SHFL or VOTE per warp
             return
         self._issue(warps * WARP_STEPS)  # the butterfly: log2(32) SHFL, each followed by one op
         self._charge(step, warps * WARP_STEPS)
@@ -187,7 +187,8 @@ class SimGpuTracer:
         self.warp_instructions += warps  # the second barrier: an issue slot per warp
 
     def _reduce_step(self, op: str, type_: ScalarType) -> Cost:
-        name = op.removeprefix("reduce_") if op.startswith("reduce_") else "select"
+        name = op.removeprefix("reduce_") if op.startswith("reduce_") else \
+            "add" if op.startswith("scan_") else "select"
         key = (name, type_, False)
         cached = self._costs.get(key)
         if cached is None:

@@ -119,6 +119,11 @@ HAL_FETCH(atomicAdd, unsigned long long, __atomic_fetch_add)
 HAL_FETCH(atomicExch, int, __atomic_exchange_n)
 HAL_FETCH(atomicExch, unsigned int, __atomic_exchange_n)
 HAL_FETCH(atomicExch, unsigned long long, __atomic_exchange_n)
+#define HAL_FETCH_BITS(T) HAL_FETCH(atomicAnd, T, __atomic_fetch_and) HAL_FETCH(atomicOr, T, __atomic_fetch_or) \
+    HAL_FETCH(atomicXor, T, __atomic_fetch_xor)
+HAL_FETCH_BITS(int)
+HAL_FETCH_BITS(unsigned int)
+HAL_FETCH_BITS(unsigned long long)
 
 template <class T> static inline T hal_atomic_minmax(T *p, T v, bool is_min) {
     T old = __atomic_load_n(p, HAL_RELAXED);
@@ -199,6 +204,16 @@ HAL_SHFL(long long)
 HAL_SHFL(unsigned long long)
 HAL_SHFL(float)
 HAL_SHFL(double)
+
+/* __ballot_sync / __any_sync / __all_sync: the same mask rule, the predicate gathered with shuffles */
+static inline unsigned int __ballot_sync(unsigned int mask, int p) {
+    const hal_warp &w = hal_warps[hal_tid / 32];
+    unsigned int bits = 0;
+    for (int j = 0; j < w.lanes; j++) bits |= hal_shfl<int>(mask, p != 0, j) ? 1u << j : 0u;
+    return bits;
+}
+static inline int __any_sync(unsigned int mask, int p) { return __ballot_sync(mask, p) != 0; }
+static inline int __all_sync(unsigned int mask, int p) { return __ballot_sync(mask, p) == mask; }
 
 /* ------------------------------------------------------------------ the launch
  * hal_host_launch is cuLaunchKernel for this one kernel: ``params`` is the void *[] of slot

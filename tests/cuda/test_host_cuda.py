@@ -227,6 +227,54 @@ def test_compare_and_swap_and_exchange_under_contention() -> None:
 
 
 @hal.kernel
+def bit_atomics(x: hal.Ptr[hal.i32], w: hal.Ptr[hal.u64], out: hal.Ptr[hal.i32]):
+    tile = hal.shared(hal.i32, 2)
+    i = hal.global_id(0)
+    if hal.local_id(0) < 2:
+        tile[hal.local_id(0)] = -1 if hal.local_id(0) == 0 else 0
+    hal.barrier()
+    hal.atomic_and(tile, 0, x[i])
+    hal.atomic_or(tile, 1, x[i])
+    hal.atomic_xor(out, 0, x[i])
+    hal.atomic_or(w, 0, hal.u64(x[i]) << hal.u64(32))
+    hal.atomic_and(w, 1, ~hal.u64(x[i] & 255))
+    hal.barrier()
+    if hal.local_id(0) == 0:
+        out[1 + 2 * hal.group_id(0)] = tile[0]
+        out[2 + 2 * hal.group_id(0)] = tile[1]
+
+
+def test_bitwise_atomics_in_global_and_shared_memory_like_the_reference() -> None:
+    x = np.random.default_rng(9).integers(-(2**31), 2**31, 3 * 64).astype(np.int32)
+    args = [x, np.array([0, 2**64 - 1], np.uint64), np.zeros(7, np.int32)]
+    want = reference(bit_atomics.ir, 3, 64, args)
+    hostcuda.compile(bit_atomics.ir)(3, 64, args)
+    assert_same(args, want)
+
+
+@hal.kernel
+def bit_counts(x: hal.Ptr[hal.i32], y: hal.Ptr[hal.u64], out: hal.Ptr[hal.i32], wide: hal.Ptr[hal.u64]):
+    i = hal.global_id(0)
+    out[3 * i] = hal.popcount(x[i])
+    out[3 * i + 1] = hal.clz(x[i])
+    out[3 * i + 2] = hal.ctz(x[i])
+    wide[3 * i] = hal.popcount(y[i]) + hal.clz(y[i]) * hal.u64(1000)
+    wide[3 * i + 1] = hal.ctz(y[i])
+
+
+def test_popcount_clz_ctz_like_the_reference() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.integers(-(2**31), 2**31, 64).astype(np.int32)
+    x[:3] = [0, -1, -(2**31)]
+    y = rng.integers(0, 2**63, 64, dtype=np.uint64) >> rng.integers(0, 64, 64).astype(np.uint64)
+    y[:2] = [0, 2**64 - 1]
+    args = [x, y, np.zeros(192, np.int32), np.zeros(192, np.uint64)]
+    want = reference(bit_counts.ir, 1, 64, args)
+    hostcuda.compile(bit_counts.ir)(1, 64, args)
+    assert_same(args, want)
+
+
+@hal.kernel
 def wraps(c32: hal.Ptr[hal.u32], c64: hal.Ptr[hal.i64], cu: hal.Ptr[hal.u64]):
     i = hal.i64(hal.global_id(0))
     hal.atomic_add(c32, 0, hal.u32(0x40000000))
@@ -318,7 +366,7 @@ def test_warp_shuffles_like_the_reference_with_32_lanes(block: int) -> None:
     n = 3 * block
     rng = np.random.default_rng(block)
     args = [rng.standard_normal(n).astype(np.float32), rng.integers(-2, 34, n).astype(np.int32),
-            rng.integers(0, 64, n).astype(np.int32), np.zeros(3 * n, np.float32)]
+            rng.integers(0, 32, n).astype(np.int32), np.zeros(3 * n, np.float32)]
     want = reference(shuffles.ir, 3, block, args, subgroup_size=32)
     hostcuda.compile(shuffles.ir)(3, block, args)
     assert_same(args, want)
@@ -345,6 +393,35 @@ def test_subgroup_and_group_reductions_like_the_reference(dtype: Any, block: int
         x[block + 7] = np.nan
     args = [x, np.zeros(7 * x.size, dtype)]
     kernel = reductions.specialize(T=hal_type(dtype)).ir
+    want = reference(kernel, 3, block, args, subgroup_size=32)
+    hostcuda.compile(kernel)(3, block, args)
+    assert_same(args, want)
+
+
+@hal.kernel
+def lane_ops(x: hal.Ptr[T], out: hal.Ptr[T], bits: hal.Ptr[hal.u64]):
+    i = hal.global_id(0)
+    v = x[i]
+    tid = hal.local_id(0)
+    out[5 * i] = hal.shuffle_up(v, hal.subgroup_size() // 8 + 1)
+    out[5 * i + 1] = hal.shuffle_down(v, hal.subgroup_size() // 4 - 3)
+    out[5 * i + 2] = hal.subgroup_scan_inclusive_add(v)
+    out[5 * i + 3] = hal.subgroup_scan_exclusive_add(v)
+    out[5 * i + 4] = v
+    if tid < 32:  # uniform within each warp: only warp 0 of each block
+        out[5 * i + 4] = hal.subgroup_reduce_add(v)
+    bits[3 * i] = hal.subgroup_ballot(v > T(0))
+    bits[3 * i + 1] = hal.u64(hal.subgroup_any(v > T(100)))
+    bits[3 * i + 2] = hal.u64(hal.subgroup_all(v > T(-100)))
+
+
+@pytest.mark.parametrize(("dtype", "block"), [(np.int32, 64), (np.float32, 50), (np.int16, 45), (np.float16, 33)])
+def test_distance_shuffles_votes_and_scans_like_the_reference(dtype: Any, block: int) -> None:
+    """In warps (also inside ``if tid < 32``), narrow types shuffled widened to int."""
+    rng = np.random.default_rng(block)
+    x = (rng.standard_normal(3 * block) * 60).astype(dtype)
+    args = [x, np.zeros(5 * x.size, dtype), np.zeros(3 * x.size, np.uint64)]
+    kernel = lane_ops.specialize(T=hal_type(dtype)).ir
     want = reference(kernel, 3, block, args, subgroup_size=32)
     hostcuda.compile(kernel)(3, block, args)
     assert_same(args, want)
@@ -400,6 +477,21 @@ def test_out_of_bounds_is_the_cpu_backends_device_fault_in_checked_mode(grid: in
     assert str(fault.value) == want
     assert "out-of-bounds load global buffer 'x': index 8 is outside [0, 8) for thread global (8, 0, 0)" in want
     hostcuda.compile(axpy.ir, checked=False)(grid, block, args[:3] + [8])  # unchecked: no record to read
+
+
+@hal.kernel
+def too_far(x: hal.Ptr[hal.i32]):
+    v = x[hal.global_id(0)]
+    x[hal.global_id(0)] = hal.shuffle_down(v, hal.subgroup_size())  # no lane is that far in any subgroup
+
+
+def test_checked_mode_faults_on_a_shuffle_distance_of_a_whole_warp() -> None:
+    args = [np.arange(64, dtype=np.int32)]
+    with pytest.raises(hal.DeviceFault, match=r"hal.shuffle_down\(v, 32\) on a device whose subgroups have 32"):
+        reference(too_far.ir, 1, 64, args, subgroup_size=32)
+    with pytest.raises(hal.DeviceFault, match=r"out-of-bounds hal.shuffle_down\(v, d\) distance \(below "
+                                              r"hal.subgroup_size\(\) = 32.*: index 32 is outside \[0, 32\)"):
+        hostcuda.compile(too_far.ir, checked=True)(1, 64, [np.arange(64, dtype=np.int32)])
 
 
 def test_the_fault_names_the_launch_that_made_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,7 +22,7 @@ def everything(x: hal.Ptr[hal.f32], out: hal.Ptr[hal.f32], lanes: hal.Ptr[hal.i3
     out[i * 5] = hal.subgroup_reduce_add(v)
     out[i * 5 + 1] = hal.group_reduce_max(v)
     out[i * 5 + 2] = hal.shuffle(v, 3)
-    out[i * 5 + 3] = hal.shuffle_xor(v, 1)
+    out[i * 5 + 3] = hal.shuffle_xor(v, hal.min(1, hal.subgroup_size() - 1))  # a mask in [0, S)
     out[i * 5 + 4] = hal.group_reduce_add(v)
     lanes[i] = hal.subgroup_local_id() + 100 * hal.subgroup_size()
 

@@ -22,7 +22,7 @@ def collectives(x: hal.Ptr[hal.f32], lanes: hal.Ptr[hal.i32], out: hal.Ptr[hal.f
     out[6 * i] = hal.subgroup_reduce_add(v)
     out[6 * i + 1] = hal.subgroup_reduce_max(v)
     out[6 * i + 2] = hal.shuffle(v, lanes[i])
-    out[6 * i + 3] = hal.shuffle_xor(v, lanes[i])
+    out[6 * i + 3] = hal.shuffle_xor(v, lanes[i] & (hal.subgroup_size() - 1))  # a mask in [0, S)
     out[6 * i + 4] = hal.group_reduce_add(v)
     out[6 * i + 5] = hal.group_reduce_min(v)
     ids[i] = hal.subgroup_local_id() + 1000 * hal.subgroup_size()
@@ -64,3 +64,20 @@ def test_wide_subgroups_match_the_interpreter(size: int, block: int) -> None:
     interpreter.run(collectives.ir, (groups, 1, 1), (block, 1, 1), want, subgroup_size=size)
     assert np.array_equal(host[3], want[3])
     assert np.array_equal(host[2], want[2]), np.flatnonzero(host[2] != want[2])[:10]
+
+
+@hal.kernel
+def too_far(x: hal.Ptr[hal.i32]):
+    v = x[hal.global_id(0)]
+    step = 1
+    x[hal.global_id(0)] = v + hal.shuffle_down(v, step)  # lane + 1 does not exist where S = 1
+
+
+@needs_device
+def test_checked_mode_faults_on_a_shuffle_distance_the_subgroup_does_not_have(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAL_CHECK", "1")
+    dev = hal.device("opencl")
+    x = dev.array(np.arange(8, dtype=np.int32))
+    too_far[1, 8, dev.default_queue](x)
+    with pytest.raises(hal.DeviceFault, match=r"hal.shuffle_down\(v, d\) distance \(below hal.subgroup_size\(\) = 1"):
+        dev.default_queue.synchronize()
