@@ -41,7 +41,7 @@ from ._device import DeviceImpl
 from ._event import EventImpl
 from ._memory import ArgBuffer, Buffer, host_bytes, kernel_args
 from ._ops import FAMILIES, FAMILY_OF, NativeOp, Operand, operand_view
-from ._program import Executable, checked_mode
+from ._program import Executable, bounds_checks, checked_mode
 from ._queue import CommandTrace, Dim3, QueueImpl
 from ._version import API_VERSION, SDK_VERSION
 from ._waiter import Waiter
@@ -78,7 +78,7 @@ __all__ = [
     "Backend", "DriverBackend", "DeviceImpl", "QueueImpl", "EventImpl", "Buffer", "Executable",
     "ArgBuffer", "CommandTrace", "Dim3", "KnownFailure", "NativeOp", "Operand",
     "DeviceInfo", "Feature", "dtypes_for", "hookimpl", "interpret", "host_bytes", "kernel_args", "operand_view",
-    "checked_mode", "kernel_cache_dir", "trusted_cache_dir", "cache_read", "cache_write", "cache_info", "cache_clear",
+    "checked_mode", "bounds_checks", "kernel_cache_dir", "trusted_cache_dir", "cache_read", "cache_write", "cache_info", "cache_clear",
     "CacheInfo", "Waiter",
     "HalError", "HalWarning", "CacheWarning", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "HazardError",
     "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "UnsupportedError",

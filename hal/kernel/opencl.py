@@ -33,7 +33,7 @@ from .types import ScalarType
 
 I32, U32, I64, F32, F64 = ScalarType.I32, ScalarType.U32, ScalarType.I64, ScalarType.F32, ScalarType.F64
 U64 = ScalarType.U64
-BUILD_OPTIONS = ("-cl-std=CL1.2", "-cl-fp32-correctly-rounded-divide-sqrt")
+BUILD_OPTIONS = ("-cl-std=CL1.2", "-cl-fp32-correctly-rounded-divide-sqrt", "-w")
 """Exact IEEE division and sqrt (OpenCL allows 2.5 ulp otherwise); never ``-cl-fast-relaxed-math``
 or ``-cl-mad-enable``, which would change results against the reference interpreter."""
 _MATH = ("sqrt", "exp", "log", "sin", "cos", "tanh", "floor", "ceil", "fma", "fmod", "copysign", "pow",
@@ -70,7 +70,7 @@ typedef ulong uint64_t;
 
 _FAULT = f"""
 /* the first fault of a launch claims the record ({FAULT_WORDS} ints); the host reads it at synchronize */
-static void hal_fault(__global int *F, int L, int site, int64_t i, int64_t n) {{
+__attribute__((noinline)) static void hal_fault(__global int *F, int L, int site, int64_t i, int64_t n) {{
     if (atomic_cmpxchg((volatile __global int *)F, 0, 1) != 0) return;
     F[1] = L; F[2] = site;
     for (uint d = 0; d < 3; d++) {{
@@ -79,7 +79,7 @@ static void hal_fault(__global int *F, int L, int site, int64_t i, int64_t n) {{
     F[12] = (int)(i & 0xffffffff); F[13] = (int)(i >> 32); F[14] = (int)(n & 0xffffffff); F[15] = (int)(n >> 32);
 }}
 static int64_t hal_chk(__global int *F, int L, int site, int64_t i, int64_t n) {{
-    if ((uint64_t)i < (uint64_t)n) return i;
+    if (__builtin_expect((uint64_t)i < (uint64_t)n, 1)) return i;
     hal_fault(F, L, site, i, n);
     return 0;
 }}

@@ -3,6 +3,7 @@ source, the binary cache across processes, faults, and queues used from several 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -118,6 +119,64 @@ def test_out_of_bounds_is_a_device_fault_in_checked_mode(monkeypatch: pytest.Mon
     y = dev.zeros((8,), np.float32)
     axpy[1, 8](2.0, x, y, 8)  # the device keeps working
     np.testing.assert_array_equal(y.numpy(), 2.0)
+
+
+_WILD_STORE = """
+import numpy as np, hal
+@hal.kernel
+def wr(x: hal.Ptr[hal.f32], idx: hal.i64, v: hal.f32):
+    x[idx] = v
+dev = hal.device("opencl:0")
+x = dev.zeros((16,), np.float32)
+print(dev.compile(wr).report()["checked"], flush=True)
+try:
+    wr[1, 1](x, 10**9, 7.0)
+    dev.synchronize()
+except hal.DeviceFault as exc:
+    print("DeviceFault", exc)
+wr[1, 1](x, 3, 5.0)
+print(x.numpy()[3])
+"""
+
+
+def _run(code: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh process with a cache of its own and ``env`` (HAL_CHECK unset unless given)."""
+    base = {k: v for k, v in os.environ.items() if k != "HAL_CHECK"}
+    return subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**base, "HAL_CACHE_DIR": str(tmp_path), **env})
+
+
+@needs_device
+def test_a_wild_store_is_a_device_fault_by_default_and_the_process_lives_on(tmp_path: Path) -> None:
+    """PoCL runs kernels in the process: unchecked, this store is a SIGSEGV."""
+    run = _run(_WILD_STORE, tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    assert lines[0] == "True"
+    assert lines[1].startswith("DeviceFault kernel 'wr'") and "index 1000000000 is outside [0, 16)" in lines[1]
+    assert lines[2] == "5.0"
+
+
+@needs_device
+def test_hal_check_0_builds_opencl_kernels_without_bounds_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAL_CHECK", "0")
+    dev = hal.device("opencl:0")
+    assert hal.Feature.BOUNDS_CHECKS not in dev.impl.info().features
+
+    @hal.kernel
+    def plain(x: hal.Ptr[hal.f32]):
+        x[hal.global_id(0)] = 1.0
+
+    report = dev.compile(plain).report()
+    assert not report["checked"] and "hal_chk(hal_F" not in Path(report["source"]).read_text()
+
+
+@needs_device
+def test_building_a_kernel_leaves_stderr_quiet(tmp_path: Path) -> None:
+    """PoCL's clang printed "N warnings generated." and pyopencl a CompilerWarning on every cold build."""
+    run = _run(_WILD_STORE, tmp_path)
+    assert run.returncode == 0 and run.stderr == "", run.stderr[-2000:]
+    assert list((tmp_path / "opencl").glob("*.bin"))  # a cold build happened: the cache was empty
 
 
 @needs_device
