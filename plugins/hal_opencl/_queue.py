@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,10 @@ def _hal_error(exc: cl.Error, what: str) -> HalError:
 
 
 _COMPLETE = cl.command_execution_status.COMPLETE
+BOUND_LIMIT = 32
+"""Kernel objects a queue keeps for reuse, least recently launched dropped first: each holds its
+program (PoCL: a loaded shared object, about 2 MB and a few memory maps), which would otherwise
+live as long as the queue, and the default queue lives as long as the device."""
 
 
 def done(event: cl.Event) -> bool:
@@ -112,7 +117,8 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
         self._traces: list[tuple[cl.Event, CommandTrace]] = []
         self._faulting: list[OpenCLKernel] = []
         """Launches since the last synchronize whose kernels can write the fault record, by number."""
-        self._bound: dict[OpenCLKernel, Bound] = {}
+        self._bound: OrderedDict[OpenCLKernel, Bound] = OrderedDict()
+        """The kernel objects of the last BOUND_LIMIT executables launched here, oldest first."""
         self._waiter: Waiter[cl.Event] = Waiter(done, _block)
 
     def _issue(self, enqueue: Callable[[], cl.Event], trace: CommandTrace | None) -> None:
@@ -157,6 +163,10 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
             bound = self._bound.get(exe)
             if bound is None:
                 bound = self._bound[exe] = Bound(exe, self.faults)
+                if len(self._bound) > BOUND_LIMIT:
+                    self._bound.popitem(last=False)  # an enqueued launch keeps its kernel itself
+            else:
+                self._bound.move_to_end(exe)
             bound.set([*values, self.faults, number])
             return cl.enqueue_nd_range_kernel(self.queue, bound.kernel, size, block)
         self._issue(enqueue, trace)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -268,3 +269,57 @@ def test_driver_errors_become_hal_errors_that_say_what_to_do(error: str, code: s
     assert isinstance(err, expected) and "clEnqueueNDRangeKernel" in str(err)
     if expected is hal.OutOfMemoryError:
         assert "free arrays" in str(err)
+
+
+def _writer(value: float) -> Any:
+    """A kernel of its own for each value (a closure constant: a distinct program)."""
+
+    @hal.kernel
+    def write(x: hal.Ptr[hal.f32]):
+        x[hal.global_id(0)] = hal.f32(value)
+
+    return write
+
+
+@needs_device
+def test_queues_keep_a_bounded_number_of_programs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each queue kept a kernel object, and so the program, of every executable it ever launched:
+    distinct kernels grew the process without bound, even after they were dropped."""
+    import gc
+    import weakref
+
+    from hal_opencl import _queue
+
+    monkeypatch.setattr(_queue, "BOUND_LIMIT", 3, raising=False)
+    dev = hal.device("opencl:0")
+    queues = [dev.queue(), dev.queue()]
+    alive: list[weakref.ref[object]] = []
+    errors: list[BaseException] = []
+    kept = _writer(-1.0)  # still alive, launched again after it was dropped from the queues
+
+    def launch_many(q: hal.Queue, base: int) -> None:
+        try:
+            x = dev.zeros((8,), np.float32)
+            for i in range(5):
+                k = _writer(float(base + i))
+                k[1, 8, q](x)
+                alive.append(weakref.ref(dev.compile(k).impl))
+                assert len(q.impl._bound) <= 3
+                q.synchronize()
+                np.testing.assert_array_equal(x.numpy(), base + i)
+            kept[1, 8, q](x)
+            np.testing.assert_array_equal(x.numpy(), -1.0)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    for q in queues:
+        kept[1, 8, q](dev.zeros((8,), np.float32))
+    threads = [threading.Thread(target=launch_many, args=(q, 10 * n)) for n, q in enumerate(queues)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    gc.collect()
+    assert sum(ref() is not None for ref in alive) <= 2 * 3  # at most BOUND_LIMIT per queue of the 10
+    assert all(len(q.impl._bound) <= 3 for q in queues)
