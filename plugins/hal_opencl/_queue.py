@@ -10,6 +10,7 @@ objects of its own (:class:`Bound`) and waits with time limits through its :clas
 
 from __future__ import annotations
 
+import ctypes
 import struct
 import threading
 from collections import OrderedDict
@@ -51,11 +52,19 @@ def done(event: cl.Event) -> bool:
     return bool(event.command_execution_status <= _COMPLETE)  # negative: failed, also over
 
 
+_wait_for_events = ctypes.CDLL("libOpenCL.so.1").clWaitForEvents  # discovery found it (_backend)
+_wait_for_events.argtypes = (ctypes.c_uint, ctypes.POINTER(ctypes.c_void_p))
+_wait_for_events.restype = ctypes.c_int
+
+
 def _block(event: cl.Event) -> None:
-    try:
-        event.wait()
-    except cl.Error:  # a failed command: the queue's synchronize reports it
-        pass
+    """The Waiter thread's blocking wait, through ctypes rather than pyopencl. The thread is a
+    daemon, and Python ends a daemon thread that comes back to take the GIL during interpreter
+    finalization with pthread_exit: unwinding through pyopencl's C++ frames (noexcept) there is
+    std::terminate, "terminate called without an active exception", so a kernel that ended while
+    the interpreter exited aborted the process. A failed command's status is the queue's
+    synchronize's to report."""
+    _wait_for_events(1, ctypes.byref(ctypes.c_void_p(event.int_ptr)))
 
 
 class Bound:

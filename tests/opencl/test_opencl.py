@@ -323,3 +323,44 @@ def test_queues_keep_a_bounded_number_of_programs(monkeypatch: pytest.MonkeyPatc
     gc.collect()
     assert sum(ref() is not None for ref in alive) <= 2 * 3  # at most BOUND_LIMIT per queue of the 10
     assert all(len(q.impl._bound) <= 3 for q in queues)
+
+
+_EXIT_WHILE_WAITING = """
+import sys
+import numpy as np
+import hal
+
+@hal.kernel
+def busy(x: hal.Ptr[hal.f32], n: hal.i32):
+    i = hal.global_id(0)
+    acc = x[i]
+    for k in range(n):
+        acc = acc * hal.f32(0.999) + hal.f32(1.0)
+    x[i] = acc
+
+dev = hal.device("opencl:0")
+x = dev.zeros((64,), np.float32)
+q1, q2 = dev.queue(), dev.queue()
+busy[1, 64, q1](x, 10)
+q1.synchronize()
+busy[1, 64, q1](x, int(sys.argv[1]))
+e = q1.record()
+q2.wait(e)
+try:
+    e.synchronize(timeout=0.001)  # hands the wait to the queue's waiter thread, still in it at exit
+except hal.DeviceTimeout:
+    pass
+"""
+
+
+@needs_device
+def test_exiting_while_a_wait_is_in_the_driver_does_not_abort(tmp_path: Path) -> None:
+    """The waiter thread, blocked in the driver when the script ended, took the GIL back during
+    finalization: rc 134, "terminate called without an active exception" (this script: every
+    run; a kernel that ends just as the interpreter exits)."""
+    script = tmp_path / "exit_while_waiting.py"
+    script.write_text(_EXIT_WHILE_WAITING)
+    env = {**os.environ, "HAL_CACHE_DIR": str(tmp_path)}
+    for n in (100_000, 300_000):  # about 5 s each here; on the old code each aborted
+        run = subprocess.run([sys.executable, str(script), str(n)], capture_output=True, text=True, timeout=120, env=env)
+        assert run.returncode == 0 and "terminate" not in run.stderr, (n, run.returncode, run.stderr[-2000:])
