@@ -70,7 +70,7 @@ typedef ulong uint64_t;
 
 _FAULT = f"""
 /* the first fault of a launch claims the record ({FAULT_WORDS} ints); the host reads it at synchronize */
-__attribute__((noinline)) static void hal_fault(__global int *F, int L, int site, int64_t i, int64_t n) {{
+static void hal_fault(__global int *F, int L, int site, int64_t i, int64_t n) {{
     if (atomic_cmpxchg((volatile __global int *)F, 0, 1) != 0) return;
     F[1] = L; F[2] = site;
     for (uint d = 0; d < 3; d++) {{
@@ -79,7 +79,7 @@ __attribute__((noinline)) static void hal_fault(__global int *F, int L, int site
     F[12] = (int)(i & 0xffffffff); F[13] = (int)(i >> 32); F[14] = (int)(n & 0xffffffff); F[15] = (int)(n >> 32);
 }}
 static int64_t hal_chk(__global int *F, int L, int site, int64_t i, int64_t n) {{
-    if (__builtin_expect((uint64_t)i < (uint64_t)n, 1)) return i;
+    if ((uint64_t)i < (uint64_t)n) return i;
     hal_fault(F, L, site, i, n);
     return 0;
 }}
