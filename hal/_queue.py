@@ -64,6 +64,9 @@ class Queue:
         if (type(dst) is Array and type(src) is Array and dst.device is device and src.device is device
                 and dst.shape == src.shape and dst.dtype == src.dtype and not self._closed and not dst._block.readonly):
             if dst.nbytes:  # the common case, checked in one expression: device to device
+                if dst._block is src._block and abs(dst.offset - src.offset) < dst.nbytes:
+                    self._copy_overlapping(dst, src)
+                    return
                 if self._hazards is not None:
                     self._hazards.command(self, "copy", (src,), (dst,))
                 self.impl.copy(dst.buffer, dst.offset, src.buffer, src.offset, src.nbytes,
@@ -92,6 +95,17 @@ class Queue:
             self.read(host, src)  # type: ignore[arg-type]
         if blocking:
             self.synchronize()
+
+    def _copy_overlapping(self, dst: Array, src: Array) -> None:
+        """``q.copy`` of regions that share bytes is memmove: dst ends up with what src held before.
+        Backends copy between disjoint regions only, so it goes through a temporary (freed in
+        stream order: its memory is reused only after both copies); the same region is already
+        in place."""
+        if dst.offset != src.offset:
+            staging = self.device.empty(src.shape, src.dtype)
+            self.copy(staging, src)
+            self.copy(dst, staging)
+            staging.free()
 
     def _copy_across_devices(self, dst: Array, src: Array) -> None:
         """Arrays of two devices (of different backends too): through the host, done for the user."""

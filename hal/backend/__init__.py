@@ -42,7 +42,7 @@ from ._event import EventImpl
 from ._graph import CallCommand, Command, CopyCommand, FillCommand, GraphImpl, LaunchCommand, QueueReplay, WriteCommand
 from ._memory import ArgBuffer, Buffer, host_bytes, kernel_args
 from ._ops import FAMILIES, FAMILY_OF, NativeOp, Operand, operand_view
-from ._program import Executable, checked_mode
+from ._program import Executable, bounds_checks, checked_mode
 from ._queue import CommandTrace, Dim3, QueueImpl
 from ._version import API_VERSION, SDK_VERSION
 from ._waiter import Waiter
@@ -80,7 +80,7 @@ __all__ = [
     "ArgBuffer", "CommandTrace", "Command", "LaunchCommand", "CopyCommand", "FillCommand", "WriteCommand",
     "CallCommand", "GraphImpl", "QueueReplay", "Dim3", "KnownFailure", "NativeOp", "Operand",
     "DeviceInfo", "Feature", "dtypes_for", "hookimpl", "interpret", "host_bytes", "kernel_args", "operand_view",
-    "checked_mode", "kernel_cache_dir", "trusted_cache_dir", "cache_read", "cache_write", "cache_info", "cache_clear",
+    "checked_mode", "bounds_checks", "kernel_cache_dir", "trusted_cache_dir", "cache_read", "cache_write", "cache_info", "cache_clear",
     "CacheInfo", "Waiter",
     "HalError", "HalWarning", "CacheWarning", "CompileError", "DeviceFault", "DeviceNotFoundError", "DeviceTimeout", "HazardError",
     "InvalidArgumentError", "InvalidHandleError", "OutOfMemoryError", "PluginError", "UnsupportedError",

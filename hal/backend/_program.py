@@ -26,3 +26,12 @@ def checked_mode() -> bool:
     """``HAL_CHECK`` set and not ``0``: compile bounds checks into kernels (read when a kernel is
     compiled, so one process can build both kinds)."""
     return os.environ.get("HAL_CHECK", "").strip() not in ("", "0")
+
+
+def bounds_checks(default: bool) -> bool:
+    """Whether a backend compiles bounds checks in: ``HAL_CHECK`` decides where it is set (``0``:
+    never, anything else: always), else the backend's ``default``. A backend whose driver lets an
+    out-of-bounds access take the process down (PoCL) defaults to True, so that the access is a
+    ``DeviceFault``; ``HAL_CHECK=0`` trades that for the checks' cost."""
+    value = os.environ.get("HAL_CHECK", "").strip()
+    return default if not value else value != "0"

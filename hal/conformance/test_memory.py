@@ -94,3 +94,38 @@ def test_filling_the_device_ends_in_out_of_memory(device):
     q.close()
     device.release_cache()
     assert_array_equal(device.array(np.arange(3, dtype=np.int32)), [0, 1, 2], what="a round trip afterwards")
+
+
+@pytest.mark.parametrize("shift", [1, -1, 3, 0])
+def test_overlapping_copies_are_memmove(device, shift):
+    """``q.copy`` between views that share bytes leaves in dst what src held before the copy (as
+    memmove; a driver's own copy may refuse or corrupt it), whichever way the regions overlap."""
+    n = 1000
+    host = np.arange(n, dtype=np.int32) * 7 + 1
+    x = device.array(host)
+    q = device.queue()
+    dst, src = (x[shift:], x[:n - shift]) if shift >= 0 else (x[:n + shift], x[-shift:])
+    q.copy(dst, src)
+    expected = host.copy()
+    if shift >= 0:
+        expected[shift:] = host[:n - shift]
+    else:
+        expected[:n + shift] = host[-shift:]
+    q.synchronize()
+    assert_array_equal(x, expected, what=f"x shifted by {shift} onto itself")
+
+
+def test_overlapping_copies_in_stream_order_on_two_queues(device):
+    """Each queue's overlapping copies run in its order, and an event orders them across queues."""
+    rows = device.array(np.arange(24, dtype=np.float32).reshape(6, 4))
+    expected = np.arange(24, dtype=np.float32).reshape(6, 4)
+    q1, q2 = device.queue(), device.queue()
+    for _ in range(3):
+        q1.copy(rows[1:], rows[:-1])  # rows move down by one
+        expected[1:] = expected[:-1].copy()
+        q2.wait(q1.record())
+        q2.copy(rows[:-2], rows[2:])  # and up by two
+        expected[:-2] = expected[2:].copy()
+        q1.wait(q2.record())
+    q1.synchronize()
+    assert_array_equal(rows, expected, what="rows moved by overlapping copies on two queues")

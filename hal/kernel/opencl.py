@@ -33,7 +33,7 @@ from .types import ScalarType
 
 I32, U32, I64, F32, F64 = ScalarType.I32, ScalarType.U32, ScalarType.I64, ScalarType.F32, ScalarType.F64
 U64 = ScalarType.U64
-BUILD_OPTIONS = ("-cl-std=CL1.2", "-cl-fp32-correctly-rounded-divide-sqrt")
+BUILD_OPTIONS = ("-cl-std=CL1.2", "-cl-fp32-correctly-rounded-divide-sqrt", "-w")
 """Exact IEEE division and sqrt (OpenCL allows 2.5 ulp otherwise); never ``-cl-fast-relaxed-math``
 or ``-cl-mad-enable``, which would change results against the reference interpreter."""
 _MATH = ("sqrt", "exp", "log", "sin", "cos", "tanh", "floor", "ceil", "fma", "fmod", "copysign", "pow",

@@ -12,6 +12,9 @@ once the worker has passed it, whichever thread synchronises.
 
 from __future__ import annotations
 
+import ctypes
+import sys
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
@@ -31,6 +34,9 @@ _launch_bytes = lib.hal_queue_launch_bytes
 _from_buffer = ffi.from_buffer
 _ALL = 2**64 - 1
 """A sequence number past any submitted one: hal_queue_wait_host then waits for the last."""
+EXIT_WAIT_S = 2.0
+"""At interpreter exit, how long closing a queue waits for its commands, then as long again for
+the running launches to stop once aborted; past that the queue is left to the process's end."""
 _KEEP_MAX = 2048
 """Kept objects past which an enqueue first drops those of completed commands. Twice the C ring
 (1024 pending commands at most), so that most of them have completed by then."""
@@ -240,11 +246,32 @@ class CpuQueue(QueueImpl["CpuBuffer"]):
                 trace.wall_s = trace.device_s = times[1] - times[0]
 
     def close(self) -> None:
-        """Drain and destroy the C queue (joins its worker thread)."""
+        """Drain and destroy the C queue (joins its worker thread). At interpreter exit a kernel
+        that never ends must not keep the process alive: see :func:`_settle_at_exit`."""
         handle = self.handle
         if handle is not None:
+            if sys.is_finalizing() and not _settle_at_exit(handle):
+                ffi.gc(handle, None)  # destroying it would join a worker that never returns
+                # and the running kernel's object must stay loaded (the interpreter's teardown
+                # would dlclose it under the worker): what the commands use lives on to the end
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(self._keep))
+                self.handle = None
+                return
             lib.hal_queue_wait_host(handle, _ALL)
             self._release_done()  # while the times of traced commands are still there
             ffi.release(handle)
             self.handle = None
             self._keep.clear()  # drained (or, in a fork child, a parent's queue whose commands never run here)
+
+
+def _settle_at_exit(handle: Any) -> bool:
+    """Give the queue's commands :data:`EXIT_WAIT_S` to finish, then abort what still runs (a
+    ``while`` loop stops at its next iteration) for as long again; False if it is still busy."""
+    if lib.hal_queue_wait_host_for(handle, _ALL, EXIT_WAIT_S):
+        return True
+    deadline = time.monotonic() + EXIT_WAIT_S
+    while time.monotonic() < deadline:
+        lib.hal_queue_abort(handle)
+        if lib.hal_queue_wait_host_for(handle, _ALL, 0.05):
+            return True
+    return False

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pyopencl as cl
 
-from hal.backend import CompileError, Executable, cache_read, cache_write, checked_mode, kernel_cache_dir
+from hal.backend import CompileError, Executable, bounds_checks, cache_read, cache_write, kernel_cache_dir
 from hal.kernel import ir, opencl, simt
 
 if TYPE_CHECKING:
@@ -53,6 +53,13 @@ class OpenCLKernel(Executable):
                 "compile_s": self.compile_s}
 
 
+def checked() -> bool:
+    """Bounds checks are compiled in unless ``HAL_CHECK=0``: PoCL runs kernels in the process,
+    where an out-of-bounds store is a SIGSEGV or heap corruption, never a ``DeviceFault``
+    (``benchmarks/bench_bounds_checks.py`` measures what they cost)."""
+    return bounds_checks(default=True)
+
+
 def dialect(device: OpenCLDevice) -> opencl.OpenCL:
     return opencl.OpenCL(fp64=device.fp64, int64_atomics=device.int64_atomics,
                          max_group_size=device.device.max_work_group_size)
@@ -60,7 +67,7 @@ def dialect(device: OpenCLDevice) -> opencl.OpenCL:
 
 def emit_source(kernel: ir.Kernel, fp64: bool = True, int64_atomics: bool = True) -> str:
     """The OpenCL C of ``kernel`` (``hal compile --target opencl``)."""
-    return simt.emit(kernel, opencl.OpenCL(fp64, int64_atomics), checked=checked_mode()).text
+    return simt.emit(kernel, opencl.OpenCL(fp64, int64_atomics), checked=checked()).text
 
 
 def cache_key(device: OpenCLDevice, kernel: ir.Kernel, checked: bool) -> str:
@@ -76,9 +83,9 @@ def cache_key(device: OpenCLDevice, kernel: ir.Kernel, checked: bool) -> str:
 def compile_kernel(device: OpenCLDevice, kernel: ir.Kernel) -> OpenCLKernel:
     """Build ``kernel`` for ``device`` (or load its cached binary). Raises CompileError/UnsupportedError."""
     t0 = time.perf_counter()
-    checked = checked_mode()
-    source = simt.emit(kernel, dialect(device), checked=checked)
-    key = cache_key(device, kernel, checked)
+    is_checked = checked()
+    source = simt.emit(kernel, dialect(device), checked=is_checked)
+    key = cache_key(device, kernel, is_checked)
     path = cache_dir() / f"{key}.bin"
     program = _load(device, path)
     cached = program is not None

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import pyopencl as cl
 
-from hal.backend import Buffer, DeviceImpl, DeviceInfo, Feature, OutOfMemoryError, checked_mode, dtypes_for
+from hal.backend import Buffer, DeviceImpl, DeviceInfo, Feature, OutOfMemoryError, dtypes_for
 
+from ._compiler import checked
 from ._queue import OpenCLQueue
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class OpenCLDevice(DeviceImpl[OpenCLBuffer]):
             features.add(Feature.F64)
         if d.local_mem_size > 0:
             features.add(Feature.SHARED_MEMORY)
-        if checked_mode():
+        if checked():
             features.add(Feature.BOUNDS_CHECKS)
         base = ("bool", "int8", "uint8", "int32", "uint32", "int64", "float32") + (("float64",) if self.fp64 else ())
         dtypes = dtypes_for(features, base)

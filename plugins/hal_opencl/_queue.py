@@ -10,8 +10,10 @@ objects of its own (:class:`Bound`) and waits with time limits through its :clas
 
 from __future__ import annotations
 
+import ctypes
 import struct
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -40,17 +42,29 @@ def _hal_error(exc: cl.Error, what: str) -> HalError:
 
 
 _COMPLETE = cl.command_execution_status.COMPLETE
+BOUND_LIMIT = 32
+"""Kernel objects a queue keeps for reuse, least recently launched dropped first: each holds its
+program (PoCL: a loaded shared object, about 2 MB and a few memory maps), which would otherwise
+live as long as the queue, and the default queue lives as long as the device."""
 
 
 def done(event: cl.Event) -> bool:
     return bool(event.command_execution_status <= _COMPLETE)  # negative: failed, also over
 
 
+_wait_for_events = ctypes.CDLL("libOpenCL.so.1").clWaitForEvents  # discovery found it (_backend)
+_wait_for_events.argtypes = (ctypes.c_uint, ctypes.POINTER(ctypes.c_void_p))
+_wait_for_events.restype = ctypes.c_int
+
+
 def _block(event: cl.Event) -> None:
-    try:
-        event.wait()
-    except cl.Error:  # a failed command: the queue's synchronize reports it
-        pass
+    """The Waiter thread's blocking wait, through ctypes rather than pyopencl. The thread is a
+    daemon, and Python ends a daemon thread that comes back to take the GIL during interpreter
+    finalization with pthread_exit: unwinding through pyopencl's C++ frames (noexcept) there is
+    std::terminate, "terminate called without an active exception", so a kernel that ended while
+    the interpreter exited aborted the process. A failed command's status is the queue's
+    synchronize's to report."""
+    _wait_for_events(1, ctypes.byref(ctypes.c_void_p(event.int_ptr)))
 
 
 class Bound:
@@ -112,7 +126,8 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
         self._traces: list[tuple[cl.Event, CommandTrace]] = []
         self._faulting: list[OpenCLKernel] = []
         """Launches since the last synchronize whose kernels can write the fault record, by number."""
-        self._bound: dict[OpenCLKernel, Bound] = {}
+        self._bound: OrderedDict[OpenCLKernel, Bound] = OrderedDict()
+        """The kernel objects of the last BOUND_LIMIT executables launched here, oldest first."""
         self._waiter: Waiter[cl.Event] = Waiter(done, _block)
 
     def _issue(self, enqueue: Callable[[], cl.Event], trace: CommandTrace | None) -> None:
@@ -157,6 +172,10 @@ class OpenCLQueue(QueueImpl["OpenCLBuffer"]):
             bound = self._bound.get(exe)
             if bound is None:
                 bound = self._bound[exe] = Bound(exe, self.faults)
+                if len(self._bound) > BOUND_LIMIT:
+                    self._bound.popitem(last=False)  # an enqueued launch keeps its kernel itself
+            else:
+                self._bound.move_to_end(exe)
             bound.set([*values, self.faults, number])
             return cl.enqueue_nd_range_kernel(self.queue, bound.kernel, size, block)
         self._issue(enqueue, trace)

@@ -263,8 +263,9 @@ class RemoteQueue(QueueImpl["RemoteBuffer"]):
             return done()
 
     def idle(self) -> bool:
+        """False on a lost device: its synchronize raises, every time (the core skips idle queues)."""
         pushed = self._pushed  # first: a command pushed meanwhile may only make this False
-        return self._completed >= pushed and self._fault is None
+        return self._completed >= pushed and self._fault is None and self.device.dead is None
 
     def drain(self, timeout: float | None) -> bool:
         target = self._pushed  # commands complete in order: waiting for a count covers them all
@@ -283,7 +284,7 @@ class RemoteQueue(QueueImpl["RemoteBuffer"]):
             pass
         with self._cond:
             fault, self._fault = self._fault, None
-            if fault is None and self.device.dead is not None and self._completed < self._pushed:
+            if fault is None and self.device.dead is not None:  # sticky: every later synchronize too
                 fault, self._completed = self.device.gone(), self._pushed  # the rest will never run
         if fault is not None:
             raise fault

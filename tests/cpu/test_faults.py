@@ -219,3 +219,47 @@ def test_a_kernel_fault_is_caught_after_another_library_replaced_the_handlers(tm
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
                          env={k: v for k, v in os.environ.items() if k != "HAL_CHECK"})
     assert run.stdout.splitlines() == ["fault: True", "fault: True", "done"], run.stdout + run.stderr
+
+
+_ENDLESS = {
+    "while": """
+@hal.kernel
+def endless(x: hal.Ptr[hal.i32], stop: hal.i32):
+    while x[0] != stop:  # an abort stops it at its next iteration
+        x[1] = x[1] + 1
+""",
+    "for": """
+@hal.kernel
+def endless(x: hal.Ptr[hal.i32], stop: hal.i32):
+    acc = x[1]
+    for i in range(hal.i64(1) << 62):  # nothing stops it: the queue is left to the process's end
+        acc = acc * 3 + stop
+    x[0] = acc
+""",
+}
+
+
+@pytest.mark.parametrize("loop", sorted(_ENDLESS))
+def test_ctrl_c_out_of_an_endless_kernel_lets_the_interpreter_exit(loop: str, tmp_path: Path) -> None:
+    """Shutdown used to close the queue with an unbounded wait for the kernel (and, once that was
+    bounded, to dlclose the kernel's object under the worker still running it: SIGSEGV)."""
+    script = tmp_path / "endless.py"
+    script.write_text("import numpy as np\nimport hal\n" + _ENDLESS[loop] + textwrap.dedent("""
+        dev = hal.device("cpu")
+        x = dev.zeros((4,), np.int32)
+        endless[1, 1](x, 7)
+        print("ready", flush=True)
+        dev.synchronize()
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "HAL_CACHE_DIR": str(tmp_path / "cache")})
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        time.sleep(0.3)  # in dev.synchronize()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)  # it ends as Python does on Ctrl-C, in about 2 s (while) or 4 s (for)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGINT and err.rstrip().endswith("KeyboardInterrupt"), (proc.returncode, err[-2000:])

@@ -3,10 +3,12 @@ source, the binary cache across processes, faults, and queues used from several 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -120,6 +122,58 @@ def test_out_of_bounds_is_a_device_fault_in_checked_mode(monkeypatch: pytest.Mon
     np.testing.assert_array_equal(y.numpy(), 2.0)
 
 
+_WILD_STORE = """
+import numpy as np, hal
+@hal.kernel
+def wr(x: hal.Ptr[hal.f32], idx: hal.i64, v: hal.f32):
+    x[idx] = v
+dev = hal.device("opencl:0")
+x = dev.zeros((16,), np.float32)
+print(dev.compile(wr).report()["checked"], flush=True)
+try:
+    wr[1, 1](x, 10**9, 7.0)
+    dev.synchronize()
+except hal.DeviceFault as exc:
+    print("DeviceFault", exc)
+wr[1, 1](x, 3, 5.0)
+print(x.numpy()[3])
+"""
+
+
+def _run(code: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh process with a cache of its own and ``env`` (HAL_CHECK unset unless given)."""
+    base = {k: v for k, v in os.environ.items() if k != "HAL_CHECK"}
+    return subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**base, "HAL_CACHE_DIR": str(tmp_path), **env})
+
+
+@needs_device
+def test_a_wild_store_is_a_device_fault_by_default_and_the_process_lives_on(tmp_path: Path) -> None:
+    """PoCL runs kernels in the process: unchecked, this store is a SIGSEGV. The cold build says
+    nothing on stderr (PoCL's clang printed "N warnings generated.", pyopencl a CompilerWarning)."""
+    run = _run(_WILD_STORE, tmp_path)
+    assert run.returncode == 0 and run.stderr == "", run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    assert lines[0] == "True"
+    assert lines[1].startswith("DeviceFault kernel 'wr'") and "index 1000000000 is outside [0, 16)" in lines[1]
+    assert lines[2] == "5.0"
+    assert list((tmp_path / "opencl").glob("*.bin"))  # a cold build happened: the cache was empty
+
+
+@needs_device
+def test_hal_check_0_builds_opencl_kernels_without_bounds_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAL_CHECK", "0")
+    dev = hal.device("opencl:0")
+    assert hal.Feature.BOUNDS_CHECKS not in dev.impl.info().features
+
+    @hal.kernel
+    def plain(x: hal.Ptr[hal.f32]):
+        x[hal.global_id(0)] = 1.0
+
+    report = dev.compile(plain).report()
+    assert not report["checked"] and "hal_chk(hal_F" not in Path(report["source"]).read_text()
+
+
 @needs_device
 def test_queues_of_several_threads_ordered_by_events() -> None:
     dev = hal.device("opencl:0")
@@ -209,3 +263,98 @@ def test_driver_errors_become_hal_errors_that_say_what_to_do(error: str, code: s
     assert isinstance(err, expected) and "clEnqueueNDRangeKernel" in str(err)
     if expected is hal.OutOfMemoryError:
         assert "free arrays" in str(err)
+
+
+def _writer(value: float) -> Any:
+    """A kernel of its own for each value (a closure constant: a distinct program)."""
+
+    @hal.kernel
+    def write(x: hal.Ptr[hal.f32]):
+        x[hal.global_id(0)] = hal.f32(value)
+
+    return write
+
+
+@needs_device
+def test_queues_keep_a_bounded_number_of_programs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each queue kept a kernel object, and so the program, of every executable it ever launched:
+    distinct kernels grew the process without bound, even after they were dropped."""
+    import gc
+    import weakref
+
+    from hal_opencl import _queue
+
+    monkeypatch.setattr(_queue, "BOUND_LIMIT", 3, raising=False)
+    dev = hal.device("opencl:0")
+    queues = [dev.queue(), dev.queue()]
+    alive: list[weakref.ref[object]] = []
+    errors: list[BaseException] = []
+    kept = _writer(-1.0)  # still alive, launched again after it was dropped from the queues
+
+    def launch_many(q: hal.Queue, base: int) -> None:
+        try:
+            x = dev.zeros((8,), np.float32)
+            for i in range(5):
+                k = _writer(float(base + i))
+                k[1, 8, q](x)
+                alive.append(weakref.ref(dev.compile(k).impl))
+                assert len(q.impl._bound) <= 3
+                q.synchronize()
+                np.testing.assert_array_equal(x.numpy(), base + i)
+            kept[1, 8, q](x)
+            np.testing.assert_array_equal(x.numpy(), -1.0)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    for q in queues:
+        kept[1, 8, q](dev.zeros((8,), np.float32))
+    threads = [threading.Thread(target=launch_many, args=(q, 10 * n)) for n, q in enumerate(queues)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    gc.collect()
+    assert sum(ref() is not None for ref in alive) <= 2 * 3  # at most BOUND_LIMIT per queue of the 10
+    assert all(len(q.impl._bound) <= 3 for q in queues)
+
+
+_EXIT_WHILE_WAITING = """
+import sys
+import numpy as np
+import hal
+
+@hal.kernel
+def busy(x: hal.Ptr[hal.f32], n: hal.i32):
+    i = hal.global_id(0)
+    acc = x[i]
+    for k in range(n):
+        acc = acc * hal.f32(0.999) + hal.f32(1.0)
+    x[i] = acc
+
+dev = hal.device("opencl:0")
+x = dev.zeros((64,), np.float32)
+q1, q2 = dev.queue(), dev.queue()
+busy[1, 64, q1](x, 10)
+q1.synchronize()
+busy[1, 64, q1](x, int(sys.argv[1]))
+e = q1.record()
+q2.wait(e)
+try:
+    e.synchronize(timeout=0.001)  # hands the wait to the queue's waiter thread, still in it at exit
+except hal.DeviceTimeout:
+    pass
+"""
+
+
+@needs_device
+def test_exiting_while_a_wait_is_in_the_driver_does_not_abort(tmp_path: Path) -> None:
+    """The waiter thread, blocked in the driver when the script ended, took the GIL back during
+    finalization: rc 134, "terminate called without an active exception" (this script: every
+    run; a kernel that ends just as the interpreter exits)."""
+    script = tmp_path / "exit_while_waiting.py"
+    script.write_text(_EXIT_WHILE_WAITING)
+    env = {**os.environ, "HAL_CACHE_DIR": str(tmp_path)}
+    for n in (100_000, 300_000):  # about 5 s each here; on the old code each aborted
+        run = subprocess.run([sys.executable, str(script), str(n)], capture_output=True, text=True, timeout=120, env=env)
+        assert run.returncode == 0 and "terminate" not in run.stderr, (n, run.returncode, run.stderr[-2000:])

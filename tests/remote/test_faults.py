@@ -40,6 +40,11 @@ def test_a_dead_worker_fails_the_next_synchronize_and_every_later_use(cluster: A
     with pytest.raises(hal.DeviceFault, match="remote:1: its Ray worker is gone"):
         q.synchronize()
     assert time.monotonic() - start < 10
+    for _ in range(2):  # the fault is sticky: every later synchronize raises it again
+        with pytest.raises(hal.DeviceFault, match="remote:1: its Ray worker is gone"):
+            q.synchronize()
+        with pytest.raises(hal.DeviceFault, match="remote:1: its Ray worker is gone"):
+            dev.synchronize()
     with pytest.raises(hal.DeviceFault, match="remote:1"):
         event.synchronize()
     with pytest.raises(hal.DeviceFault, match="remote:1"):
