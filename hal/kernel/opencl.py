@@ -123,11 +123,12 @@ def _cas_helpers(s: str, space: str, t: ScalarType) -> str:
     n, c = _SUFFIX[t], t.c_name
     bits, as_t = _BITS[t]
     as_b = f"as_{bits}"
-    cas = "atomic_cmpxchg" if bits == "uint" else "atom_cmpxchg"
+    cas, add = ("atomic_cmpxchg", "atomic_add") if bits == "uint" else ("atom_cmpxchg", "atom_add")
     new = f"op == 0 ? hal_add_{n}(o, v) : op == 1 ? hal_min_{n}(o, v) : op == 2 ? hal_max_{n}(o, v) : v"
     if t.is_int:  # and / or / xor: 64-bit ones through this loop (cl_khr_int64_base_atomics has none)
         new = new.replace(" : v", " : op == 4 ? (o & v) : op == 5 ? (o | v) : op == 6 ? (o ^ v) : v")
-    loop = (f"{space} {bits} *q = ({space} {bits} *)p; {bits} old = *q;\n"
+    # The first read is atomic too (adding 0): a plain one races with other work-items' swaps.
+    loop = (f"{space} {bits} *q = ({space} {bits} *)p; {bits} old = {add}(q, ({bits})0);\n"
             f"    for (;;) {{\n        {c} o = {as_t}(old);\n")
     swap = f"        {bits} seen = {cas}(q, old, {as_b}(n));\n        if (seen == old) return o;\n        old = seen;\n    }}\n"
     return (f"static {c} hal_{s}rmw_{n}({space} {c} *p, {c} v, int op) {{\n    {loop}        {c} n = {new};\n{swap}}}\n"
