@@ -18,6 +18,13 @@ _INCLUDES = r"""
 #include <string.h>
 #include "hal_kernel_abi.h"
 
+/* before a loop over work-items, which never depend on each other within a phase */
+#if defined(__clang__)
+#define HAL_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#else
+#define HAL_IVDEP _Pragma("GCC ivdep")
+#endif
+
 typedef struct hal_ctx {
     const hal_launch *launch;
     int32_t group[3];
