@@ -1,6 +1,6 @@
 """Which C compiler the CPU backend builds kernels with, and why that one.
 
-The order (README, "Kernels on the CPU"): ``$HAL_CC`` (hal's own setting: used as given, or an
+The order (README, "From a wheel"): ``$HAL_CC`` (hal's own setting: used as given, or an
 error), ``$CC`` (skipped when it names no program: images often set it for another toolchain),
 ``cc``, ``gcc`` and ``clang`` on ``PATH``, then the compiler that pip installs with
 ``hal-sdk[compiler]``: the ``ziglang`` package's ``zig cc`` (a Clang shipped as a wheel). A
@@ -45,8 +45,8 @@ class Found:
 
 @dataclass(frozen=True)
 class Identity:
-    """What ``--version`` says the compiler is: its family picks the emitter's pragmas (by the
-    compiler's own macros, in the C) and this backend's flags."""
+    """What ``--version`` says the compiler is, for messages and the cache key: GCC and Clang take
+    the same flags, and the generated C picks each one's pragmas by the compiler's own macros."""
 
     family: str
     """``"gcc"`` or ``"clang"`` (zig cc is a Clang)."""
