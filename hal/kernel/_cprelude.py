@@ -24,6 +24,13 @@ _INCLUDES = r"""
 #else
 #define HAL_IVDEP _Pragma("GCC ivdep")
 #endif
+/* before a loop over a bundle's 16 lanes: one vector operation per statement, so that the bundle's
+   variables stay in registers (GCC: kept rolled; Clang: at width 16, which ends the loop) */
+#if defined(__clang__)
+#define HAL_BUNDLE_LANES _Pragma("clang loop vectorize_width(16) interleave_count(1)")
+#else
+#define HAL_BUNDLE_LANES _Pragma("GCC unroll 1")
+#endif
 
 typedef struct hal_ctx {
     const hal_launch *launch;

@@ -546,7 +546,7 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         width gcc would unroll it first, then build vectors element by element (copies) or vectorise
         the trips around it in order, one lane after another (the body)."""
         if not lanes:
-            self.out("#pragma GCC unroll 1", ind)
+            self.out("HAL_BUNDLE_LANES", ind)
         self.out(f"for (int32_t hal_j = 0; hal_j < hal_xn; hal_j++) {body}", ind)
 
     def prefetch(self, s: ir.For, phase: _Phase, c: int, ind: int) -> None:
