@@ -542,9 +542,10 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
                            f"(int64_t)(hal_lo{c} - 1) * hal_sp_{c}); }}", True, ind + 1)
 
     def lanes_for(self, body: str, lanes: bool, ind: int) -> None:
-        """``for`` over a strip's lanes, then ``body``. A bundle's is kept rolled: with its constant
-        width gcc would unroll it first, then build vectors element by element (copies) or vectorise
-        the trips around it in order, one lane after another (the body)."""
+        """``for`` over a strip's lanes, then ``body``. A bundle's is kept rolled (``HAL_BUNDLE_LANES``):
+        with its constant width gcc would unroll it first, then build vectors element by element
+        (copies) or vectorise the trips around it in order, one lane after another (the body). Clang
+        is told the width instead: at its own (8, one interleave) the lanes stayed a loop."""
         if not lanes:
             self.out("HAL_BUNDLE_LANES", ind)
         self.out(f"for (int32_t hal_j = 0; hal_j < hal_xn; hal_j++) {body}", ind)
