@@ -14,7 +14,11 @@ and ratios (reference time / hal time: above 1 means hal is faster):
 * the portable ``hal.ops`` kernels (gemm, sum, softmax) against numpy;
 
 then the launch cost of a tiny cached kernel (vs a bare cffi call), and compile times (cold,
-and cached in a fresh process). Never a timed assertion: the figures are printed.
+and cached in a fresh process). Last, the CPU backend's two kinds of compiler side by side: this
+machine's gcc against the ``ziglang`` wheel's zig cc (``hal-sdk[compiler]``), cold compile time of
+the four kernels above (fresh processes, empty caches, alternating) and each kernel's speed built
+by each, interleaved in one process (``--compilers`` runs only that). Never a timed assertion:
+the figures are printed.
 """
 
 from __future__ import annotations
@@ -285,12 +289,115 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1 << 24)
     parser.add_argument("--gemm", type=int, default=1024, help="sgemm size (a multiple of 16)")
     parser.add_argument("--threads", type=int, default=0, help="run at this many threads only (a child)")
+    parser.add_argument("--compilers", action="store_true", help="only gcc against zig cc")
+    parser.add_argument("--cold-compile", metavar="HAL_CC", help=argparse.SUPPRESS)  # a child of compilers()
     args = parser.parse_args()
+    if args.cold_compile:
+        cold_compile_child()
+        return
     if args.threads:
         with tempfile.TemporaryDirectory() as workdir:
             kernels(args.n, args.gemm, args.threads, workdir)
         return
-    per_thread_children(__file__, ["--n", str(args.n), "--gemm", str(args.gemm)])
+    if not args.compilers:
+        per_thread_children(__file__, ["--n", str(args.n), "--gemm", str(args.gemm)])
+    compilers(args.n, args.gemm)
+
+
+COMPARED = ("saxpy", "grid_sum", "block_sum", "sgemm16")
+"""The kernels whose builds by each compiler are compared."""
+
+
+def two_compilers() -> tuple[str, str] | None:
+    """(gcc, zig cc) as HAL_CC settings, or None (printed why) where one is missing."""
+    import importlib.util
+    import shutil
+
+    from hal_cpu import _cc
+
+    gcc, zig = shutil.which("gcc"), _cc._zig(importlib.util.find_spec)
+    if gcc is None or zig is None:
+        print(f"gcc against zig cc: needs both ({'no gcc' if gcc is None else 'no ziglang'}); "
+              "pip install 'hal-sdk[compiler]'")
+        return None
+    return gcc, " ".join(zig)
+
+
+def cold_compile_child() -> None:
+    """In a fresh process with an empty cache (HAL_CC set by the parent): seconds to build COMPARED."""
+    dev = hal.device("cpu")
+    kernels = [globals()[name] for name in COMPARED]
+    assert dev.info and all(k.ir for k in kernels)  # the device's description and the parses: not compile time
+    t = time.perf_counter()
+    for kernel in kernels:
+        dev.compile(kernel)
+    print(time.perf_counter() - t)
+
+
+def compilers(n: int, m: int, rounds: int = 3) -> None:
+    """gcc against zig cc: cold compile time (ratio zig / gcc: the target is <= 1.5) and each kernel's
+    time built by each (ratio gcc time / zig time: the target is >= 0.9), at the default threads."""
+    found = two_compilers()
+    if found is None:
+        return
+    from hal_cpu import _compiler
+
+    from hal._launch import CompiledKernel
+
+    colds: dict[str, list[float]] = {cc: [] for cc in found}
+    for _ in range(rounds):
+        for cc in found:
+            with tempfile.TemporaryDirectory() as cache:
+                env = dict(os.environ, HAL_CC=cc, HAL_CACHE_DIR=cache, PYTHONPATH=os.pathsep.join(
+                    [str(ROOT), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")]))
+                out = subprocess.run([sys.executable, __file__, "--cold-compile", cc], env=env, capture_output=True,
+                                     text=True, check=True).stdout
+                colds[cc].append(float(out.split()[-1]))
+    dev = hal.device("cpu")
+    q = dev.default_queue
+    builds: dict[str, dict[str, CompiledKernel]] = {}
+    saved = dict(os.environ)
+    for cc in found:  # one process, both builds: the toolchain is found again for each
+        os.environ["HAL_CC"] = cc
+        _compiler._toolchain = None
+        builds[cc] = {name: CompiledKernel(dev, globals()[name], globals()[name].ir,
+                                           _compiler.compile_kernel(globals()[name].ir)) for name in COMPARED}
+        print(f"{'compiler':<34} {cc}: {_compiler.toolchain().identity.version}")
+    os.environ.clear()
+    os.environ.update(saved)
+    _compiler._toolchain = None
+    g, z = (colds[cc] for cc in found)
+    print(f"{'cold compile of ' + ', '.join(COMPARED):<34} gcc {min(g) * 1e3:7.0f}-{max(g) * 1e3:.0f} ms   "
+          f"zig cc {min(z) * 1e3:7.0f}-{max(z) * 1e3:.0f} ms   ratio zig/gcc {min(z) / min(g):5.2f}x (best of {rounds})")
+
+    rng = np.random.default_rng(0)
+    x, y = (dev.array(rng.standard_normal(n).astype(np.float32)) for _ in range(2))
+    partial = dev.empty((64,), np.float32)
+    per_thread = 256
+    groups = (n + BLOCK * per_thread - 1) // (BLOCK * per_thread)
+    a, b, c = (dev.array(rng.standard_normal((m, m)).astype(np.float32)) for _ in range(3))
+    launches = {
+        "saxpy": ((n + BLOCK - 1) // BLOCK, BLOCK, (np.float32(2.0), x, y, n)),
+        "grid_sum": (64, BLOCK, (x, partial, n)),
+        "block_sum": (groups, BLOCK, (x, dev.empty((groups,), np.float32), n, per_thread)),
+        "sgemm16": ((m // 16, m // 16), (16, 16), (a, b, c, m)),
+    }
+    for name in COMPARED:
+        grid, block, args = launches[name]
+
+        def run(cc: str, name: str = name, grid: object = grid, block: object = block,
+                args: tuple[object, ...] = args) -> Callable[[], None]:
+            def go() -> None:
+                q.launch(builds[cc][name], grid, block, *args)
+                q.synchronize()
+            return go
+        ratios = []
+        times: tuple[float, float] = (0.0, 0.0)
+        for _ in range(rounds):
+            times = side_by_side(run(found[1]), run(found[0]), 3)
+            ratios.append(times[1] / times[0])
+        print(f"{'kernel ' + name:<34} gcc {times[1] * 1e3:9.3f} ms   zig cc {times[0] * 1e3:9.3f} ms   "
+              f"speed zig/gcc {min(ratios):4.2f}-{max(ratios):4.2f}x ({rounds} rounds)", flush=True)
 
 
 def per_thread_children(script: str, argv: list[str]) -> None:

@@ -18,6 +18,20 @@ _INCLUDES = r"""
 #include <string.h>
 #include "hal_kernel_abi.h"
 
+/* before a loop over work-items, which never depend on each other within a phase */
+#if defined(__clang__)
+#define HAL_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#else
+#define HAL_IVDEP _Pragma("GCC ivdep")
+#endif
+/* before a loop over a bundle's 16 lanes: one vector operation per statement, so that the bundle's
+   variables stay in registers (GCC: kept rolled; Clang: at width 16, which ends the loop) */
+#if defined(__clang__)
+#define HAL_BUNDLE_LANES _Pragma("clang loop vectorize_width(16) interleave_count(1)")
+#else
+#define HAL_BUNDLE_LANES _Pragma("GCC unroll 1")
+#endif
+
 typedef struct hal_ctx {
     const hal_launch *launch;
     int32_t group[3];

@@ -1,13 +1,13 @@
 """IR -> C: one kernel as a C translation unit following ``hal_kernel_abi.h``.
 
-A toolkit piece: the CPU backend compiles its output with gcc, and any vendor
+A toolkit piece: the CPU backend compiles its output with GCC or Clang, and any vendor
 whose device runs C (a CPU, a soft core, an HLS flow) may reuse it. The entry
 point runs a range of work-groups; inside a group the work-items are loops.
 
 * Without barriers the body is one loop nest over (lz, ly, lx) whose inner loop
-  gcc vectorises across work-items (``#pragma GCC ivdep``: work-items of one
-  phase never depend on each other except through races, which the language
-  leaves undefined).
+  the compiler vectorises across work-items (``HAL_IVDEP``: GCC's ``ivdep``, Clang's
+  ``vectorize(assume_safety)``; work-items of one phase never depend on each other
+  except through races, which the language leaves undefined).
 * Barriers split the body into *phases* (loop fission): each phase runs for all
   work-items before the next starts, so a barrier is simply the phase boundary.
   Control flow that contains a barrier is uniform (checked by
@@ -122,8 +122,11 @@ def emit(kernel: ir.Kernel, *, entry: str = "hal_entry", checked: bool = False, 
 
 
 _NO_LOOP_VECTORS = """/* a comparison becomes an integer here: GCC 12's loop vectoriser then miscompiles loads whose
-   index depends on it (the mask's bytes used as indices; tests/cpu/test_gcc_workarounds.py) */
-#pragma GCC optimize ("no-tree-loop-vectorize")"""
+   index depends on it (the mask's bytes used as indices; tests/cpu/test_gcc_workarounds.py).
+   Clang's vectoriser is another one, which builds the reproducer right: it keeps its loops. */
+#if !defined(__clang__)
+#pragma GCC optimize ("no-tree-loop-vectorize")
+#endif"""
 
 
 def _bool_as_integer(kernel: ir.Kernel) -> bool:
@@ -490,7 +493,7 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         value = _loop_value(t, self.var_types[s.var])
         if not lanes and s.var in self.plan.group_scalars:
             self.out(f"{self.names[s.var]} = {value};", ind + 1)
-        self.out("#pragma GCC ivdep", ind + 1)
+        self.out("HAL_IVDEP", ind + 1)
         self.lanes_for("{", lanes, ind + 1)
         self.out(_STRIP_LANE, ind + 2)
         if not lanes and s.var not in self.plan.group_scalars:
@@ -525,7 +528,7 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         t = f"hal_t{c}"
         self.out(f"for (uint64_t {t} = 0; {t} < hal_lo{c}; {t}++) {{", ind)
         self.prefetch(s, phase, c, ind + 1)
-        self.out("#pragma GCC ivdep", ind + 1)
+        self.out("HAL_IVDEP", ind + 1)
         self.lanes_for("{", True, ind + 1)
         self.out(_STRIP_LANE, ind + 2)
         self.unmasked = c
@@ -539,11 +542,12 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
                            f"(int64_t)(hal_lo{c} - 1) * hal_sp_{c}); }}", True, ind + 1)
 
     def lanes_for(self, body: str, lanes: bool, ind: int) -> None:
-        """``for`` over a strip's lanes, then ``body``. A bundle's is kept rolled: with its constant
-        width gcc would unroll it first, then build vectors element by element (copies) or vectorise
-        the trips around it in order, one lane after another (the body)."""
+        """``for`` over a strip's lanes, then ``body``. A bundle's is kept rolled (``HAL_BUNDLE_LANES``):
+        with its constant width gcc would unroll it first, then build vectors element by element
+        (copies) or vectorise the trips around it in order, one lane after another (the body). Clang
+        is told the width instead: at its own (8, one interleave) the lanes stayed a loop."""
         if not lanes:
-            self.out("#pragma GCC unroll 1", ind)
+            self.out("HAL_BUNDLE_LANES", ind)
         self.out(f"for (int32_t hal_j = 0; hal_j < hal_xn; hal_j++) {body}", ind)
 
     def prefetch(self, s: ir.For, phase: _Phase, c: int, ind: int) -> None:
@@ -604,7 +608,7 @@ void {entry}(const hal_launch *l, int64_t group_begin, int64_t group_end) {{
         """Open the loop nest over the work-items of a group (``w``: linear id); two braces to close."""
         self.out("for (int32_t lz = 0; lz < bz; lz++) for (int32_t ly = 0; ly < by; ly++) {", ind)
         self.out("const int64_t wrow = ((int64_t)lz * by + ly) * bx; (void)wrow;", ind + 1)
-        self.out("#pragma GCC ivdep", ind + 1)
+        self.out("HAL_IVDEP", ind + 1)
         self.out("for (int32_t lx = 0; lx < bx; lx++) {", ind + 1)
         self.out("const int64_t w = wrow + lx; (void)w;", ind + 2)
 

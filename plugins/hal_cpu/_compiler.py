@@ -1,10 +1,14 @@
-"""Kernel compiler of the CPU backend: IR -> C (hal.kernel.cemit) -> gcc -> a cached shared object.
+"""Kernel compiler of the CPU backend: IR -> C (hal.kernel.cemit) -> a C compiler -> a cached shared object.
+
+The compiler is GCC or Clang, found as :mod:`hal_cpu._cc` says (``$HAL_CC``, ``$CC``, cc/gcc/clang
+on PATH, the ``ziglang`` wheel's ``zig cc``); both get the same flags, and the emitted C picks
+each one's pragmas itself.
 
 Compiled kernels live in hal's kernel cache (``hal.backend.cache_read``/``cache_write``: a
 trusted directory, tagged entries, a size limit) keyed by a SHA-256 of everything that can change
-the machine code: the IR, checked mode, the gcc flags, the ABI header, the emitter's and this
-module's source, the gcc binary and the host CPU's feature flags (the code is built with
-``-march=native``). An object is loaded only from a private place: gcc's output in a private
+the machine code: the IR, checked mode, the compiler flags, the ABI header, the emitter's and this
+module's source, the compiler's command and binary and the host CPU's feature flags (the code is built with
+``-march=native``). An object is loaded only from a private place: the compiler's output in a private
 directory, or a private copy of the bytes the cache verified, so what is loaded is what was
 checked; it must export its key and ABI version, and an entry that fails is rebuilt. Without a
 usable cache, kernels build in a private temporary directory and are not kept.
@@ -37,7 +41,6 @@ from hal.backend import (
     CompileError,
     Executable,
     HalError,
-    UnsupportedError,
     cache_read,
     cache_write,
     checked_mode,
@@ -47,13 +50,15 @@ from hal.backend import (
 from hal.kernel import cemit, ir
 from hal.kernel.types import ScalarType, half_bits
 
+from . import _cc
 from ._runtime import ffi
 from ._runtime import lib as _rt
 
 CFLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-strict-aliasing", "-ffp-contract=off",
           "-fno-math-errno", "-fno-plt")
 """No -ffast-math: results must equal the reference interpreter's. No -fwrapv either: the
-emitter wraps explicitly, and gcc may then treat thread-index arithmetic as affine."""
+emitter wraps explicitly, and the compiler may then treat thread-index arithmetic as affine.
+GCC and Clang take the same flags."""
 ENTRY = "hal_entry"
 _HERE = Path(__file__).resolve().parent
 _HEADER_DIRS = (_HERE / "include", _HERE.parents[1] / "csrc")
@@ -72,7 +77,8 @@ def cache_dir() -> Path:
 class Toolchain:
     """The compiler and what else feeds the cache key, found once per process."""
 
-    gcc: str
+    cc: _cc.Found
+    identity: _cc.Identity
     include: Path
     digest: str
 
@@ -107,21 +113,21 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 def toolchain() -> Toolchain:
     global _toolchain
     if _toolchain is None:
-        gcc = shutil.which(os.environ.get("CC") or "gcc") or shutil.which("gcc")
-        if gcc is None:
-            raise UnsupportedError("cpu: compiling kernels needs gcc on PATH (or $CC); install gcc", "kernels")
+        cc = _cc.find()
+        identity = _cc.identify(cc)
         include = next((d for d in _HEADER_DIRS if (d / "hal_kernel_abi.h").is_file()), None)
         if include is None:
             raise HalError(f"cpu: hal_kernel_abi.h is missing (looked in {', '.join(map(str, _HEADER_DIRS))}); "
                            "reinstall hal")
-        real = os.path.realpath(gcc)
+        real = os.path.realpath(cc.command[0])
         st = os.stat(real)
         h = hashlib.sha256()
-        for part in (real, str(st.st_size), str(st.st_mtime_ns), " ".join(CFLAGS), _cpu_flags()):
+        for part in (real, *cc.command[1:], identity.version, str(st.st_size), str(st.st_mtime_ns),
+                     " ".join(CFLAGS), _cpu_flags()):
             h.update(part.encode() + b"\0")
         for path in (include / "hal_kernel_abi.h", *cemit.SOURCES, Path(__file__)):
             h.update(path.read_bytes())
-        _toolchain = Toolchain(gcc, include, h.hexdigest())
+        _toolchain = Toolchain(cc, identity, include, h.hexdigest())
     return _toolchain
 
 
@@ -265,6 +271,17 @@ def _scratch(key: str) -> Path:
                            f"{exc.strerror or exc}; free some space or set TMPDIR") from exc
 
 
+def _compile(tc: Toolchain, src: Path, obj: Path) -> subprocess.CompletedProcess[str]:
+    """Run the compiler on ``src``; zig cc keeps its intermediate files in the build's private
+    directory (``ZIG_LOCAL_CACHE_DIR``), so they go with it. Raises UnsupportedError if it cannot start."""
+    env = dict(os.environ, ZIG_LOCAL_CACHE_DIR=str(src.parent / "zig"))
+    try:
+        return subprocess.run([*tc.cc.command, *CFLAGS, "-I", str(tc.include), str(src), "-o", str(obj), "-lm"],
+                              capture_output=True, text=True, env=env)
+    except OSError as exc:
+        raise _cc.broken(tc.cc, str(exc)) from exc
+
+
 def _build(kernel: ir.Kernel, checked: bool, key: str, path: Path) -> Library:
     source = cemit.emit(kernel, entry=ENTRY, checked=checked, key=key)
     tc = toolchain()
@@ -272,12 +289,16 @@ def _build(kernel: ir.Kernel, checked: bool, key: str, path: Path) -> Library:
     try:
         src, obj = scratch / "kernel.c", scratch / "kernel.so"
         src.write_text(source)
-        proc = subprocess.run([tc.gcc, *CFLAGS, "-I", str(tc.include), str(src), "-o", str(obj), "-lm"],
-                              capture_output=True, text=True)
+        proc = _compile(tc, src, obj)
         if proc.returncode != 0:
+            probe = scratch / "probe.c"
+            probe.write_text("int hal_probe(void) { return 0; }\n")
+            tried = _compile(tc, probe, scratch / "probe.so")
+            if tried.returncode != 0:  # the compiler, not the kernel: it builds no shared object at all
+                raise _cc.broken(tc.cc, "it cannot build an empty shared object", tried.stderr)
             kept = cache_write(path.with_suffix(".failed.c"), source.encode()) or "the output of `hal compile`"
-            raise CompileError(f"cpu: gcc could not build kernel '{kernel.name}' (a bug in hal's C emitter; "
-                               f"please report it with {kept}):\n{proc.stderr[-2000:]}",
+            raise CompileError(f"cpu: {tc.identity.family} could not build kernel '{kernel.name}' (a bug in hal's "
+                               f"C emitter; please report it with {kept}):\n{proc.stderr[-2000:]}",
                                kernel.source_file, kernel.source_line)
         loaded = _load(obj, key)
         cache_write(path, obj.read_bytes(), (".c", source))

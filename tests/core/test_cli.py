@@ -44,6 +44,13 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == f"hal {hal.__version__} (vendor API {hal.API_VERSION[0]}.{hal.API_VERSION[1]})\n"
 
 
+def test_the_installed_distribution_has_hals_version() -> None:
+    """What pip installed (a wheel's metadata, or the editable install's) says the version hal reports."""
+    from importlib.metadata import version
+
+    assert version("hal-sdk") == hal.__version__
+
+
 def test_backends_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["backends", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

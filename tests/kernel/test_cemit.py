@@ -38,7 +38,7 @@ def tree(x: hal.Ptr[hal.f32], out: hal.Ptr[hal.f32]):
 def test_a_kernel_without_barriers_is_one_work_item_loop_nest() -> None:
     src = cemit.emit(saxpy.ir, key="k" * 64)
     assert src.count("for (int32_t lx = 0; lx < bx; lx++)") == 1
-    assert "#pragma GCC ivdep" in src and "hal_st" not in src
+    assert "HAL_IVDEP\n" in src and "hal_st" not in src
     assert 'const char hal_kernel_key[] = "' + "k" * 64 + '";' in src
     assert "void hal_entry(const hal_launch *l, int64_t group_begin, int64_t group_end)" in src
     assert "hal_oob" not in src.split("hal_run")[1]  # unchecked: no bounds checks in the body
