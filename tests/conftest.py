@@ -6,6 +6,7 @@ import pytest
 
 import hal
 
+from . import background
 from .core.fakes import FakeBackend, register_backend
 
 register_backend(FakeBackend, "fake")
@@ -21,3 +22,15 @@ def fake() -> hal.Device:
 def fake_remote() -> hal.Device:
     """Device fake:1: not host-visible, 1 MiB."""
     return hal.device("fake:1")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the selected tests' long subprocess runs now, to run beside the rest (tests/background.py)."""
+    for item in session.items:
+        start = getattr(getattr(item, "module", None), "start_in_background", None)
+        if start is not None:
+            start(item.originalname if isinstance(item, pytest.Function) else item.name)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    background.stop_all()

@@ -4,14 +4,14 @@ environments run, here in one subprocess so that the README's test command cover
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import hal
+
+from .. import background
 
 BUNDLED = ("cpu", "simgpu", "accel", "fpga", "remote")
 REMOTE = {"HAL_REMOTE": "simgpu", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -26,31 +26,54 @@ around a call with a constant NaN or huge argument, which hal's OpenCL C now kee
 OPENCL_EXAMPLES = "10"
 
 
-def _run(tmp_path: Path, backends: tuple[str, ...], *extra: str) -> None:
-    report = tmp_path / "conformance.json"
-    run = subprocess.run([sys.executable, "-m", "hal", "conformance", ",".join(backends), "--json", str(report),
-                          *extra], capture_output=True, text=True, cwd=tmp_path, timeout=900,
-                         env={**os.environ, **REMOTE})
+def _args(backends: tuple[str, ...], *extra: str) -> Callable[[Path], list[str]]:
+    return lambda folder: ["-m", "hal", "conformance", ",".join(backends), "--json", str(folder / "conformance.json"),
+                           *extra]
+
+
+def _device_count(backend: str) -> tuple[int, str]:
+    status = next((s for s in hal.backends() if s.name == backend), None)
+    return (status.device_count, status.version) if status else (0, "backend not installed")
+
+
+RUNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "test_every_bundled_backend_passes_its_declared_features": (BUNDLED, ()),
+    "test_opencl_passes_the_whole_suite": ((OPENCL,), ("--hal-examples", OPENCL_EXAMPLES)),
+    "test_cuda_passes_the_whole_suite": (("cuda",), ()),
+}
+"""Each test's conformance run: backends, extra arguments."""
+
+
+def start_in_background(test: str) -> None:
+    """Called at the end of collection for each selected test (tests/background.py)."""
+    backends, extra = RUNS[test]
+    if backends == BUNDLED or _device_count(backends[0])[0]:
+        background.start(test, _args(backends, *extra), env=REMOTE, timeout=900)
+
+
+def _run(test: str) -> None:
+    backends, extra = RUNS[test]
+    folder, run = background.result(test, _args(backends, *extra), env=REMOTE, timeout=900)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    _check_report(report, backends, run.stdout)
+    _check_report(folder / "conformance.json", backends, run.stdout)
 
 
-def test_every_bundled_backend_passes_its_declared_features(tmp_path: Path) -> None:
-    _run(tmp_path, BUNDLED)
+def test_every_bundled_backend_passes_its_declared_features() -> None:
+    _run("test_every_bundled_backend_passes_its_declared_features")
 
 
-def test_opencl_passes_the_whole_suite(tmp_path: Path) -> None:
-    opencl = next((s for s in hal.backends() if s.name == OPENCL), None)
-    if opencl is None or not opencl.device_count:
-        pytest.skip(f"no OpenCL device: {opencl.version if opencl else 'backend not installed'}")
-    _run(tmp_path, (OPENCL,), "--hal-examples", OPENCL_EXAMPLES)
+def test_opencl_passes_the_whole_suite() -> None:
+    count, why = _device_count(OPENCL)
+    if not count:
+        pytest.skip(f"no OpenCL device: {why}")
+    _run("test_opencl_passes_the_whole_suite")
 
 
-def test_cuda_passes_the_whole_suite(tmp_path: Path) -> None:
-    cuda = next((s for s in hal.backends() if s.name == "cuda"), None)
-    if cuda is None or not cuda.device_count:
-        pytest.skip(f"no CUDA device: {cuda.version if cuda else 'backend not installed'}")
-    _run(tmp_path, ("cuda",))
+def test_cuda_passes_the_whole_suite() -> None:
+    count, why = _device_count("cuda")
+    if not count:
+        pytest.skip(f"no CUDA device: {why}")
+    _run("test_cuda_passes_the_whole_suite")
 
 
 def _check_report(report: Path, backends: tuple[str, ...], stdout: str) -> None:

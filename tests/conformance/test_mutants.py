@@ -5,27 +5,32 @@ all (``python -m tests.conformance.mutant``); each bug is one test here."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .. import background
 from .mutant.bugs import BUGS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _args(folder: Path) -> list[str]:
+    return ["-m", "tests.conformance.mutant", "--json", str(folder / "runs.jsonl")]
+
+
+def start_in_background(test: str) -> None:
+    """Called at the end of collection for each selected test (tests/background.py): one run for all."""
+    background.start("mutants", _args, cwd=ROOT, timeout=300)
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """The driver's result per bug ("" for the clean run); a bug missing from it was not reached."""
-    lines = tmp_path_factory.mktemp("mutants") / "runs.jsonl"
-    try:
-        subprocess.run([sys.executable, "-m", "tests.conformance.mutant", "--json", str(lines)], cwd=ROOT,
-                       capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired:  # a hang: the bugs it did not reach fail below
-        pass
+def runs() -> dict[str, dict[str, Any]]:
+    """The driver's result per bug ("" for the clean run); a bug missing from it was not reached (a hang
+    past the timeout: the bugs it did not reach fail below)."""
+    folder, _ = background.result("mutants", _args, cwd=ROOT, timeout=300)
+    lines = folder / "runs.jsonl"
     return {run["bug"]: run for run in map(json.loads, lines.read_text().splitlines())} if lines.exists() else {}
 
 
