@@ -26,6 +26,8 @@ def fake_remote() -> hal.Device:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the selected tests' long subprocess runs now, to run beside the rest (tests/background.py)."""
+    if session.config.option.collectonly:
+        return
     for item in session.items:
         start = getattr(getattr(item, "module", None), "start_in_background", None)
         if start is not None:
