@@ -1,10 +1,10 @@
 """Subprocess runs that start when collection ends and are collected by the test that needs them.
 
 The slowest tests of the default run are whole conformance suites in subprocesses (every bundled
-backend, OpenCL's whole suite, the mutation self-test). The run itself keeps one core busy, so
-these start together at the end of collection (``tests/conftest.py``, only for the tests that were
-selected) and run beside it on the machine's other cores; each test then waits for its own
-result, with the same timeout it had when it ran them itself."""
+backend, OpenCL's whole suite, the mutation self-test). The run itself keeps about one core busy,
+so these start together at the end of collection (``tests/conftest.py``, only for the tests that
+were selected) and run beside everything else; the tests that wait for them are moved to the end,
+and each waits for its own result with the timeout it had when it ran them itself."""
 
 from __future__ import annotations
 

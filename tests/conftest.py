@@ -24,6 +24,15 @@ def fake_remote() -> hal.Device:
     return hal.device("fake:1")
 
 
+def _waits_for_background(item: pytest.Item) -> bool:
+    return getattr(getattr(item, "module", None), "start_in_background", None) is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests that wait for a background run go last, so their runs overlap everything else."""
+    items.sort(key=_waits_for_background)  # stable: the order within each part is kept
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the selected tests' long subprocess runs now, to run beside the rest (tests/background.py)."""
     if session.config.option.collectonly:
