@@ -126,8 +126,13 @@ def _cuda_source(where: Path, out: str) -> None:
 SELECT = ("--", "-k", ONE_TEST)
 CUDA = (Run(("conformance", "cuda", *SELECT), 0, ("1 passed",)) if _cuda_devices() else
         Run(("conformance", "cuda"), 4, ("hal conformance: backend 'cuda' has no device; available backends: ",)))
+DEMO_CPU = Run(("demo", "--device", "cpu"), 0, ("all devices match the cpu:0 loss curve",))
+VERSION = Run(("--version",), 0, (f"hal {hal.__version__} (vendor API ",))
 README_RUNS: dict[str, tuple[Run, ...]] = {
-    "hal demo": (Run(("demo", "--device", "cpu"), 0, ("all devices match the cpu:0 loss curve",)),),
+    "hal demo": (DEMO_CPU,),
+    "hal demo --device cpu": (DEMO_CPU,),
+    "hal conformance cpu": (Run(("conformance", "cpu", *SELECT), 0, ("1 passed",)),),
+    "hal --version": (VERSION,),
     "hal demo --device simgpu --epochs 5 --plot loss.png --json demo.json":  # one epoch is too few: it says so
         (Run(("demo", "--device", "simgpu", "--epochs", "1", "--plot", "loss.png", "--json", "demo.json"), 1,
              ("all devices match", "hal demo: failed: test accuracy below 0.9 (cpu:0 0."), _plot_and_json),),
@@ -160,7 +165,6 @@ README_RUNS: dict[str, tuple[Run, ...]] = {
 }
 """Each README command line, and the runs that cover it."""
 CLI_RUNS: tuple[Run, ...] = (
-    Run(("--version",), 0, (f"hal {hal.__version__} (vendor API ",)),
     Run(("--help",), 0, ("backends", "devices", "conformance", "compile", "demo", "bench")),
     Run(("backends", "--json"), 0, ('"name": "cpu"',)),
     Run(("devices",), 0, ("cpu:0", "simgpu:1", "remote:1"), ray=True),
@@ -204,8 +208,7 @@ def test_every_readme_command_is_run() -> None:
 
 
 def test_every_cli_command_is_run() -> None:
-    runs = [run for runs in README_RUNS.values() for run in runs] + list(CLI_RUNS)
-    assert _subcommands() <= {run.args[0] for run in runs}
+    assert _subcommands() <= {run.args[0] for run in ALL_RUNS}
 
 
 @pytest.fixture(scope="module")
@@ -231,8 +234,11 @@ def _hal(cwd: Path, *args: str, ray_address: str | None = None,
                           timeout=600)
 
 
-@pytest.mark.parametrize("run", [pytest.param(run, id=" ".join(run.args)) for runs in README_RUNS.values()
-                                 for run in runs] + [pytest.param(run, id=" ".join(run.args)) for run in CLI_RUNS])
+ALL_RUNS = list(dict.fromkeys([run for runs in README_RUNS.values() for run in runs] + list(CLI_RUNS)))
+"""Every run once (two README lines may share one)."""
+
+
+@pytest.mark.parametrize("run", [pytest.param(run, id=" ".join(run.args)) for run in ALL_RUNS])
 def test_command(run: Run, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if run.args[0] == "compile":
         (tmp_path / "kernels.py").write_text(KERNELS)
