@@ -39,7 +39,17 @@ from .._features import Feature, dtypes_for
 from ._backend import Backend, DriverBackend, KnownFailure
 from ._device import DeviceImpl
 from ._event import EventImpl
-from ._graph import CallCommand, Command, CopyCommand, FillCommand, GraphImpl, LaunchCommand, QueueReplay, WriteCommand
+from ._graph import (
+    CallCommand,
+    Command,
+    CopyCommand,
+    FillCommand,
+    GraphImpl,
+    LaunchCommand,
+    QueueReplay,
+    WriteCommand,
+    enqueue,
+)
 from ._memory import ArgBuffer, Buffer, host_bytes, kernel_args
 from ._ops import FAMILIES, FAMILY_OF, NativeOp, Operand, operand_view
 from ._program import Executable, bounds_checks, checked_mode
@@ -78,7 +88,7 @@ __all__ = [
     "API_VERSION", "SDK_VERSION", "FAMILIES", "FAMILY_OF",
     "Backend", "DriverBackend", "DeviceImpl", "QueueImpl", "EventImpl", "Buffer", "Executable",
     "ArgBuffer", "CommandTrace", "Command", "LaunchCommand", "CopyCommand", "FillCommand", "WriteCommand",
-    "CallCommand", "GraphImpl", "QueueReplay", "Dim3", "KnownFailure", "NativeOp", "Operand",
+    "CallCommand", "GraphImpl", "QueueReplay", "enqueue", "Dim3", "KnownFailure", "NativeOp", "Operand",
     "DeviceInfo", "Feature", "dtypes_for", "hookimpl", "interpret", "host_bytes", "kernel_args", "operand_view",
     "checked_mode", "bounds_checks", "kernel_cache_dir", "trusted_cache_dir", "cache_read", "cache_write", "cache_info", "cache_clear",
     "CacheInfo", "Waiter",

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ._program import Executable
-    from ._queue import Dim3, QueueImpl
+    from ._queue import CommandTrace, Dim3, QueueImpl
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,19 +94,30 @@ class QueueReplay(GraphImpl):
         self._packed = tuple(_pack(c) for c in self.commands)
 
     def launch(self, queue: QueueImpl[Any]) -> None:
-        methods = (queue.launch, queue.copy, queue.fill, queue.write, lambda call: call(queue))
+        methods = _methods(queue)
         for index, args in self._packed:
             methods[index](*args)
 
 
-def _pack(c: Command) -> tuple[int, tuple[Any, ...]]:
+def enqueue(queue: QueueImpl[Any], c: Command, trace: CommandTrace | None = None) -> None:
+    """``c`` through ``queue``'s method of its kind, as a replay runs each command (``trace`` for
+    the profiler, where the caller keeps one per command)."""
+    index, args = _pack(c, trace)
+    _methods(queue)[index](*args)
+
+
+def _methods(queue: QueueImpl[Any]) -> tuple[Callable[..., None], ...]:
+    return queue.launch, queue.copy, queue.fill, queue.write, lambda call: call(queue)
+
+
+def _pack(c: Command, trace: CommandTrace | None = None) -> tuple[int, tuple[Any, ...]]:
     if type(c) is LaunchCommand:
-        return 0, (c.exe, c.grid, c.block, c.args, None)
+        return 0, (c.exe, c.grid, c.block, c.args, trace)
     if type(c) is CopyCommand:
-        return 1, (c.dst, c.dst_offset, c.src, c.src_offset, c.nbytes, None)
+        return 1, (c.dst, c.dst_offset, c.src, c.src_offset, c.nbytes, trace)
     if type(c) is FillCommand:
-        return 2, (c.dst, c.offset, c.nbytes, c.pattern, None)
+        return 2, (c.dst, c.offset, c.nbytes, c.pattern, trace)
     if type(c) is WriteCommand:
-        return 3, (c.dst, c.offset, c.data, None)
+        return 3, (c.dst, c.offset, c.data, trace)
     assert isinstance(c, CallCommand)
     return 4, (c.call,)

@@ -46,6 +46,7 @@ from hal.backend import (
     QueueImpl,
     QueueReplay,
     WriteCommand,
+    enqueue,
 )
 from hal.collective import compression
 
@@ -135,19 +136,6 @@ class _Compressed:
     back: Region | None
     """Where the result goes when ``values`` is not that memory itself."""
     residual_back: Region | None
-
-
-def _enqueue(queue: QueueImpl[Any], c: Command, trace: CommandTrace | None) -> None:
-    """``c`` through the hosted queue's method of its kind."""
-    if type(c) is LaunchCommand:
-        queue.launch(c.exe, c.grid, c.block, c.args, trace)
-    elif type(c) is CopyCommand:
-        queue.copy(c.dst, c.dst_offset, c.src, c.src_offset, c.nbytes, trace)
-    elif type(c) is FillCommand:
-        queue.fill(c.dst, c.offset, c.nbytes, c.pattern, trace)
-    else:
-        assert type(c) is WriteCommand
-        queue.write(c.dst, c.offset, c.data, trace)
 
 
 class Worker:
@@ -296,7 +284,7 @@ class Worker:
             c = self._command(command)
             if type(c) is WriteCommand:
                 job.keep.append(c.data)
-            _enqueue(queue, c, trace)
+            enqueue(queue, c, trace)
         elif op == READ:
             job.reads.append(REFUSED)  # before the enqueue: the reply's reads stay in command order
             buffer = self._region(command[1:4], "read")
